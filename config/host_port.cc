@@ -1,0 +1,71 @@
+#include "config/host_port.h"
+
+#include <charconv>
+
+namespace infergate::config {
+namespace {
+
+bool is_hostname_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_';
+}
+
+}  // namespace
+
+std::string HostPort::to_string() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+Parsed<HostPort> parse_host_port(std::string_view text, bool allow_port_zero) {
+  const std::string shown(text);
+  if (text.find("://") != std::string_view::npos) {
+    return {.error = "address '" + shown + "' must be host:port, without a scheme"};
+  }
+  std::string_view host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      return {.error = "address '" + shown + "' has an unclosed '['"};
+    }
+    host = text.substr(1, close - 1);
+    std::string_view rest = text.substr(close + 1);
+    if (rest.empty() || rest.front() != ':') {
+      return {.error = "address '" + shown + "' needs a port after ']' (e.g. [::1]:8001)"};
+    }
+    port_text = rest.substr(1);
+    if (host.empty() || host.find_first_not_of("0123456789abcdefABCDEF:.") != std::string::npos) {
+      return {.error = "address '" + shown + "' has an invalid IPv6 literal"};
+    }
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return {.error = "address '" + shown + "' needs a port (host:port)"};
+    }
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) {
+      return {.error = "address '" + shown + "' looks like IPv6: write it as [addr]:port"};
+    }
+    if (host.empty()) return {.error = "address '" + shown + "' has an empty host"};
+    for (char c : host) {
+      if (!is_hostname_char(c)) {
+        return {.error = "address '" + shown + "' has an invalid character in its host"};
+      }
+    }
+  }
+  if (port_text.empty()) return {.error = "address '" + shown + "' has an empty port"};
+  unsigned value = 0;
+  auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+  if (ec != std::errc() || ptr != port_text.data() + port_text.size()) {
+    return {.error = "address '" + shown + "' has a port that is not a number"};
+  }
+  if (value > 65535) return {.error = "address '" + shown + "' has a port above 65535"};
+  if (value == 0 && !allow_port_zero) {
+    return {.error = "address '" + shown + "' has port 0; a backend needs a real port"};
+  }
+  return {.value = HostPort{.host = std::string(host), .port = static_cast<std::uint16_t>(value)}};
+}
+
+}  // namespace infergate::config

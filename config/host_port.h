@@ -1,0 +1,24 @@
+// A network endpoint as written in config: "10.0.0.5:8001", "gpu-a.svc:8001", "[::1]:8001".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "config/units.h"
+
+namespace infergate::config {
+
+struct HostPort {
+  std::string host;  // hostname, IPv4 literal or IPv6 literal (without brackets)
+  std::uint16_t port = 0;
+
+  // "host:port", with brackets around an IPv6 literal.
+  std::string to_string() const;
+  bool operator==(const HostPort&) const = default;
+};
+
+// Parses "host:port". Port 0 ("let the OS choose") is accepted only if allow_port_zero.
+Parsed<HostPort> parse_host_port(std::string_view text, bool allow_port_zero);
+
+}  // namespace infergate::config

@@ -1,0 +1,27 @@
+// Command-line parsing for the `infergate` binary. Pure: no I/O, no exits.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace infergate::gateway {
+
+struct CliOptions {
+  enum class Action { kHelp, kVersion, kCheckConfig };
+  Action action = Action::kHelp;
+  std::string config_path;
+};
+
+struct CliParse {
+  CliOptions options;
+  std::string error;  // non-empty: print it with the usage and exit 2
+
+  bool ok() const { return error.empty(); }
+};
+
+CliParse parse_cli(const std::vector<std::string>& args);
+
+// The text printed for --help.
+std::string usage();
+
+}  // namespace infergate::gateway

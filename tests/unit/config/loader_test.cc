@@ -1,0 +1,247 @@
+#include "config/loader.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace infergate::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+LoadResult load(const std::string& yaml) { return load_config_string(yaml, "test.yaml"); }
+
+// Finds the one problem whose path is `path`; fails the test if there is not exactly one.
+Problem problem_at(const LoadResult& r, const std::string& path) {
+  std::vector<Problem> found;
+  for (const Problem& p : r.problems) {
+    if (p.yaml_path == path) found.push_back(p);
+  }
+  std::string all;
+  for (const Problem& p : r.problems) all += p.to_string() + "\n";
+  EXPECT_EQ(found.size(), 1u) << "problems at '" << path << "':\n" << all;
+  return found.empty() ? Problem{} : found.front();
+}
+
+TEST(ConfigLoader, LoadsTheContractSchema) {
+  LoadResult r = load(R"(
+listen: "0.0.0.0:8001"
+admin_listen: "127.0.0.1:8002"
+backends:
+  - name: gpu-a
+    address: "10.0.0.5:8001"
+  - name: gpu-b
+    address: "triton-1.triton.svc:8001"
+  - name: gpu-c
+    address: "[fd00::7]:8001"
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const Config& c = *r.config;
+  EXPECT_EQ(c.listen, (HostPort{"0.0.0.0", 8001}));
+  EXPECT_EQ(c.admin_listen, (HostPort{"127.0.0.1", 8002}));
+  ASSERT_EQ(c.backends.size(), 3u);
+  EXPECT_EQ(c.backends[0].name, "gpu-a");
+  EXPECT_EQ(c.backends[0].address, (HostPort{"10.0.0.5", 8001}));
+  EXPECT_EQ(c.backends[1].address.host, "triton-1.triton.svc");
+  EXPECT_EQ(c.backends[2].address.host, "fd00::7");
+  EXPECT_EQ(c.backends[2].address.to_string(), "[fd00::7]:8001");
+  EXPECT_EQ(c.source, "test.yaml");
+}
+
+TEST(ConfigLoader, ListenAddressesHaveTritonDefaultsAndAcceptPortZero) {
+  LoadResult defaults = load("backends: [{name: a, address: 'h:1'}]");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config->listen.port, 8001);
+  EXPECT_EQ(defaults.config->admin_listen.port, 8002);
+
+  LoadResult zero = load(R"(
+listen: "127.0.0.1:0"
+admin_listen: "127.0.0.1:0"
+backends: [{name: a, address: "h:1"}]
+)");
+  ASSERT_TRUE(zero.ok());
+  EXPECT_EQ(zero.config->listen.port, 0);
+}
+
+TEST(ConfigLoader, UnknownKeyIsLocatedAndGetsASuggestion) {
+  LoadResult r = load(R"(listen: "0.0.0.0:8001"
+backend:
+  - name: a
+)");
+  ASSERT_FALSE(r.ok());
+  Problem p = problem_at(r, "backend");
+  EXPECT_EQ(p.line, 2);
+  EXPECT_EQ(p.column, 1);
+  EXPECT_THAT(p.message, HasSubstr("unknown key 'backend'"));
+  EXPECT_THAT(p.message, HasSubstr("did you mean 'backends'"));
+  // The missing required key is reported too, at the document.
+  EXPECT_THAT(problem_at(r, "").message, HasSubstr("missing required key 'backends'"));
+}
+
+TEST(ConfigLoader, UnknownKeyInsideABackend) {
+  LoadResult r = load(R"(backends:
+  - name: a
+    address: "h:1"
+    colour: blue
+)");
+  Problem p = problem_at(r, "backends[0].colour");
+  EXPECT_EQ(p.line, 4);
+  EXPECT_EQ(p.column, 5);
+  EXPECT_THAT(p.message, HasSubstr("unknown key 'colour'"));
+}
+
+TEST(ConfigLoader, WrongTypesAreReportedWithTheirPosition) {
+  LoadResult r = load(R"(listen: [1, 2]
+backends:
+  name: a
+)");
+  ASSERT_FALSE(r.ok());
+  Problem listen = problem_at(r, "listen");
+  EXPECT_EQ(listen.line, 1);
+  EXPECT_EQ(listen.column, 9);
+  EXPECT_THAT(listen.message, HasSubstr("expected an address host:port, got a list"));
+  Problem backends = problem_at(r, "backends");
+  EXPECT_EQ(backends.line, 3);
+  EXPECT_THAT(backends.message, HasSubstr("expected a list, got a mapping"));
+}
+
+TEST(ConfigLoader, BackendMustBeAMappingWithNameAndAddress) {
+  LoadResult r = load(R"(backends:
+  - just-a-string
+  - name: b
+)");
+  EXPECT_THAT(problem_at(r, "backends[0]").message, HasSubstr("expected a mapping"));
+  Problem missing = problem_at(r, "backends[1]");
+  EXPECT_THAT(missing.message, HasSubstr("missing required key 'address'"));
+  EXPECT_EQ(missing.line, 3);
+}
+
+TEST(ConfigLoader, DuplicateBackendNames) {
+  LoadResult r = load(R"(backends:
+  - name: gpu-a
+    address: "h1:8001"
+  - name: gpu-a
+    address: "h2:8001"
+)");
+  Problem p = problem_at(r, "backends[1]");
+  EXPECT_THAT(p.message, HasSubstr("duplicate backend name 'gpu-a' (also backends[0])"));
+  EXPECT_EQ(p.line, 4);
+  EXPECT_EQ(p.column, 5);
+}
+
+TEST(ConfigLoader, DuplicateBackendAddresses) {
+  LoadResult r = load(R"(backends:
+  - {name: a, address: "h1:8001"}
+  - {name: b, address: "h1:8001"}
+)");
+  EXPECT_THAT(problem_at(r, "backends[1]").message, HasSubstr("is also backends[0]"));
+}
+
+TEST(ConfigLoader, EmptyBackendList) {
+  LoadResult r = load("backends: []\n");
+  Problem p = problem_at(r, "backends");
+  EXPECT_THAT(p.message, HasSubstr("at least one backend"));
+  EXPECT_EQ(p.line, 1);
+  EXPECT_EQ(p.column, 11);
+}
+
+TEST(ConfigLoader, BadAddresses) {
+  LoadResult r = load(R"(listen: "0.0.0.0"
+admin_listen: "127.0.0.1:99999"
+backends:
+  - {name: a, address: "http://h:8001"}
+  - {name: b, address: "h:0"}
+  - {name: c, address: "h:port"}
+  - {name: d, address: "::1:8001"}
+  - {name: e, address: "bad host:1"}
+)");
+  EXPECT_THAT(problem_at(r, "listen").message, HasSubstr("needs a port"));
+  EXPECT_THAT(problem_at(r, "admin_listen").message, HasSubstr("above 65535"));
+  EXPECT_THAT(problem_at(r, "backends[0].address").message, HasSubstr("without a scheme"));
+  EXPECT_THAT(problem_at(r, "backends[1].address").message, HasSubstr("port 0"));
+  EXPECT_THAT(problem_at(r, "backends[2].address").message, HasSubstr("not a number"));
+  EXPECT_THAT(problem_at(r, "backends[3].address").message, HasSubstr("[addr]:port"));
+  EXPECT_THAT(problem_at(r, "backends[4].address").message, HasSubstr("invalid character"));
+  Problem p = problem_at(r, "backends[0].address");
+  EXPECT_EQ(p.line, 4);
+  EXPECT_EQ(p.column, 24);
+}
+
+TEST(ConfigLoader, BadBackendName) {
+  LoadResult r = load(R"(backends: [{name: "gpu a!", address: "h:1"}])");
+  EXPECT_THAT(problem_at(r, "backends[0].name").message, HasSubstr("must be 1-64 characters"));
+}
+
+TEST(ConfigLoader, AdminListenMustNotCollideWithListen) {
+  LoadResult r = load(R"(listen: "0.0.0.0:9000"
+admin_listen: "127.0.0.1:9000"
+backends: [{name: a, address: "h:1"}]
+)");
+  EXPECT_THAT(problem_at(r, "admin_listen").message, HasSubstr("collides with listen"));
+}
+
+TEST(ConfigLoader, DuplicateKeysAreReported) {
+  LoadResult r = load(R"(listen: "0.0.0.0:1"
+listen: "0.0.0.0:2"
+backends: [{name: a, address: "h:1"}]
+)");
+  Problem p = problem_at(r, "listen");
+  EXPECT_EQ(p.line, 2);
+  EXPECT_THAT(p.message, HasSubstr("duplicate key 'listen'"));
+}
+
+TEST(ConfigLoader, EveryProblemIsReportedNotOnlyTheFirst) {
+  LoadResult r = load(R"(listen: nowhere
+extra: 1
+backends:
+  - {name: a, address: "h:1", weight_typo: 2}
+  - {name: a, address: "h:x"}
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problems.size(), 5u);
+  for (const Problem& p : r.problems) {
+    EXPECT_EQ(p.file, "test.yaml");
+    EXPECT_GT(p.line, 0) << p.to_string();
+    EXPECT_GT(p.column, 0) << p.to_string();
+  }
+}
+
+TEST(ConfigLoader, SyntaxErrorIsLocated) {
+  LoadResult r = load("backends:\n  - name: a\n   address: [unclosed\n");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_THAT(r.problems[0].message, HasSubstr("YAML syntax error"));
+  EXPECT_GT(r.problems[0].line, 1);
+}
+
+TEST(ConfigLoader, EmptyAndNonMappingDocuments) {
+  EXPECT_THAT(load("").problems.at(0).message, HasSubstr("empty"));
+  EXPECT_THAT(load("- a\n- b\n").problems.at(0).message, HasSubstr("expected a mapping"));
+}
+
+TEST(ConfigLoader, ProblemToStringIsFileLineColumnPathMessage) {
+  LoadResult r = load("backends: []\n");
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_EQ(r.problems[0].to_string(),
+            "test.yaml:1:11: backends: at least one backend is required");
+}
+
+TEST(ConfigLoader, LoadsFromAFileAndReportsAMissingOne) {
+  const std::string path = ::testing::TempDir() + "/infergate_loader_test.yaml";
+  {
+    std::ofstream out(path);
+    out << "backends:\n  - {name: a, address: 'h:1'}\n";
+  }
+  LoadResult r = load_config_file(path);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->source, path);
+  std::remove(path.c_str());
+
+  LoadResult missing = load_config_file(path);
+  ASSERT_EQ(missing.problems.size(), 1u);
+  EXPECT_THAT(missing.problems[0].to_string(), HasSubstr("cannot open"));
+}
+
+}  // namespace
+}  // namespace infergate::config
