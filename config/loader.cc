@@ -65,6 +65,67 @@ void check_backends(const Value& list, const std::vector<BackendConfig>& backend
   }
 }
 
+// HTTP/2 windows must stay within the protocol's 2^31-1 and be worth having.
+std::optional<std::uint64_t> read_window(const Value& v) {
+  std::optional<std::uint64_t> bytes = v.bytes();
+  if (!bytes) return std::nullopt;
+  if (*bytes < 65535 || *bytes > 0x7fffffff) {
+    v.problem("a flow-control window must be between 64KiB and 2GiB-1");
+    return std::nullopt;
+  }
+  return bytes;
+}
+
+void read_frontend(const Value& v, FrontendConfig& f) {
+  MapReader m(v);
+  if (auto x = m.get("max_concurrent_streams")) {
+    if (auto n = x->integer(1, 1 << 20)) f.max_concurrent_streams = static_cast<std::uint32_t>(*n);
+  }
+  if (auto x = m.get("stream_window")) {
+    if (auto n = read_window(*x)) f.stream_window_bytes = *n;
+  }
+  if (auto x = m.get("connection_window")) {
+    if (auto n = read_window(*x)) f.connection_window_bytes = *n;
+  }
+  m.finish();
+}
+
+void read_upstream(const Value& v, UpstreamConfig& u) {
+  MapReader m(v);
+  if (auto x = m.get("connect_timeout")) {
+    if (auto d = x->duration()) {
+      if (d->count() > 0) {
+        u.connect_timeout = *d;
+      } else {
+        x->problem("connect_timeout must be positive");
+      }
+    }
+  }
+  if (auto x = m.get("streams_per_connection")) {
+    if (auto n = x->integer(1, 1 << 20)) u.streams_per_connection = static_cast<std::uint32_t>(*n);
+  }
+  if (auto x = m.get("connections_per_backend")) {
+    if (auto n = x->integer(1, 1024)) u.connections_per_backend = static_cast<std::uint32_t>(*n);
+  }
+  m.finish();
+}
+
+void read_process(MapReader& m, Config& config) {
+  if (auto x = m.get("workers")) {
+    if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
+  }
+  if (auto x = m.get("drain_timeout")) {
+    if (auto d = x->duration()) config.drain_timeout = *d;
+  }
+  if (auto x = m.get("log_level")) {
+    if (auto level = x->choice({"trace", "debug", "info", "warn", "error", "critical", "off"})) {
+      config.log_level = *level;
+    }
+  }
+  if (auto x = m.get("frontend")) read_frontend(*x, config.frontend);
+  if (auto x = m.get("upstream")) read_upstream(*x, config.upstream);
+}
+
 void read_root(const Value& root, Config& config) {
   MapReader m(root);
   if (!m.valid()) return;
@@ -91,6 +152,7 @@ void read_root(const Value& root, Config& config) {
     }
     if (is_list) check_backends(*backends, config.backends);
   }
+  read_process(m, config);
   m.finish();
 }
 

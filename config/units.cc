@@ -14,9 +14,8 @@ struct Unit {
 };
 
 constexpr std::array kDurationUnits{
-    Unit{"ns", 1.0},     Unit{"us", 1e3},      Unit{"\xC2\xB5s", 1e3},  // µs
-    Unit{"ms", 1e6},     Unit{"s", 1e9},       Unit{"min", 60e9},
-    Unit{"m", 60e9},     Unit{"h", 3600e9},
+    Unit{"ns", 1.0}, Unit{"us", 1e3}, Unit{"\xC2\xB5s", 1e3},  // µs
+    Unit{"ms", 1e6}, Unit{"s", 1e9},  Unit{"min", 60e9},      Unit{"m", 60e9}, Unit{"h", 3600e9},
 };
 
 constexpr std::array kByteUnits{
@@ -172,7 +171,8 @@ Parsed<std::uint64_t> parse_rate(std::string_view text) {
   }
   std::optional<std::uint64_t> v = scaled(n.number, unit->scale);
   if (!v) return {.error = "rate '" + shown + "' is too large"};
-  if (*v == 0 && n.number > 0) return {.error = "rate '" + shown + "' is below one byte per second"};
+  if (*v == 0 && n.number > 0)
+    return {.error = "rate '" + shown + "' is below one byte per second"};
   return {.value = *v};
 }
 
