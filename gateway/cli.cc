@@ -1,17 +1,29 @@
 #include "gateway/cli.h"
 
+#include <charconv>
+
 namespace infergate::gateway {
 
 std::string usage() {
-  return R"(usage: infergate [options]
+  return R"(usage: infergate --config FILE [--workers N] [--log-level LEVEL]
+       infergate --check-config FILE
+       infergate --version | --help
 
 A gRPC gateway in front of a fleet of NVIDIA Triton servers (KServe v2 protocol).
 
 options:
+  --config FILE         run the gateway with this YAML config
+  --workers N           data-plane threads (default: the config's 'workers', else one
+                        per core)
+  --log-level LEVEL     trace, debug, info, warn, error, critical or off (default: the
+                        config's 'log_level', else info)
   --check-config FILE   validate FILE, print every problem with file:line:column,
                         exit 0 if it is valid and 1 if not
   --version             print the version and exit
   --help                print this text and exit
+
+signals: SIGTERM or SIGINT drains (stops accepting, lets in-flight requests finish
+within drain_timeout) and exits 0; a second one exits at once.
 )";
 }
 
@@ -21,6 +33,7 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     out.error = "no options given";
     return out;
   }
+  bool have_config = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&](std::string& into) {
@@ -40,11 +53,35 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     } else if (a == "--check-config") {
       out.options.action = CliOptions::Action::kCheckConfig;
       if (!value(out.options.config_path)) return out;
+      have_config = true;
+    } else if (a == "--config") {
+      if (!value(out.options.config_path)) return out;
+      have_config = true;
+    } else if (a == "--workers") {
+      std::string text;
+      if (!value(text)) return out;
+      int n = 0;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+      if (ec != std::errc() || ptr != text.data() + text.size() || n < 1 || n > 256) {
+        out.error = "--workers needs a number from 1 to 256, got '" + text + "'";
+        return out;
+      }
+      out.options.workers = n;
+    } else if (a == "--log-level") {
+      if (!value(out.options.log_level)) return out;
+      static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+      bool known = false;
+      for (const char* l : kLevels) known = known || out.options.log_level == l;
+      if (!known) {
+        out.error = "--log-level must be trace, debug, info, warn, error, critical or off";
+        return out;
+      }
     } else {
       out.error = "unknown option '" + a + "'";
       return out;
     }
   }
+  if (!have_config) out.error = "--config FILE is required";
   return out;
 }
 

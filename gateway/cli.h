@@ -7,9 +7,11 @@
 namespace infergate::gateway {
 
 struct CliOptions {
-  enum class Action { kHelp, kVersion, kCheckConfig };
-  Action action = Action::kHelp;
+  enum class Action { kRun, kHelp, kVersion, kCheckConfig };
+  Action action = Action::kRun;
   std::string config_path;
+  int workers = 0;        // 0: from the config, else one per core
+  std::string log_level;  // empty: from the config
 };
 
 struct CliParse {

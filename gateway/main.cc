@@ -1,17 +1,21 @@
 // The infergate binary.
+#include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "config/loader.h"
 #include "gateway/cli.h"
+#include "gateway/gateway.h"
+#include "gateway/logging.h"
 #include "gateway/version.h"
 
 namespace {
 
 using infergate::gateway::CliOptions;
 
-int check_config(const std::string& path) {
+// Prints every problem; returns the config or null.
+std::shared_ptr<const infergate::config::Config> load(const std::string& path) {
   infergate::config::LoadResult result = infergate::config::load_config_file(path);
   for (const infergate::config::Problem& p : result.problems) {
     std::fprintf(stderr, "%s\n", p.to_string().c_str());
@@ -19,11 +23,31 @@ int check_config(const std::string& path) {
   if (!result.ok()) {
     std::fprintf(stderr, "%s: %zu problem%s\n", path.c_str(), result.problems.size(),
                  result.problems.size() == 1 ? "" : "s");
+  }
+  return result.config;
+}
+
+int check_config(const std::string& path) {
+  auto config = load(path);
+  if (!config) return 1;
+  std::printf("%s: ok (%zu backend%s)\n", path.c_str(), config->backends.size(),
+              config->backends.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int run(const CliOptions& options) {
+  auto config = load(options.config_path);
+  if (!config) return 1;
+  infergate::gateway::setup_logging(options.log_level.empty() ? config->log_level
+                                                              : options.log_level);
+  // A peer that closes its socket must not kill the process while we write to it.
+  std::signal(SIGPIPE, SIG_IGN);
+  infergate::gateway::Gateway gateway(config, options.workers);
+  if (std::string error = gateway.start(); !error.empty()) {
+    infergate::gateway::gateway_log().error("startup_failed error=\"{}\"", error);
     return 1;
   }
-  std::printf("%s: ok (%zu backend%s)\n", path.c_str(), result.config->backends.size(),
-              result.config->backends.size() == 1 ? "" : "s");
-  return 0;
+  return gateway.run();
 }
 
 }  // namespace
@@ -45,6 +69,8 @@ int main(int argc, char** argv) {
       return 0;
     case CliOptions::Action::kCheckConfig:
       return check_config(parsed.options.config_path);
+    case CliOptions::Action::kRun:
+      return run(parsed.options);
   }
   return 2;
 }

@@ -38,18 +38,24 @@ if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
 fi
 
+sudo=()
 if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps: missing ${missing[*]}; run as root (apt-get needs it)" >&2
-  exit 1
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps: missing ${missing[*]}; run as root (apt-get needs it)" >&2
+    exit 1
+  fi
+  sudo=(sudo)
 fi
 
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts nginx and haproxy as services on install; the benchmarks run their own.
 for svc in nginx haproxy prometheus; do
-  if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$svc" >/dev/null 2>&1 || true; fi
-  service "$svc" stop >/dev/null 2>&1 || true
+  if command -v systemctl >/dev/null 2>&1; then
+    "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  fi
+  "${sudo[@]}" service "$svc" stop >/dev/null 2>&1 || true
 done
 echo "install-deps: done"

@@ -1,0 +1,135 @@
+#include "gateway/byte_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace infergate::gateway {
+
+void ByteQueue::append(std::span<const std::uint8_t> data) {
+  size_ += data.size();
+  while (!data.empty()) {
+    // Fill the back slice's block while it has room. Output buffers may hold references
+    // to its earlier bytes, but only this queue ever writes into a data block.
+    if (!slices_.empty()) {
+      Slice& back = slices_.back();
+      const size_t end = back.offset + back.length;
+      if (end < Block::kSize) {
+        const size_t n = std::min(data.size(), Block::kSize - end);
+        std::memcpy(back.block.data() + end, data.data(), n);
+        back.length += static_cast<std::uint32_t>(n);
+        data = data.subspan(n);
+        continue;
+      }
+    }
+    BlockRef block = pool_->acquire();
+    const size_t n = std::min(data.size(), Block::kSize);
+    std::memcpy(block.data(), data.data(), n);
+    slices_.push_back(Slice{std::move(block), 0, static_cast<std::uint32_t>(n)});
+    data = data.subspan(n);
+  }
+}
+
+bool ByteQueue::copy_out(size_t offset, std::span<std::uint8_t> out) const {
+  if (offset + out.size() > size_) return false;
+  size_t written = 0;
+  for (const Slice& s : slices_) {
+    if (written == out.size()) break;
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    const size_t n = std::min<size_t>(s.length - offset, out.size() - written);
+    std::memcpy(out.data() + written, s.data() + offset, n);
+    written += n;
+    offset = 0;
+  }
+  return true;
+}
+
+std::span<const std::uint8_t> ByteQueue::contiguous(size_t offset, size_t n) const {
+  for (const Slice& s : slices_) {
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    if (offset + n <= s.length) return {s.data() + offset, n};
+    return {};
+  }
+  return {};
+}
+
+void ByteQueue::take(size_t n, OutputBuffer& out) {
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (front.length <= n) {
+      n -= front.length;
+      out.append_slice(std::move(front));
+      slices_.pop_front();
+    } else {
+      out.append_slice(Slice{front.block, front.offset, static_cast<std::uint32_t>(n)});
+      front.offset += static_cast<std::uint32_t>(n);
+      front.length -= static_cast<std::uint32_t>(n);
+      n = 0;
+    }
+  }
+}
+
+size_t ByteQueue::clear() {
+  const size_t dropped = size_;
+  slices_.clear();
+  size_ = 0;
+  return dropped;
+}
+
+void OutputBuffer::append_copy(std::span<const std::uint8_t> data) {
+  size_ += data.size();
+  while (!data.empty()) {
+    if (!tail_ || tail_used_ == Block::kSize) {
+      tail_ = pool_->acquire();
+      tail_used_ = 0;
+    }
+    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
+    std::memcpy(tail_.data() + tail_used_, data.data(), n);
+    // Extend the last slice when it ends where this copy starts in the same block.
+    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
+        slices_.back().offset + slices_.back().length == tail_used_) {
+      slices_.back().length += static_cast<std::uint32_t>(n);
+    } else {
+      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
+    }
+    tail_used_ += static_cast<std::uint32_t>(n);
+    data = data.subspan(n);
+  }
+}
+
+void OutputBuffer::append_slice(Slice slice) {
+  if (slice.length == 0) return;
+  size_ += slice.length;
+  slices_.push_back(std::move(slice));
+}
+
+void OutputBuffer::consume_front(size_t n) {
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (front.length <= n) {
+      n -= front.length;
+      slices_.pop_front();
+    } else {
+      front.offset += static_cast<std::uint32_t>(n);
+      front.length -= static_cast<std::uint32_t>(n);
+      n = 0;
+    }
+  }
+  if (slices_.empty()) tail_used_ = 0;
+}
+
+void OutputBuffer::clear() {
+  slices_.clear();
+  size_ = 0;
+  // The tail block is reused from its start: the slices that pointed into it are gone.
+  tail_used_ = 0;
+}
+
+}  // namespace infergate::gateway

@@ -1,0 +1,83 @@
+// Byte queues built on pooled blocks. Single-threaded (one worker).
+//
+// ByteQueue holds one direction of one stream's body: bytes are appended (copied) as
+// DATA arrives from one peer and taken, by reference, when DATA frames go to the other.
+// OutputBuffer is what a connection writes next: small frame bytes copied in, body bytes
+// referenced, in order, ready for one writev().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <span>
+#include <vector>
+
+#include "gateway/block_pool.h"
+
+namespace infergate::gateway {
+
+// A range of a block, kept alive by its reference.
+struct Slice {
+  BlockRef block;
+  std::uint32_t offset;
+  std::uint32_t length;
+
+  const std::uint8_t* data() const { return block.data() + offset; }
+};
+
+class OutputBuffer;
+
+class ByteQueue {
+ public:
+  explicit ByteQueue(BlockPool& pool) : pool_(&pool) {}
+
+  // Copies `data` in.
+  void append(std::span<const std::uint8_t> data);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Copies [offset, offset + out.size()) out; false if the queue is shorter.
+  bool copy_out(size_t offset, std::span<std::uint8_t> out) const;
+
+  // A view of [offset, offset + n) when it lies within one block (no copy), else empty.
+  std::span<const std::uint8_t> contiguous(size_t offset, size_t n) const;
+
+  // Moves the first n bytes (n <= size()) into `out` as referenced slices.
+  void take(size_t n, OutputBuffer& out);
+
+  // Drops everything; returns how many bytes were dropped.
+  size_t clear();
+
+ private:
+  BlockPool* pool_;
+  std::deque<Slice> slices_;  // front = oldest; the back one may still be filling
+  size_t size_ = 0;
+};
+
+class OutputBuffer {
+ public:
+  explicit OutputBuffer(BlockPool& pool) : pool_(&pool) {}
+
+  // Copies small bytes (frame headers, control frames) in.
+  void append_copy(std::span<const std::uint8_t> data);
+  void append_slice(Slice slice);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const std::deque<Slice>& slices() const { return slices_; }
+
+  // Drops the first n bytes (written to the socket).
+  void consume_front(size_t n);
+  // Releases every reference (after the write that used them completed).
+  void clear();
+
+ private:
+  BlockPool* pool_;
+  std::deque<Slice> slices_;
+  BlockRef tail_;  // the block append_copy writes into
+  std::uint32_t tail_used_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace infergate::gateway

@@ -1,0 +1,204 @@
+#include "gateway/gateway.h"
+
+#include <csignal>
+#include <thread>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/logging.h"
+#include "gateway/version.h"
+
+namespace infergate::gateway {
+
+using tcp = boost::asio::ip::tcp;
+
+namespace {
+
+std::string endpoint_text(const tcp::endpoint& e) {
+  return e.address().is_v6() ? "[" + e.address().to_string() + "]:" + std::to_string(e.port())
+                             : e.address().to_string() + ":" + std::to_string(e.port());
+}
+
+// Resolves host:port for binding (an IP literal, or a name such as "localhost").
+std::optional<tcp::endpoint> bind_endpoint(boost::asio::io_context& io, const config::HostPort& hp,
+                                           std::string& error) {
+  boost::system::error_code ec;
+  tcp::resolver resolver(io);
+  auto results = resolver.resolve(hp.host, std::to_string(hp.port),
+                                  tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+  if (ec || results.empty()) {
+    error = "cannot resolve " + hp.to_string() + ": " + ec.message();
+    return std::nullopt;
+  }
+  return results.begin()->endpoint();
+}
+
+}  // namespace
+
+std::vector<BackendTarget> resolve_backends(const config::Config& config) {
+  boost::asio::io_context io;
+  tcp::resolver resolver(io);
+  std::vector<BackendTarget> out;
+  for (const config::BackendConfig& b : config.backends) {
+    BackendTarget t{.name = b.name, .address = b.address.to_string()};
+    boost::system::error_code ec;
+    auto results = resolver.resolve(b.address.host, std::to_string(b.address.port),
+                                    tcp::resolver::numeric_service, ec);
+    if (!ec && !results.empty()) {
+      t.endpoint = results.begin()->endpoint();
+      t.resolved = true;
+    } else {
+      t.resolve_error = ec ? ec.message() : "no addresses";
+      gateway_log().warn("backend_unresolved backend={} address={} error=\"{}\"", t.name, t.address,
+                         t.resolve_error);
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+DataPlaneOptions data_plane_options(const config::Config& config) {
+  return DataPlaneOptions{
+      .stream_window_bytes = static_cast<std::uint32_t>(config.frontend.stream_window_bytes),
+      .connection_window_bytes =
+          static_cast<std::uint32_t>(config.frontend.connection_window_bytes),
+      .max_concurrent_streams = config.frontend.max_concurrent_streams,
+      .upstream_streams_per_connection = config.upstream.streams_per_connection,
+      .upstream_connections_per_backend = config.upstream.connections_per_backend,
+      .connect_timeout =
+          std::chrono::duration_cast<std::chrono::milliseconds>(config.upstream.connect_timeout),
+  };
+}
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config, int workers)
+    : config_(std::move(config)),
+      worker_count_(workers > 0 ? workers : config_->workers),
+      signals_(control_),
+      drain_timer_(control_) {
+  if (worker_count_ <= 0) {
+    worker_count_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+}
+
+Gateway::~Gateway() { stop(); }
+
+std::string Gateway::start() {
+  std::string error;
+  auto grpc = bind_endpoint(control_, config_->listen, error);
+  if (!grpc) return error;
+  auto admin = bind_endpoint(control_, config_->admin_listen, error);
+  if (!admin) return error;
+
+  const DataPlaneOptions options = data_plane_options(*config_);
+  const std::vector<BackendTarget> backends = resolve_backends(*config_);
+  std::vector<Worker*> raw;
+  std::vector<const Worker*> const_raw;
+  for (int i = 0; i < worker_count_; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, options, backends));
+    raw.push_back(workers_.back().get());
+    const_raw.push_back(workers_.back().get());
+  }
+  metrics_ = std::make_unique<MetricsExporter>(const_raw);
+  admin_ = std::make_unique<AdminServer>(control_);
+  admin_->route("/healthz", [this] {
+    if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
+    return AdminResponse{.body = "ok\n"};
+  });
+  admin_->route("/metrics", [this] {
+    return AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
+                         .body = metrics_->render()};
+  });
+  listener_ = std::make_unique<Listener>(control_, raw);
+  if (std::string e = listener_->listen(*grpc); !e.empty()) {
+    return "cannot listen on " + config_->listen.to_string() + ": " + e;
+  }
+  if (std::string e = admin_->listen(*admin); !e.empty()) {
+    listener_->close();
+    return "cannot listen on " + config_->admin_listen.to_string() + " (admin): " + e;
+  }
+  for (auto& w : workers_) w->start();
+
+  signals_.add(SIGTERM);
+  signals_.add(SIGINT);
+  signals_.add(SIGHUP);
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (!ec) on_signal(sig);
+  });
+  gateway_log().info("started version={} workers={} backends={} config={}", kVersion, worker_count_,
+                     backends.size(), config_->source);
+  gateway_log().info("admin_listening address={}", endpoint_text(admin_->local_endpoint()));
+  gateway_log().info("listening address={}", endpoint_text(listener_->local_endpoint()));
+  return "";
+}
+
+int Gateway::run() {
+  control_.run();
+  stop();
+  gateway_log().info("stopped");
+  return 0;
+}
+
+void Gateway::on_signal(int sig) {
+  if (sig == SIGHUP) {
+    gateway_log().info("sighup_ignored reason=\"config reload is not supported yet\"");
+  } else if (!draining_) {
+    gateway_log().info(
+        "draining signal={} active_streams={} timeout_ms={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+        active_streams(),
+        std::chrono::duration_cast<std::chrono::milliseconds>(config_->drain_timeout).count());
+    begin_drain();
+  } else {
+    gateway_log().warn("drain_interrupted active_streams={} reason=\"second signal\"",
+                       active_streams());
+    control_.stop();
+    return;
+  }
+  signals_.async_wait([this](const boost::system::error_code& ec, int s) {
+    if (!ec) on_signal(s);
+  });
+}
+
+void Gateway::begin_drain() {
+  draining_ = true;
+  listener_->close();
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    boost::asio::post(worker->io(), [worker] { worker->begin_drain(); });
+  }
+  drain_deadline_ =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(config_->drain_timeout);
+  check_drained();
+}
+
+void Gateway::check_drained() {
+  const std::uint64_t active = active_streams();
+  if (active == 0) {
+    gateway_log().info("drained");
+    control_.stop();
+    return;
+  }
+  if (std::chrono::steady_clock::now() >= drain_deadline_) {
+    gateway_log().warn("drain_timeout active_streams={}", active);
+    control_.stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(20));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) check_drained();
+  });
+}
+
+void Gateway::stop() {
+  if (admin_) admin_->close();
+  if (listener_) listener_->close();
+  for (auto& w : workers_) w->stop();
+}
+
+std::uint64_t Gateway::active_streams() const {
+  std::uint64_t n = 0;
+  for (const auto& w : workers_) n += w->active_streams();
+  return n;
+}
+
+}  // namespace infergate::gateway

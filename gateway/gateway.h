@@ -1,0 +1,63 @@
+// The gateway process: the control io_context (signals, admin HTTP, drain), the
+// frontend listener and the data-plane workers, wired from a validated Config.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "gateway/admin_server.h"
+#include "gateway/listener.h"
+#include "gateway/metrics.h"
+#include "gateway/options.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+
+class Gateway {
+ public:
+  // `workers` 0 = one per core (or the config's value when it sets one).
+  Gateway(std::shared_ptr<const config::Config> config, int workers);
+  ~Gateway();
+
+  // Resolves backends, starts the workers and binds both listeners. Returns an error
+  // message (nothing is left listening), or "" on success.
+  std::string start();
+
+  // Runs the control loop until a drain has finished. Returns the exit code.
+  int run();
+
+  boost::asio::ip::tcp::endpoint grpc_endpoint() const { return listener_->local_endpoint(); }
+  boost::asio::ip::tcp::endpoint admin_endpoint() const { return admin_->local_endpoint(); }
+
+ private:
+  void on_signal(int signal);
+  void begin_drain();
+  void check_drained();
+  void stop();
+  std::uint64_t active_streams() const;
+
+  std::shared_ptr<const config::Config> config_;
+  int worker_count_;
+  boost::asio::io_context control_{1};
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<MetricsExporter> metrics_;
+  bool draining_ = false;
+};
+
+// Resolves each configured backend once (blocking; at startup, on the control thread).
+std::vector<BackendTarget> resolve_backends(const config::Config& config);
+
+DataPlaneOptions data_plane_options(const config::Config& config);
+
+}  // namespace infergate::gateway

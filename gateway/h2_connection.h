@@ -1,0 +1,92 @@
+// The part of an HTTP/2 connection both legs share: a non-blocking socket driven by the
+// worker's io_context, an nghttp2 session, and the read/flush/write loop between them.
+//
+// Reads go through the worker's shared read buffer straight into nghttp2; writes gather
+// the session's frame bytes and referenced body slices into one writev(). A connection
+// writes at most one OutputBuffer at a time and asks nghttp2 for more only when the
+// socket has taken it all, so a slow peer leaves the bytes in the streams' queues, where
+// flow control bounds them. Everything runs on the owning worker's thread.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <string>
+#include <string_view>
+
+#include "gateway/byte_queue.h"
+
+namespace infergate::gateway {
+
+class Worker;
+
+class H2Connection {
+ public:
+  virtual ~H2Connection();
+  H2Connection(const H2Connection&) = delete;
+  H2Connection& operator=(const H2Connection&) = delete;
+
+  // Flushes after the current event handler returns (for changes made from another
+  // connection's callbacks: never call into a session from inside another's).
+  void schedule_flush();
+
+  // Tears the connection down now: streams are told (on_teardown), the socket closes,
+  // and the object is deleted once no handler refers to it.
+  void close(std::string_view reason);
+
+  bool closed() const { return closed_; }
+
+  // Appends one DATA frame (9-byte header, then `length` bytes taken from `body` by
+  // reference) to the output; for the sessions' send_data_callback. Returns
+  // NGHTTP2_ERR_WOULDBLOCK when the output is full.
+  int append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body);
+  nghttp2_session* session() const { return session_; }
+  Worker& worker() const { return worker_; }
+
+ protected:
+  H2Connection(Worker& worker, boost::asio::ip::tcp::socket socket);
+
+  // Takes ownership of the session; call before start().
+  void set_session(nghttp2_session* session) { session_ = session; }
+  // Starts the read loop and flushes whatever the session has queued (its SETTINGS).
+  void start();
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+
+  // Brackets an asynchronous operation of a subclass whose handler uses `this`: the
+  // object is not deleted while one is outstanding. Call release() first thing in the
+  // handler; it returns false if the connection has closed meanwhile (then return).
+  void hold() { ++pending_handlers_; }
+  bool release();
+
+  // Called once, from close(), before the session is deleted: detach every stream.
+  virtual void on_teardown(std::string_view reason) = 0;
+  // Called when the session wants neither to read nor to write (done).
+  virtual void on_session_done() { close("session finished"); }
+  // Called after each flush that left the connection open.
+  virtual void after_flush() {}
+
+  static constexpr size_t kMaxOutputBytes = 1 << 20;
+
+ private:
+  void arm_read();
+  void on_readable();
+  void flush();
+  bool fill_output();
+  // Writes as much of the output as the socket takes. False on a socket error.
+  bool write_output();
+  void reap();
+
+  Worker& worker_;
+  boost::asio::ip::tcp::socket socket_;
+  nghttp2_session* session_ = nullptr;
+  OutputBuffer out_;
+  bool started_ = false;
+  bool write_blocked_ = false;
+  bool flush_posted_ = false;
+  bool closed_ = false;
+  bool reap_posted_ = false;
+  int pending_handlers_ = 0;
+};
+
+}  // namespace infergate::gateway

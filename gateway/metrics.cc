@@ -1,0 +1,140 @@
+#include "gateway/metrics.h"
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+#include "gateway/stats.h"
+#include "gateway/version.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+ClientMetric counter(double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.counter.value = value;
+  return m;
+}
+
+ClientMetric gauge(double value, std::vector<ClientMetric::Label> labels = {}) {
+  ClientMetric m;
+  m.label = std::move(labels);
+  m.gauge.value = value;
+  return m;
+}
+
+// Sums the workers' series for each (method, code) that has seen a request.
+class DataPlaneCollector : public prometheus::Collectable {
+ public:
+  explicit DataPlaneCollector(std::vector<const Worker*> workers) : workers_(std::move(workers)) {}
+
+  std::vector<MetricFamily> Collect() const override {
+    std::vector<MetricFamily> out;
+    collect_requests(out);
+    collect_totals(out);
+    return out;
+  }
+
+ private:
+  void collect_requests(std::vector<MetricFamily>& out) const {
+    MetricFamily requests{"infergate_requests_total",
+                          "RPCs finished by the gateway, by method and gRPC status code",
+                          MetricType::Counter,
+                          {}};
+    MetricFamily latency{"infergate_request_duration_seconds",
+                         "Time from a request's headers to the end of its response, as seen "
+                         "by the gateway",
+                         MetricType::Histogram,
+                         {}};
+    for (int m = 0; m < kMethodCount; ++m) {
+      for (int c = 0; c < kGrpcCodeCount; ++c) {
+        std::uint64_t count = 0;
+        std::uint64_t sum_ns = 0;
+        std::array<std::uint64_t, WorkerStats::kBuckets> buckets{};
+        for (const Worker* w : workers_) {
+          const WorkerStats::Series& s =
+              w->stats().series(static_cast<Method>(m), static_cast<GrpcCode>(c));
+          count += s.count.get();
+          sum_ns += s.sum_ns.get();
+          for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += s.buckets[b].get();
+        }
+        if (count == 0) continue;
+        std::vector<ClientMetric::Label> labels = {
+            {"code", std::string(grpc_code_name(static_cast<GrpcCode>(c)))},
+            {"method", std::string(method_info(static_cast<Method>(m)).name)}};
+        requests.metric.push_back(counter(static_cast<double>(count), labels));
+        ClientMetric h;
+        h.label = labels;
+        h.histogram.sample_count = count;
+        h.histogram.sample_sum = static_cast<double>(sum_ns) * 1e-9;
+        std::uint64_t cumulative = 0;
+        for (size_t b = 0; b < WorkerStats::kLatencyBounds.size(); ++b) {
+          cumulative += buckets[b];
+          h.histogram.bucket.push_back({cumulative, WorkerStats::kLatencyBounds[b]});
+        }
+        h.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
+        latency.metric.push_back(std::move(h));
+      }
+    }
+    out.push_back(std::move(requests));
+    out.push_back(std::move(latency));
+  }
+
+  void collect_totals(std::vector<MetricFamily>& out) const {
+    double streams = 0, connections = 0, accepted = 0, upstream = 0, failures = 0, req_bytes = 0,
+           resp_bytes = 0;
+    for (const Worker* w : workers_) {
+      streams += static_cast<double>(w->active_streams());
+      connections += static_cast<double>(w->downstream_connections());
+      accepted += static_cast<double>(w->stats().downstream_connections_total.get());
+      upstream += static_cast<double>(w->stats().upstream_connections_total.get());
+      failures += static_cast<double>(w->stats().upstream_connect_failures_total.get());
+      req_bytes += static_cast<double>(w->stats().request_bytes_total.get());
+      resp_bytes += static_cast<double>(w->stats().response_bytes_total.get());
+    }
+    auto one = [&](const char* name, const char* help, MetricType type, ClientMetric m) {
+      out.push_back(MetricFamily{name, help, type, {std::move(m)}});
+    };
+    one("infergate_active_streams", "RPCs in flight through the gateway", MetricType::Gauge,
+        gauge(streams));
+    one("infergate_client_connections", "Open client HTTP/2 connections", MetricType::Gauge,
+        gauge(connections));
+    one("infergate_client_connections_total", "Client connections accepted", MetricType::Counter,
+        counter(accepted));
+    one("infergate_backend_connections_total", "HTTP/2 connections opened to backends",
+        MetricType::Counter, counter(upstream));
+    one("infergate_backend_connect_failures_total", "Failed attempts to connect to a backend",
+        MetricType::Counter, counter(failures));
+    one("infergate_request_body_bytes_total", "Request message bytes forwarded to backends",
+        MetricType::Counter, counter(req_bytes));
+    one("infergate_response_body_bytes_total", "Response message bytes forwarded to clients",
+        MetricType::Counter, counter(resp_bytes));
+    one("infergate_build_info", "The running infergate's version", MetricType::Gauge,
+        gauge(1, {{"version", kVersion}}));
+  }
+
+  std::vector<const Worker*> workers_;
+};
+
+}  // namespace
+
+MetricsExporter::MetricsExporter(std::vector<const Worker*> workers)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      data_plane_(std::make_shared<DataPlaneCollector>(std::move(workers))) {}
+
+MetricsExporter::~MetricsExporter() = default;
+
+std::string MetricsExporter::render() const {
+  std::vector<MetricFamily> families = data_plane_->Collect();
+  std::vector<MetricFamily> registered = registry_->Collect();
+  families.insert(families.end(), std::make_move_iterator(registered.begin()),
+                  std::make_move_iterator(registered.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace infergate::gateway

@@ -1,0 +1,33 @@
+// /metrics: the data plane's per-worker statistics, summed when scraped, plus whatever
+// the control plane registers. Rendering happens on the admin (control) thread.
+#pragma once
+
+#include <prometheus/collectable.h>
+#include <prometheus/registry.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace infergate::gateway {
+
+class Worker;
+
+class MetricsExporter {
+ public:
+  explicit MetricsExporter(std::vector<const Worker*> workers);
+  ~MetricsExporter();
+
+  // Control-plane metrics are registered here (gauges and counters off the hot path).
+  prometheus::Registry& registry() { return *registry_; }
+
+  // The Prometheus text exposition of everything. Control thread.
+  std::string render() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<prometheus::Collectable> data_plane_;
+};
+
+}  // namespace infergate::gateway

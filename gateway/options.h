@@ -1,0 +1,40 @@
+// Data-plane settings, derived from the config once and shared read-only by workers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/asio/ip/tcp.hpp>
+
+namespace infergate::gateway {
+
+struct DataPlaneOptions {
+  // HTTP/2 flow-control windows the gateway advertises on both legs. A stream buffers at
+  // most one stream window per direction; a connection at most its connection window.
+  std::uint32_t stream_window_bytes = 1 << 20;
+  std::uint32_t connection_window_bytes = 16 << 20;
+  // SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
+  std::uint32_t max_concurrent_streams = 1024;
+  // Upstream pools: streams per connection before another connection opens (also
+  // capped by the backend's own SETTINGS_MAX_CONCURRENT_STREAMS), and connections per
+  // backend per worker.
+  std::uint32_t upstream_streams_per_connection = 100;
+  std::uint32_t upstream_connections_per_backend = 8;
+  std::chrono::milliseconds connect_timeout{2000};
+  // A request whose routing fields are out of canonical order is buffered whole before
+  // it is routed; past this size it is refused instead.
+  std::uint64_t max_reorder_buffer_bytes = 64ull << 20;
+};
+
+// One backend as the data plane sees it.
+struct BackendTarget {
+  std::string name;
+  std::string address;  // as configured, for messages
+  boost::asio::ip::tcp::endpoint endpoint;
+  bool resolved = false;
+  std::string resolve_error;
+};
+
+}  // namespace infergate::gateway

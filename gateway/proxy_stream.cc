@@ -1,0 +1,264 @@
+#include "gateway/proxy_stream.h"
+
+#include "gateway/downstream_connection.h"
+#include "gateway/upstream_connection.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+// Limits on one request's headers (a client cannot make the gateway hold more).
+constexpr size_t kMaxRequestHeaderFields = 128;
+constexpr size_t kMaxRequestHeaderBytes = 64 * 1024;
+
+std::string_view rcbuf_view(nghttp2_rcbuf* buf) {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
+}
+
+}  // namespace
+
+ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id)
+    : worker_(worker),
+      down_(&down),
+      down_id_(down_id),
+      start_(std::chrono::steady_clock::now()),
+      request_(worker.blocks()),
+      response_(worker.blocks()) {
+  worker_.stream_opened();
+}
+
+ProxyStream::~ProxyStream() { worker_.stream_closed(); }
+
+// ---------------------------------------------------------------- client leg
+
+void ProxyStream::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+  if (headers_too_large_) return;
+  if (request_headers_.size() >= kMaxRequestHeaderFields ||
+      request_headers_.bytes() >= kMaxRequestHeaderBytes) {
+    headers_too_large_ = true;
+    return;
+  }
+  request_headers_.add(name, value);
+}
+
+void ProxyStream::on_request_headers_done(bool end_stream) {
+  if (end_stream) request_ended_ = true;
+  start_routing();
+}
+
+void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
+  request_received_ += data.size();
+  if (upstream_finished_ || response_ended_) {
+    // Nobody will send these bytes on: let the client's window go.
+    credit_request(request_received_);
+    return;
+  }
+  request_.append(data);
+  if (!routed_) {
+    // Until a backend is chosen the bytes wait here; the scan may need more than a
+    // window's worth, so the client is credited (the reorder limit bounds this).
+    credit_request(request_received_);
+    try_route();
+  } else if (up_ != nullptr) {
+    up_->resume(up_id_);
+  }
+}
+
+void ProxyStream::on_request_end() {
+  if (request_ended_) return;
+  request_ended_ = true;
+  if (!routed_) {
+    try_route();
+  } else if (up_ != nullptr) {
+    up_->resume(up_id_);
+  }
+}
+
+void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
+  if (down_ == nullptr) return;
+  if (!status_known_) {
+    status_ = error_code == NGHTTP2_CANCEL ? GrpcCode::kCancelled : GrpcCode::kUnknown;
+  }
+  worker_.stats().record(method_, status_, std::chrono::steady_clock::now() - start_);
+  down_->detach(this);
+  // The client is gone; what it sent us and what we hold for it no longer matters.
+  credit_request(request_received_);
+  down_ = nullptr;
+  request_.clear();
+  discard_response();
+  if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
+  maybe_destroy();
+}
+
+ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
+  const size_t n = std::min(length, response_.size());
+  if (n == 0 && !response_ended_) return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (response_ended_ && n == response_.size()) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    std::vector<nghttp2_nv> trailers;
+    if (!local_trailers_.empty()) {
+      for (const auto& [name, value] : local_trailers_) trailers.push_back(make_nv(name, value));
+    } else {
+      response_trailers_.append_forwardable(trailers);
+    }
+    if (!trailers.empty()) {
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_submit_trailer(down_->session(), down_id_, trailers.data(), trailers.size());
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) {
+  int rc = down_->append_data_frame(framehd, length, response_);
+  if (rc != 0) return rc;
+  response_sent_ += length;
+  worker_.stats().response_bytes_total.add(length);
+  credit_response(response_sent_);
+  return 0;
+}
+
+// ---------------------------------------------------------------- backend leg
+
+void ProxyStream::set_upstream(UpstreamConnection* up, std::int32_t id) {
+  up_ = up;
+  up_id_ = id;
+}
+
+void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
+  request_headers_.append_forwardable(out);
+}
+
+void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers) {
+  (trailers ? response_trailers_ : response_headers_).add(name, value);
+  if (rcbuf_view(name) == "grpc-status") record_status(rcbuf_view(value));
+}
+
+void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
+  if (down_ == nullptr) return;
+  if (trailers || response_started_) {
+    on_response_end();
+    return;
+  }
+  std::vector<nghttp2_nv> headers;
+  headers.reserve(response_headers_.size());
+  response_headers_.append_forwardable(headers);
+  response_started_ = true;
+  if (end_stream) {
+    // Trailers-Only: the whole answer is this one HEADERS frame.
+    response_ended_ = true;
+    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), nullptr);
+  } else {
+    nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
+    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), &provider);
+  }
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
+  response_received_ += data.size();
+  if (down_ == nullptr) {
+    credit_response(response_received_);
+    return;
+  }
+  response_framer_.feed(data);
+  response_.append(data);
+  nghttp2_session_resume_data(down_->session(), down_id_);
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_response_end() {
+  if (response_ended_ || down_ == nullptr) return;
+  response_ended_ = true;
+  nghttp2_session_resume_data(down_->session(), down_id_);
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
+  // Credit what the backend sent and we still hold, while its stream id is valid.
+  credit_response(response_received_);
+  up_ = nullptr;
+  upstream_finished_ = true;
+  discard_request();
+  if (!response_ended_ && down_ != nullptr) {
+    const std::string& name = worker_.backend(backend_).name;
+    if (error_code == NGHTTP2_REFUSED_STREAM) {
+      fail_after_upstream(GrpcCode::kUnavailable,
+                          "infergate: backend " + name + " refused the stream (shutting down)",
+                          NGHTTP2_REFUSED_STREAM);
+    } else {
+      fail_after_upstream(
+          GrpcCode::kUnavailable,
+          "infergate: backend " + name + " reset the stream (HTTP/2 error " +
+              nghttp2_http2_strerror(error_code) + ")",
+          error_code == NGHTTP2_NO_ERROR ? std::uint32_t{NGHTTP2_INTERNAL_ERROR} : error_code);
+    }
+  }
+  maybe_destroy();
+}
+
+void ProxyStream::on_upstream_lost(std::string_view reason) {
+  up_ = nullptr;
+  upstream_finished_ = true;
+  discard_request();
+  if (!response_ended_ && down_ != nullptr) {
+    const BackendTarget& target = worker_.backend(backend_);
+    fail_after_upstream(
+        GrpcCode::kUnavailable,
+        "infergate: backend " + target.name + " (" + target.address + "): " + std::string(reason),
+        NGHTTP2_INTERNAL_ERROR);
+  }
+  // The backend's session is going away: its windows need no credit.
+  response_credited_ = response_received_;
+  maybe_destroy();
+}
+
+ssize_t ProxyStream::read_request(size_t length, std::uint32_t* data_flags) {
+  const size_t n = std::min(length, request_.size());
+  if (n == 0 && !request_ended_) return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (request_ended_ && n == request_.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  return static_cast<ssize_t>(n);
+}
+
+int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
+  int rc = up_->append_data_frame(framehd, length, request_);
+  if (rc != 0) return rc;
+  request_sent_ += length;
+  worker_.stats().request_bytes_total.add(length);
+  credit_request(request_sent_);
+  return 0;
+}
+
+// ---------------------------------------------------------------- flow control
+
+void ProxyStream::credit_request(std::uint64_t upto) {
+  if (upto <= request_credited_ || down_ == nullptr) return;
+  nghttp2_session_consume(down_->session(), down_id_, upto - request_credited_);
+  request_credited_ = upto;
+  down_->schedule_flush();
+}
+
+void ProxyStream::credit_response(std::uint64_t upto) {
+  if (upto <= response_credited_ || up_ == nullptr) return;
+  up_->consume(up_id_, upto - response_credited_);
+  response_credited_ = upto;
+}
+
+void ProxyStream::discard_request() {
+  request_.clear();
+  credit_request(request_received_);
+}
+
+void ProxyStream::discard_response() {
+  response_.clear();
+  credit_response(response_received_);
+}
+
+void ProxyStream::maybe_destroy() {
+  if (down_ == nullptr && up_ == nullptr) delete this;
+}
+
+}  // namespace infergate::gateway

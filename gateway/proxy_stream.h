@@ -1,0 +1,138 @@
+// One RPC bridged from a client stream (downstream) to a backend stream (upstream).
+//
+// The stream owns both directions' bodies. Request DATA is copied once into `request_`
+// as it arrives and leaves for the backend by reference; the client's flow-control
+// window is credited only when bytes leave, so a slow backend pushes back on the client
+// instead of filling memory. Responses mirror this. Headers, trailers, RST_STREAM and
+// status pass through unchanged; the gateway makes its own status only when it cannot
+// forward (see reply_local).
+//
+// Lifetime: created on the client's HEADERS, deleted when neither leg refers to it any
+// more (both nghttp2 streams closed or their connections gone). All on one worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gateway/byte_queue.h"
+#include "gateway/grpc_framing.h"
+#include "gateway/grpc_status.h"
+#include "gateway/header_block.h"
+#include "gateway/intrusive_list.h"
+#include "gateway/methods.h"
+#include "gateway/prefix_inflater.h"
+#include "gateway/request_view.h"
+
+namespace infergate::gateway {
+
+class Worker;
+class DownstreamConnection;
+class UpstreamConnection;
+
+class ProxyStream {
+ public:
+  ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id);
+  ~ProxyStream();
+  ProxyStream(const ProxyStream&) = delete;
+  ProxyStream& operator=(const ProxyStream&) = delete;
+
+  ListHook down_hook;  // on the DownstreamConnection's list
+  ListHook up_hook;    // on the UpstreamConnection's list
+
+  // --- client leg (DownstreamConnection callbacks) ---
+  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
+  void on_request_headers_done(bool end_stream);
+  void on_request_data(std::span<const std::uint8_t> data);
+  void on_request_end();
+  void on_downstream_closed(std::uint32_t error_code);
+  ssize_t read_response(size_t length, std::uint32_t* data_flags);
+  int send_response_data(const std::uint8_t* framehd, size_t length);
+
+  // --- backend leg (UpstreamConnection callbacks) ---
+  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
+  void on_response_headers_done(bool end_stream, bool trailers);
+  void on_response_data(std::span<const std::uint8_t> data);
+  void on_response_end();
+  void on_upstream_closed(std::uint32_t error_code);
+  // The upstream connection failed or closed under this stream.
+  void on_upstream_lost(std::string_view reason);
+  ssize_t read_request(size_t length, std::uint32_t* data_flags);
+  int send_request_data(const std::uint8_t* framehd, size_t length);
+
+  // Called by the connection that opened the backend stream.
+  void set_upstream(UpstreamConnection* up, std::int32_t id);
+  // The request's headers as they go to the backend.
+  void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
+  std::int32_t upstream_id() const { return up_id_; }
+  std::int32_t downstream_id() const { return down_id_; }
+
+ private:
+  // Routing (proxy_stream_routing.cc).
+  void start_routing();
+  void try_route();
+  void scan_first_message();
+  void dispatch(const RequestView& view);
+
+  // Answers and endings (proxy_stream_reply.cc).
+  void reply_local(GrpcCode code, std::string_view message);
+  void reply_http(int status);
+  void reset_downstream(std::uint32_t error_code);
+  void reset_upstream(std::uint32_t error_code);
+  void fail_after_upstream(GrpcCode code, const std::string& message, std::uint32_t rst_code);
+  void record_status(std::string_view grpc_status);
+
+  // Flow control: tell each leg's session how much of what it sent is done with.
+  void credit_request(std::uint64_t upto);
+  void credit_response(std::uint64_t upto);
+  void discard_request();
+  void discard_response();
+  void maybe_destroy();
+
+  Worker& worker_;
+  DownstreamConnection* down_;
+  std::int32_t down_id_;
+  UpstreamConnection* up_ = nullptr;
+  std::int32_t up_id_ = -1;
+  size_t backend_ = 0;
+  std::chrono::steady_clock::time_point start_;
+
+  Method method_ = Method::kUnknown;
+  HeaderBlock request_headers_;
+  HeaderBlock response_headers_;
+  HeaderBlock response_trailers_;
+  std::vector<std::pair<std::string, std::string>> local_trailers_;
+
+  ByteQueue request_;
+  ByteQueue response_;
+  MessageFramer response_framer_;
+  std::uint64_t request_received_ = 0;
+  std::uint64_t request_credited_ = 0;
+  std::uint64_t request_sent_ = 0;
+  std::uint64_t response_received_ = 0;
+  std::uint64_t response_credited_ = 0;
+  std::uint64_t response_sent_ = 0;
+
+  // The routing scan of the first request message.
+  size_t next_scan_at_ = 0;
+  bool need_whole_ = false;
+  std::unique_ptr<PrefixInflater> inflater_;
+  size_t inflater_fed_ = 0;
+  std::string scratch_;
+
+  bool headers_too_large_ = false;
+  bool request_ended_ = false;
+  bool routed_ = false;
+  bool response_started_ = false;  // HEADERS sent (or queued) to the client
+  bool response_ended_ = false;    // everything the client will get is in response_
+  bool upstream_finished_ = false;
+  bool status_known_ = false;
+  GrpcCode status_ = GrpcCode::kUnknown;
+};
+
+}  // namespace infergate::gateway

@@ -1,0 +1,93 @@
+// One data-plane thread: its io_context, the downstream connections accepted onto it,
+// its own upstream pools (one per backend), its block pool and read buffer, and its
+// statistics. Nothing here is shared with other workers except through atomics, so the
+// data path takes no locks.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "gateway/block_pool.h"
+#include "gateway/options.h"
+#include "gateway/stats.h"
+
+namespace infergate::gateway {
+
+class H2Connection;
+class DownstreamConnection;
+class UpstreamPool;
+
+class Worker {
+ public:
+  Worker(int index, const DataPlaneOptions& options, std::vector<BackendTarget> backends);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Starts the thread. Any thread.
+  void start();
+  // Stops the io_context and joins the thread; connections are closed first. Any thread
+  // but this worker's.
+  void stop();
+
+  // Takes a freshly accepted socket (already bound to io()). This worker's thread.
+  void adopt(boost::asio::ip::tcp::socket socket);
+  // Sends GOAWAY on every downstream connection and accepts no new streams. Posted.
+  void begin_drain();
+
+  // Streams currently open on this worker (any thread: an atomic).
+  std::uint64_t active_streams() const { return active_streams_.load(std::memory_order_relaxed); }
+  std::uint64_t downstream_connections() const {
+    return downstream_count_.load(std::memory_order_relaxed);
+  }
+
+  // --- for the connections and streams of this worker (this worker's thread) ---
+  boost::asio::io_context& io() { return io_; }
+  BlockPool& blocks() { return blocks_; }
+  std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), kReadBufferBytes}; }
+  const DataPlaneOptions& options() const { return options_; }
+  WorkerStats& stats() { return stats_; }
+  const WorkerStats& stats() const { return stats_; }
+  bool draining() const { return draining_; }
+  int index() const { return index_; }
+
+  size_t backend_count() const { return backends_.size(); }
+  const BackendTarget& backend(size_t i) const { return backends_[i]; }
+  UpstreamPool& pool(size_t backend);
+  // Round-robin choice among the configured backends.
+  size_t next_backend();
+
+  void stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
+  void stream_closed() { active_streams_.fetch_sub(1, std::memory_order_relaxed); }
+
+  // Removes and deletes a closed connection (called from its own reap handler).
+  void destroy_connection(H2Connection* connection);
+
+ private:
+  static constexpr size_t kReadBufferBytes = 256 * 1024;
+
+  int index_;
+  DataPlaneOptions options_;
+  std::vector<BackendTarget> backends_;
+  boost::asio::io_context io_{1};
+  std::thread thread_;
+  BlockPool blocks_;
+  std::unique_ptr<std::uint8_t[]> read_buffer_;
+  WorkerStats stats_;
+  std::vector<std::unique_ptr<UpstreamPool>> pools_;
+  std::unordered_set<DownstreamConnection*> downstream_;
+  size_t round_robin_ = 0;
+  bool draining_ = false;
+  std::atomic<std::uint64_t> active_streams_{0};
+  std::atomic<std::uint64_t> downstream_count_{0};
+};
+
+}  // namespace infergate::gateway

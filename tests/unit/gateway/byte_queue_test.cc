@@ -1,0 +1,95 @@
+#include "gateway/byte_queue.h"
+
+#include <gtest/gtest.h>
+
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace infergate::gateway {
+namespace {
+
+std::vector<std::uint8_t> pattern(size_t n, std::uint8_t seed = 0) {
+  std::vector<std::uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(seed + i * 31);
+  return v;
+}
+
+std::vector<std::uint8_t> flatten(const OutputBuffer& out) {
+  std::vector<std::uint8_t> v;
+  for (const Slice& s : out.slices()) v.insert(v.end(), s.data(), s.data() + s.length);
+  return v;
+}
+
+TEST(ByteQueue, AppendAndTakeByReferenceKeepTheBytes) {
+  BlockPool pool;
+  ByteQueue q(pool);
+  const auto data = pattern(200 * 1024);  // spans several blocks
+  for (size_t i = 0; i < data.size(); i += 16384) {
+    q.append(std::span(data).subspan(i, std::min<size_t>(16384, data.size() - i)));
+  }
+  EXPECT_EQ(q.size(), data.size());
+  OutputBuffer out(pool);
+  q.take(70000, out);
+  q.take(q.size(), out);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(flatten(out), data);
+}
+
+TEST(ByteQueue, BlocksReturnToThePoolOnlyWhenTheLastReferenceGoes) {
+  BlockPool pool;
+  {
+    ByteQueue q(pool);
+    q.append(pattern(1000));
+    EXPECT_EQ(pool.blocks_in_use(), 1u);
+    OutputBuffer out(pool);
+    q.take(400, out);
+    q.append(pattern(10));  // keeps filling the shared block
+    EXPECT_EQ(pool.blocks_in_use(), 1u);
+    q.clear();
+    EXPECT_EQ(pool.blocks_in_use(), 1u);  // the output still holds it
+    out.clear();
+    // The output keeps no data block once cleared (its own tail block aside).
+    EXPECT_EQ(pool.blocks_in_use(), 0u);
+  }
+  EXPECT_EQ(pool.blocks_in_use(), 0u);
+}
+
+TEST(ByteQueue, CopyOutAndContiguousViews) {
+  BlockPool pool;
+  ByteQueue q(pool);
+  const auto data = pattern(Block::kSize + 100);
+  q.append(data);
+  std::uint8_t five[5];
+  ASSERT_TRUE(q.copy_out(Block::kSize - 2, five));  // straddles two blocks
+  EXPECT_EQ(five[0], data[Block::kSize - 2]);
+  EXPECT_EQ(five[4], data[Block::kSize + 2]);
+  EXPECT_FALSE(q.copy_out(data.size() - 2, five));
+
+  std::span<const std::uint8_t> inside = q.contiguous(10, 100);
+  ASSERT_EQ(inside.size(), 100u);
+  EXPECT_EQ(inside[0], data[10]);
+  EXPECT_TRUE(q.contiguous(Block::kSize - 10, 20).empty());  // crosses a block edge
+}
+
+TEST(OutputBuffer, CopiesSmallBytesAndConsumesPartialWrites) {
+  BlockPool pool;
+  OutputBuffer out(pool);
+  const std::string a = "frame-header";
+  const std::string b = "more";
+  out.append_copy({reinterpret_cast<const std::uint8_t*>(a.data()), a.size()});
+  out.append_copy({reinterpret_cast<const std::uint8_t*>(b.data()), b.size()});
+  EXPECT_EQ(out.slices().size(), 1u);  // contiguous copies merge
+  ByteQueue q(pool);
+  q.append(pattern(50));
+  q.take(50, out);
+  EXPECT_EQ(out.size(), a.size() + b.size() + 50);
+  out.consume_front(5);
+  EXPECT_EQ(out.size(), a.size() + b.size() + 45);
+  EXPECT_EQ(flatten(out).front(), '-');
+  out.consume_front(out.size());
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace infergate::gateway
