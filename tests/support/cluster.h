@@ -1,0 +1,88 @@
+// Test fleets: infergate-sim backends and an infergate gateway as real processes on
+// 127.0.0.1 with OS-chosen ports, plus the gRPC and HTTP helpers tests talk to them with.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "inference/grpc_service.grpc.pb.h"
+#include "tests/support/process.h"
+
+namespace infergate::testing {
+
+// One infergate-sim process.
+class Sim {
+ public:
+  // Starts `infergate-sim --name NAME --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0
+  // ARGS...` and waits until it listens.
+  explicit Sim(std::string name, std::vector<std::string> args = {});
+
+  const std::string& name() const { return name_; }
+  int port() const { return port_; }
+  int metrics_port() const { return metrics_port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  Process& process() { return *process_; }
+  // A sim-side gauge from its /metrics (e.g. infergate_sim_inflight_requests), or -1.
+  double metric(const std::string& series);
+
+ private:
+  std::string name_;
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+  int metrics_port_ = 0;
+};
+
+// One infergate process in front of the given backends.
+class Gateway {
+ public:
+  // `extra_yaml` is appended to the generated config (top-level keys).
+  Gateway(const std::vector<std::pair<std::string, std::string>>& backends,
+          const std::string& extra_yaml = "", int workers = 2);
+
+  int port() const { return port_; }
+  int admin_port() const { return admin_port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  Process& process() { return *process_; }
+  const std::string& config_path() const { return config_path_; }
+  // A value from the gateway's /metrics, e.g. "infergate_active_streams", or -1.
+  double metric(const std::string& series);
+  std::string metrics_text();
+
+ private:
+  std::string config_path_;
+  std::unique_ptr<Process> process_;
+  int port_ = 0;
+  int admin_port_ = 0;
+};
+
+// Backends (name, address) for Gateway from sims.
+std::vector<std::pair<std::string, std::string>> backends_of(
+    const std::vector<std::unique_ptr<Sim>>& sims);
+
+// A channel to 127.0.0.1:port with 2 GiB message limits. Each call makes a new TCP
+// connection when `own_connection` is true.
+std::shared_ptr<grpc::Channel> make_channel(int port, bool own_connection = false);
+std::unique_ptr<inference::GRPCInferenceService::Stub> make_stub(int port,
+                                                                 bool own_connection = false);
+
+// An identity ModelInferRequest with one FP32 input of `bytes` bytes (a multiple of 4)
+// whose content depends on `seed`.
+inference::ModelInferRequest identity_request(size_t bytes, std::uint32_t seed = 1,
+                                              const std::string& model = "identity");
+
+// GET http://127.0.0.1:port/path; returns the body, status in *status (0 on failure).
+std::string http_get(int port, const std::string& path, int* status = nullptr);
+
+// The value of the first sample in Prometheus text whose name-with-labels starts with
+// `series` (e.g. 'infergate_requests_total{code="OK",method="ModelInfer"}'), or -1.
+double metric_value(const std::string& text, const std::string& series);
+
+// The `served_by` parameter infergate-sim stamps into responses.
+std::string served_by(const inference::ModelInferResponse& response);
+
+}  // namespace infergate::testing
