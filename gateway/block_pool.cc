@@ -18,12 +18,12 @@ BlockRef BlockPool::acquire() {
     b->pool = this;
   }
   b->refs = 0;
-  ++in_use_;
+  in_use_.store(in_use_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return BlockRef(b);
 }
 
 void BlockPool::release(Block* b) {
-  --in_use_;
+  in_use_.store(in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   if (free_.size() < max_free_) {
     free_.push_back(b);
   } else {

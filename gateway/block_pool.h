@@ -6,6 +6,7 @@
 // Single-threaded: a pool, its blocks and every BlockRef belong to one worker thread.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -57,16 +58,17 @@ class BlockPool {
 
   BlockRef acquire();
 
-  // Blocks handed out and not yet released; the memory a worker holds for stream data.
-  size_t blocks_in_use() const { return in_use_; }
-  size_t bytes_in_use() const { return in_use_ * Block::kSize; }
+  // Blocks handed out and not yet released: the memory a worker holds for stream data.
+  // Readable from any thread (the admin thread reports it).
+  size_t blocks_in_use() const { return in_use_.load(std::memory_order_relaxed); }
+  size_t bytes_in_use() const { return blocks_in_use() * Block::kSize; }
 
  private:
   friend class BlockRef;
   void release(Block* b);
 
   size_t max_free_;
-  size_t in_use_ = 0;
+  std::atomic<size_t> in_use_{0};  // written by the owning worker only
   std::vector<Block*> free_;
 };
 

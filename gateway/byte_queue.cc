@@ -122,13 +122,17 @@ void OutputBuffer::consume_front(size_t n) {
       n = 0;
     }
   }
-  if (slices_.empty()) tail_used_ = 0;
+  if (slices_.empty()) {
+    // Idle connections hold no block: the pool keeps it for whoever writes next.
+    tail_.reset();
+    tail_used_ = 0;
+  }
 }
 
 void OutputBuffer::clear() {
   slices_.clear();
   size_ = 0;
-  // The tail block is reused from its start: the slices that pointed into it are gone.
+  tail_.reset();
   tail_used_ = 0;
 }
 

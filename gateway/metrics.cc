@@ -86,6 +86,8 @@ class DataPlaneCollector : public prometheus::Collectable {
   }
 
   void collect_totals(std::vector<MetricFamily>& out) const {
+    double buffered = 0;
+    for (const Worker* w : workers_) buffered += static_cast<double>(w->blocks().bytes_in_use());
     double streams = 0, connections = 0, accepted = 0, upstream = 0, failures = 0, req_bytes = 0,
            resp_bytes = 0;
     for (const Worker* w : workers_) {
@@ -114,6 +116,9 @@ class DataPlaneCollector : public prometheus::Collectable {
         MetricType::Counter, counter(req_bytes));
     one("infergate_response_body_bytes_total", "Response message bytes forwarded to clients",
         MetricType::Counter, counter(resp_bytes));
+    one("infergate_buffered_bytes",
+        "Memory held for message bytes in transit (pooled blocks in use)", MetricType::Gauge,
+        gauge(buffered));
     one("infergate_build_info", "The running infergate's version", MetricType::Gauge,
         gauge(1, {{"version", kVersion}}));
   }

@@ -34,10 +34,9 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message) {
   nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
   response_started_ = true;
   response_ended_ = true;
-  if (!request_ended_) {
-    // Tell the client to stop sending the rest of a request nobody will read.
-    nghttp2_submit_rst_stream(down_->session(), NGHTTP2_FLAG_NONE, down_id_, NGHTTP2_NO_ERROR);
-  }
+  // No RST_STREAM(NO_ERROR) to stop the upload: nghttp2 may put it on the wire before the
+  // HEADERS, and a gRPC client that sees the reset first reports INTERNAL. A client
+  // that gets its status stops sending on its own; the rest is discarded and credited.
   discard_request();
   if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
   down_->schedule_flush();
@@ -52,9 +51,6 @@ void ProxyStream::reply_http(int status) {
   nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
   response_started_ = true;
   response_ended_ = true;
-  if (!request_ended_) {
-    nghttp2_submit_rst_stream(down_->session(), NGHTTP2_FLAG_NONE, down_id_, NGHTTP2_NO_ERROR);
-  }
   discard_request();
   down_->schedule_flush();
 }

@@ -52,6 +52,7 @@ class Worker {
   // --- for the connections and streams of this worker (this worker's thread) ---
   boost::asio::io_context& io() { return io_; }
   BlockPool& blocks() { return blocks_; }
+  const BlockPool& blocks() const { return blocks_; }
   std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), kReadBufferBytes}; }
   const DataPlaneOptions& options() const { return options_; }
   WorkerStats& stats() { return stats_; }

@@ -17,8 +17,8 @@ namespace infergate::testing {
 using namespace std::chrono_literals;
 
 Sim::Sim(std::string name, std::vector<std::string> args) : name_(std::move(name)) {
-  std::vector<std::string> argv = {"--name", name_, "--listen", "127.0.0.1:0", "--metrics-listen",
-                                   "127.0.0.1:0"};
+  std::vector<std::string> argv = {"--name",           name_,        "--listen", "127.0.0.1:0",
+                                   "--metrics-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
   process_ = std::make_unique<Process>(INFERGATE_SIM_PATH, argv);
   port_ = process_->wait_for_port(name_ + " listening on", 20s);

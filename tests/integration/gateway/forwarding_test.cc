@@ -19,9 +19,8 @@ using inference::GRPCInferenceService;
 class ForwardingTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sim_ = std::make_unique<Sim>("sim-a", std::vector<std::string>{
-                                              "--model", "identity",
-                                              "--model", "counter:kind=accumulate"});
+    sim_ = std::make_unique<Sim>("sim-a", std::vector<std::string>{"--model", "identity", "--model",
+                                                                   "counter:kind=accumulate"});
     gateway_ = std::make_unique<Gateway>(
         std::vector<std::pair<std::string, std::string>>{{"sim-a", sim_->address()}});
     direct_ = make_stub(sim_->port());
@@ -59,11 +58,11 @@ TEST_F(ForwardingTest, EveryControlRpcIsAnsweredAsTheBackendAnswers) {
       {}, &S::ServerMetadata, "ServerMetadata");
   inference::ModelReadyRequest ready;
   ready.set_name("identity");
-  expect_same<inference::ModelReadyRequest, inference::ModelReadyResponse>(
-      ready, &S::ModelReady, "ModelReady");
+  expect_same<inference::ModelReadyRequest, inference::ModelReadyResponse>(ready, &S::ModelReady,
+                                                                           "ModelReady");
   ready.set_name("no-such-model");
-  expect_same<inference::ModelReadyRequest, inference::ModelReadyResponse>(
-      ready, &S::ModelReady, "ModelReady unknown");
+  expect_same<inference::ModelReadyRequest, inference::ModelReadyResponse>(ready, &S::ModelReady,
+                                                                           "ModelReady unknown");
   inference::ModelMetadataRequest metadata;
   metadata.set_name("identity");
   expect_same<inference::ModelMetadataRequest, inference::ModelMetadataResponse>(
@@ -82,8 +81,8 @@ TEST_F(ForwardingTest, EveryControlRpcIsAnsweredAsTheBackendAnswers) {
   expect_same<inference::TraceSettingRequest, inference::TraceSettingResponse>(
       trace, &S::TraceSetting, "TraceSetting");
   inference::LogSettingsRequest log;
-  expect_same<inference::LogSettingsRequest, inference::LogSettingsResponse>(
-      log, &S::LogSettings, "LogSettings");
+  expect_same<inference::LogSettingsRequest, inference::LogSettingsResponse>(log, &S::LogSettings,
+                                                                             "LogSettings");
 }
 
 TEST_F(ForwardingTest, StatisticsAndRepositoryControlReachTheBackend) {
@@ -237,8 +236,8 @@ grpc::Status call_raw(int port, const std::string& method, const std::string& bo
 
 TEST_F(ForwardingTest, UnknownMethodIsUnimplemented) {
   grpc::ByteBuffer response;
-  grpc::Status s = call_raw(gateway_->port(), "/inference.GRPCInferenceService/Frobnicate", "",
-                            &response);
+  grpc::Status s =
+      call_raw(gateway_->port(), "/inference.GRPCInferenceService/Frobnicate", "", &response);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNIMPLEMENTED);
   EXPECT_EQ(s.error_message().rfind("infergate: unknown method", 0), 0u) << s.error_message();
   s = call_raw(gateway_->port(), "/some.Other/Method", "", &response);
@@ -279,8 +278,7 @@ TEST_F(ForwardingTest, MetricsCountRequestsByMethodAndCode) {
   }
   EXPECT_TRUE(wait_until(
       [&] {
-        return gateway_->metric("infergate_requests_total{code=\"OK\",method=\"ServerLive\"}") ==
-               3;
+        return gateway_->metric("infergate_requests_total{code=\"OK\",method=\"ServerLive\"}") == 3;
       },
       5s));
   const std::string text = gateway_->metrics_text();

@@ -58,10 +58,12 @@ TEST(HostilePeer, GarbageInsteadOfHttp2ClosesOnlyThatConnection) {
       "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
       std::string(4096, '\xff'),
       // A valid preface, then a DATA frame on stream 0 (a connection error).
-      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9) +
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+          std::string("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9) +
           std::string("\x00\x00\x04\x00\x01\x00\x00\x00\x00", 9) + "abcd",
       // A valid preface, then a frame claiming 16 MiB.
-      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string("\xff\xff\xff\x00\x00\x00\x00\x00\x01", 9),
+      std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") +
+          std::string("\xff\xff\xff\x00\x00\x00\x00\x00\x01", 9),
   };
   for (const std::string& input : inputs) {
     int fd = connect_raw(gw.port());
@@ -83,7 +85,8 @@ TEST(HostilePeer, PeerThatVanishesMidRequestFreesItsStream) {
     c.set_deadline(std::chrono::system_clock::now() + 60s);
     inference::ModelInferResponse r;
     std::thread t([&] { stub->ModelInfer(&c, identity_request(256), &r); });
-    ASSERT_TRUE(wait_until([&] { return sim.metric("infergate_sim_inflight_requests") == 1; }, 10s));
+    ASSERT_TRUE(
+        wait_until([&] { return sim.metric("infergate_sim_inflight_requests") == 1; }, 10s));
     c.TryCancel();
     t.join();
   }
@@ -98,8 +101,8 @@ TEST(HostilePeer, ClientThatStopsReadingKeepsGatewayMemoryBounded) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateCustomChannel(
-      gw.address(), grpc::InsecureChannelCredentials(), args));
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateCustomChannel(gw.address(), grpc::InsecureChannelCredentials(), args));
   grpc::ClientContext c;
   auto stream = stub->ModelStreamInfer(&c);
   constexpr int kMessages = 32;
