@@ -40,13 +40,45 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+std::vector<std::string_view> words(std::string_view key) {
+  std::vector<std::string_view> out;
+  size_t start = 0;
+  for (size_t i = 0; i <= key.size(); ++i) {
+    if (i == key.size() || key[i] == '_') {
+      if (i > start) out.push_back(key.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+// True when every '_'-separated word of `typo` is a word of `known` ("max_streams" for
+// "max_concurrent_streams").
+bool words_contained(std::string_view typo, std::string_view known) {
+  const std::vector<std::string_view> k = words(known);
+  const std::vector<std::string_view> t = words(typo);
+  if (t.empty()) return false;
+  for (std::string_view w : t) {
+    if (std::find(k.begin(), k.end(), w) == k.end()) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string Problem::to_string() const {
   std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  if (line > 0) {
+    out += ':';
+    out += std::to_string(line);
+    out += ':';
+    out += std::to_string(column);
+  }
   out += ": ";
-  if (!yaml_path.empty()) out += yaml_path + ": ";
+  if (!yaml_path.empty()) {
+    out += yaml_path;
+    out += ": ";
+  }
   out += message;
   return out;
 }
@@ -225,7 +257,7 @@ void MapReader::finish() {
     const std::string* closest = nullptr;
     size_t best = 3;  // suggest only near misses
     for (const std::string& k : known_) {
-      size_t d = edit_distance(key, k);
+      size_t d = words_contained(key, k) ? 0 : edit_distance(key, k);
       if (d < best) {
         best = d;
         closest = &k;

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build_pkgs=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates curl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
   libboost-dev libboost-system-dev
   libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
@@ -17,7 +17,7 @@ tool_pkgs=(
   nginx-light haproxy prometheus
   chromium
   clang libclang-rt-14-dev
-  procps iproute2 curl
+  procps iproute2
 )
 
 want=("${build_pkgs[@]}")

@@ -50,6 +50,55 @@ backends:
   EXPECT_EQ(c.source, "test.yaml");
 }
 
+TEST(ConfigLoader, ProcessFrontendAndUpstreamSettingsUseUnits) {
+  LoadResult r = load(R"(
+backends: [{name: a, address: "h:1"}]
+workers: 4
+drain_timeout: 45s
+log_level: debug
+frontend:
+  max_concurrent_streams: 256
+  stream_window: 4MiB
+  connection_window: 64MiB
+upstream:
+  connect_timeout: 250ms
+  streams_per_connection: 50
+  connections_per_backend: 2
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const Config& c = *r.config;
+  EXPECT_EQ(c.workers, 4);
+  EXPECT_EQ(c.drain_timeout, std::chrono::seconds(45));
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.frontend.max_concurrent_streams, 256u);
+  EXPECT_EQ(c.frontend.stream_window_bytes, 4u << 20);
+  EXPECT_EQ(c.frontend.connection_window_bytes, 64u << 20);
+  EXPECT_EQ(c.upstream.connect_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.upstream.streams_per_connection, 50u);
+  EXPECT_EQ(c.upstream.connections_per_backend, 2u);
+}
+
+TEST(ConfigLoader, BadProcessSettingsAreLocated) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1"}]
+workers: -1
+drain_timeout: 30
+log_level: loud
+frontend:
+  stream_window: 1KiB
+  max_streams: 5
+upstream:
+  connect_timeout: 0s
+)");
+  EXPECT_THAT(problem_at(r, "workers").message, HasSubstr("out of range"));
+  EXPECT_THAT(problem_at(r, "drain_timeout").message, HasSubstr("needs a unit"));
+  EXPECT_THAT(problem_at(r, "log_level").message, HasSubstr("is not one of"));
+  EXPECT_THAT(problem_at(r, "frontend.stream_window").message, HasSubstr("between 64KiB"));
+  EXPECT_THAT(problem_at(r, "frontend.max_streams").message,
+              HasSubstr("did you mean 'max_concurrent_streams'"));
+  EXPECT_THAT(problem_at(r, "upstream.connect_timeout").message, HasSubstr("positive"));
+  EXPECT_EQ(problem_at(r, "frontend.max_streams").line, 7);
+}
+
 TEST(ConfigLoader, ListenAddressesHaveTritonDefaultsAndAcceptPortZero) {
   LoadResult defaults = load("backends: [{name: a, address: 'h:1'}]");
   ASSERT_TRUE(defaults.ok());
