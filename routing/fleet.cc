@@ -1,0 +1,77 @@
+#include "routing/fleet.h"
+
+#include <algorithm>
+
+namespace infergate::routing {
+
+std::string_view backend_state_name(BackendState state) {
+  switch (state) {
+    case BackendState::kUnknown:
+      return "unknown";
+    case BackendState::kHealthy:
+      return "healthy";
+    case BackendState::kUnhealthy:
+      return "unhealthy";
+    case BackendState::kEjected:
+      return "ejected";
+    case BackendState::kDraining:
+      return "draining";
+  }
+  return "unknown";
+}
+
+bool ModelVersions::has(std::string_view version) const {
+  return ready.empty() || std::find(ready.begin(), ready.end(), version) != ready.end();
+}
+
+namespace {
+
+std::string version_key(std::string_view model, std::string_view version) {
+  std::string key(model);
+  key.push_back('\0');
+  key.append(version);
+  return key;
+}
+
+}  // namespace
+
+Fleet::Fleet(std::vector<BackendInfo> backends, std::uint64_t generation)
+    : backends_(std::move(backends)), generation_(generation) {
+  for (std::uint32_t pos = 0; pos < backends_.size(); ++pos) {
+    const BackendInfo& b = backends_[pos];
+    for (const auto& [model, versions] : b.models) known_[model] = true;
+    if (!b.routable()) continue;
+    routable_.push_back(pos);
+    for (const auto& [model, versions] : b.models) {
+      candidates_[model].push_back(pos);
+      for (const std::string& v : versions.ready) candidates_[version_key(model, v)].push_back(pos);
+      if (versions.ready.empty()) unversioned_[model].push_back(pos);
+    }
+  }
+}
+
+int Fleet::find(std::uint32_t id) const {
+  for (size_t i = 0; i < backends_.size(); ++i) {
+    if (backends_[i].id == id) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const std::vector<std::uint32_t>& Fleet::candidates(std::string_view model,
+                                                    std::string_view version) const {
+  if (version.empty()) {
+    auto it = candidates_.find(std::string(model));
+    return it == candidates_.end() ? none_ : it->second;
+  }
+  auto it = candidates_.find(version_key(model, version));
+  if (it != candidates_.end()) return it->second;
+  // Backends that list the model without versions may serve any version.
+  auto any = unversioned_.find(std::string(model));
+  return any == unversioned_.end() ? none_ : any->second;
+}
+
+bool Fleet::known(std::string_view model) const {
+  return known_.find(std::string(model)) != known_.end();
+}
+
+}  // namespace infergate::routing

@@ -1,0 +1,81 @@
+// The fleet as routing sees it: an immutable snapshot of every backend's state, weight
+// and ready models, published by the control plane and pinned by each request for its
+// life. Live per-backend counters (outstanding requests) are atomics in BackendRuntime,
+// shared by all snapshots that contain the backend. Standard library only.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace infergate::routing {
+
+enum class BackendState : std::uint8_t { kUnknown, kHealthy, kUnhealthy, kEjected, kDraining };
+
+std::string_view backend_state_name(BackendState state);
+
+// Counters the data plane updates as requests come and go. Any thread.
+struct BackendRuntime {
+  std::atomic<std::int64_t> outstanding{0};
+  // Consecutive transport failures or UNAVAILABLE/INTERNAL answers (passive detection).
+  std::atomic<std::uint32_t> consecutive_failures{0};
+};
+
+// The versions of one model that a backend has ready.
+struct ModelVersions {
+  std::vector<std::string> ready;  // empty: the inventory said READY without versions
+
+  bool has(std::string_view version) const;
+};
+
+struct BackendInfo {
+  std::uint32_t id = 0;  // stable for the backend's life; indexes per-worker pools
+  std::string name;
+  std::string address;
+  double weight = 1.0;
+  BackendState state = BackendState::kUnknown;
+  double slow_start_factor = 1.0;  // (0, 1]: ramps up after recovery
+  std::unordered_map<std::string, ModelVersions> models;
+  std::shared_ptr<BackendRuntime> runtime;
+
+  // Takes new requests: healthy (slow start included).
+  bool routable() const { return state == BackendState::kHealthy; }
+  double effective_weight() const { return weight * slow_start_factor; }
+};
+
+class Fleet {
+ public:
+  explicit Fleet(std::vector<BackendInfo> backends, std::uint64_t generation = 0);
+
+  const std::vector<BackendInfo>& backends() const { return backends_; }
+  std::uint64_t generation() const { return generation_; }
+
+  // Position of the backend with this id, or -1.
+  int find(std::uint32_t id) const;
+
+  // Positions (in backends()) of the routable backends on which `model` (and
+  // `version`, if not empty) is ready.
+  const std::vector<std::uint32_t>& candidates(std::string_view model,
+                                               std::string_view version) const;
+  // True if any backend of the fleet, in any state, has listed the model.
+  bool known(std::string_view model) const;
+  // Positions of the routable backends, whatever their models.
+  const std::vector<std::uint32_t>& routable() const { return routable_; }
+  size_t healthy_count() const { return routable_.size(); }
+
+ private:
+  std::vector<BackendInfo> backends_;
+  std::uint64_t generation_;
+  // Positions in backends_, by "model" and by "model\0version".
+  std::unordered_map<std::string, std::vector<std::uint32_t>> candidates_;
+  std::unordered_map<std::string, std::vector<std::uint32_t>> unversioned_;
+  std::unordered_map<std::string, bool> known_;
+  std::vector<std::uint32_t> routable_;
+  std::vector<std::uint32_t> none_;
+};
+
+}  // namespace infergate::routing

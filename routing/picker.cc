@@ -1,0 +1,88 @@
+#include "routing/picker.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace infergate::routing {
+
+double Picker::score(const BackendInfo& backend) {
+  const double outstanding =
+      static_cast<double>(backend.runtime->outstanding.load(std::memory_order_relaxed));
+  // +1: among idle backends the heavier weight still wins.
+  return (outstanding + 1.0) / std::max(backend.effective_weight(), 1e-6);
+}
+
+bool Picker::excluded(const Fleet& fleet, std::uint32_t position,
+                      const PickRequest& request) const {
+  const std::uint32_t id = fleet.backends()[position].id;
+  return std::find(request.exclude.begin(), request.exclude.end(), id) != request.exclude.end();
+}
+
+PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
+  const std::vector<std::uint32_t>& candidates =
+      request.model.empty() ? fleet.routable() : fleet.candidates(request.model, request.version);
+  size_t usable = candidates.size();
+  if (!request.exclude.empty()) {
+    usable = static_cast<size_t>(
+        std::count_if(candidates.begin(), candidates.end(),
+                      [&](std::uint32_t p) { return !excluded(fleet, p, request); }));
+  }
+  if (usable == 0) {
+    const bool known = request.model.empty() || fleet.known(request.model);
+    return {known ? PickResult::Status::kUnavailable : PickResult::Status::kNotFound, -1};
+  }
+  int chosen = -1;
+  switch (policy_) {
+    case Policy::kLeastLoaded:
+      chosen = least_loaded(fleet, candidates, request);
+      break;
+    case Policy::kRoundRobin:
+    case Policy::kRandom: {
+      std::uint64_t n =
+          policy_ == Policy::kRandom ? random_.below(usable) : round_robin_++ % usable;
+      for (std::uint32_t p : candidates) {
+        if (excluded(fleet, p, request)) continue;
+        if (n-- == 0) {
+          chosen = static_cast<int>(p);
+          break;
+        }
+      }
+      break;
+    }
+  }
+  return {PickResult::Status::kPicked, chosen};
+}
+
+int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> candidates,
+                         const PickRequest& request) {
+  const auto& backends = fleet.backends();
+  if (candidates.size() <= kFullScanMax || !request.exclude.empty()) {
+    // Small sets: compare all; ties go to a random one of the best, so equal backends
+    // share the load.
+    int best = -1;
+    double best_score = std::numeric_limits<double>::infinity();
+    std::uint64_t ties = 0;
+    for (std::uint32_t p : candidates) {
+      if (excluded(fleet, p, request)) continue;
+      const double s = score(backends[p]);
+      if (s < best_score) {
+        best = static_cast<int>(p);
+        best_score = s;
+        ties = 1;
+      } else if (s == best_score && random_.below(++ties) == 0) {
+        best = static_cast<int>(p);
+      }
+    }
+    return best;
+  }
+  // Power of two choices: two distinct random candidates, the less loaded wins.
+  const std::uint64_t n = candidates.size();
+  const std::uint64_t a = random_.below(n);
+  std::uint64_t b = random_.below(n - 1);
+  if (b >= a) ++b;
+  const double sa = score(backends[candidates[a]]);
+  const double sb = score(backends[candidates[b]]);
+  return static_cast<int>(sa <= sb ? candidates[a] : candidates[b]);
+}
+
+}  // namespace infergate::routing

@@ -1,0 +1,152 @@
+#include "routing/picker.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace infergate::routing {
+namespace {
+
+struct FleetBuilder {
+  std::vector<BackendInfo> backends;
+
+  FleetBuilder& add(std::string name, std::vector<std::string> models, double weight = 1.0,
+                    BackendState state = BackendState::kHealthy) {
+    BackendInfo b;
+    b.id = static_cast<std::uint32_t>(backends.size() + 100);
+    b.name = std::move(name);
+    b.weight = weight;
+    b.state = state;
+    for (const std::string& m : models) {
+      const size_t colon = m.find(':');
+      if (colon == std::string::npos) {
+        b.models[m].ready = {"1"};
+      } else {
+        b.models[m.substr(0, colon)].ready.push_back(m.substr(colon + 1));
+      }
+    }
+    b.runtime = std::make_shared<BackendRuntime>();
+    backends.push_back(std::move(b));
+    return *this;
+  }
+  Fleet build() { return Fleet(backends); }
+};
+
+void set_load(const Fleet& f, int position, std::int64_t outstanding) {
+  f.backends()[position].runtime->outstanding = outstanding;
+}
+
+std::string picked(Picker& p, const Fleet& f, std::string_view model,
+                   std::string_view version = "") {
+  PickResult r = p.pick(f, PickRequest{.model = model, .version = version});
+  return r.status == PickResult::Status::kPicked ? f.backends()[r.position].name : "";
+}
+
+TEST(Picker, LeastLoadedPrefersTheLessLoaded) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  set_load(f, 0, 5);
+  set_load(f, 1, 1);
+  set_load(f, 2, 9);
+  Picker p(Policy::kLeastLoaded, 1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(picked(p, f, "m"), "b");
+}
+
+TEST(Picker, WeightsScaleTheLoad) {
+  // b has 3x the weight: with 4 outstanding each, b's score is lower.
+  Fleet f = FleetBuilder().add("a", {"m"}, 1.0).add("b", {"m"}, 3.0).build();
+  set_load(f, 0, 4);
+  set_load(f, 1, 4);
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(picked(p, f, "m"), "b");
+  // Even with 10 outstanding b (11/3) beats a with 3 (4/1)... and loses to a with 2 (3/1).
+  set_load(f, 1, 10);
+  set_load(f, 0, 3);
+  EXPECT_EQ(picked(p, f, "m"), "b");
+  set_load(f, 0, 2);
+  EXPECT_EQ(picked(p, f, "m"), "a");
+}
+
+TEST(Picker, IdleEqualBackendsShareTheLoad) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  Picker p(Policy::kLeastLoaded, 7);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 3000; ++i) ++counts[picked(p, f, "m")];
+  for (const auto& [name, n] : counts) EXPECT_NEAR(n, 1000, 150) << name;
+}
+
+TEST(Picker, PowerOfTwoChoicesOnLargeFleetsAvoidsTheHotBackend) {
+  FleetBuilder builder;
+  for (int i = 0; i < 20; ++i) builder.add("b" + std::to_string(i), {"m"});
+  Fleet f = builder.build();
+  for (int i = 0; i < 20; ++i) set_load(f, i, i == 7 ? 1000 : 10);
+  Picker p(Policy::kLeastLoaded, 3);
+  int hot = 0;
+  for (int i = 0; i < 2000; ++i) hot += picked(p, f, "m") == "b7";
+  // b7 wins only if both samples are b7, which two distinct samples never are.
+  EXPECT_EQ(hot, 0);
+}
+
+TEST(Picker, OnlyRoutableBackendsWithTheModelAreCandidates) {
+  Fleet f = FleetBuilder()
+                .add("a", {"resnet"})
+                .add("b", {"bert"})
+                .add("c", {"resnet"}, 1.0, BackendState::kUnhealthy)
+                .add("d", {"resnet"}, 1.0, BackendState::kEjected)
+                .build();
+  Picker p(Policy::kLeastLoaded, 1);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(picked(p, f, "resnet"), "a");
+  EXPECT_EQ(picked(p, f, "bert"), "b");
+}
+
+TEST(Picker, VersionsFilterCandidates) {
+  Fleet f = FleetBuilder().add("a", {"m:1"}).add("b", {"m:2"}).build();
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(picked(p, f, "m", "2"), "b");
+  EXPECT_EQ(picked(p, f, "m", "1"), "a");
+  EXPECT_EQ(p.pick(f, {.model = "m", .version = "3"}).status, PickResult::Status::kUnavailable);
+}
+
+TEST(Picker, NotFoundVersusUnavailable) {
+  Fleet f = FleetBuilder().add("a", {"m"}, 1.0, BackendState::kUnhealthy).build();
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(p.pick(f, {.model = "m"}).status, PickResult::Status::kUnavailable);
+  EXPECT_EQ(p.pick(f, {.model = "other"}).status, PickResult::Status::kNotFound);
+  EXPECT_EQ(p.pick(f, {}).status, PickResult::Status::kUnavailable);  // nothing healthy
+}
+
+TEST(Picker, ExcludedBackendsAreSkippedForRetries) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).build();
+  set_load(f, 1, 50);
+  Picker p(Policy::kLeastLoaded, 1);
+  const std::uint32_t tried[] = {f.backends()[0].id};
+  PickResult r = p.pick(f, {.model = "m", .exclude = tried});
+  ASSERT_EQ(r.status, PickResult::Status::kPicked);
+  EXPECT_EQ(f.backends()[r.position].name, "b");
+  const std::uint32_t both[] = {f.backends()[0].id, f.backends()[1].id};
+  EXPECT_EQ(p.pick(f, {.model = "m", .exclude = both}).status, PickResult::Status::kUnavailable);
+}
+
+TEST(Picker, RoundRobinAndRandomIgnoreLoad) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).build();
+  set_load(f, 0, 100);
+  Picker rr(Policy::kRoundRobin, 1);
+  EXPECT_NE(picked(rr, f, "m"), picked(rr, f, "m"));
+  Picker random(Policy::kRandom, 1);
+  int a = 0;
+  for (int i = 0; i < 1000; ++i) a += picked(random, f, "m") == "a";
+  EXPECT_NEAR(a, 500, 100);
+}
+
+TEST(Picker, SlowStartLowersTheEffectiveWeight) {
+  FleetBuilder builder;
+  builder.add("a", {"m"}).add("b", {"m"});
+  builder.backends[1].slow_start_factor = 0.1;
+  Fleet f = builder.build();
+  set_load(f, 0, 3);
+  set_load(f, 1, 1);
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(picked(p, f, "m"), "a");  // b: (1+1)/0.1 = 20 > a: (3+1)/1 = 4
+}
+
+}  // namespace
+}  // namespace infergate::routing
