@@ -132,6 +132,32 @@ TEST(Lifecycle, SigtermDrainsInFlightRequestsThenExitsZero) {
   EXPECT_FALSE(late->ServerLive(&c, {}, &live).ok());
 }
 
+TEST(Lifecycle, UpstreamPoolOpensConnectionsPastTheStreamLimit) {
+  Sim sim("sim-a", {"--model", "identity:latency=500ms,instances=16"});
+  Gateway gw({{"sim-a", sim.address()}}, "upstream:\n  streams_per_connection: 2\n",
+             /*workers=*/1);
+  auto stub = make_stub(gw.port());
+  std::vector<std::unique_ptr<AsyncInfer>> calls;
+  for (int i = 0; i < 8; ++i) {
+    calls.push_back(std::make_unique<AsyncInfer>(*stub, identity_request(256, i)));
+  }
+  ASSERT_TRUE(wait_until([&] { return sim.metric(kInflight) == 8; }, 10s));
+  // Eight concurrent streams at two per connection: four connections to the backend.
+  EXPECT_EQ(gw.metric("infergate_backend_connections_total"), 4);
+  for (auto& call : calls) {
+    auto status = call->wait(10s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(status->ok()) << status->error_message();
+  }
+  // Idle connections are reused, not multiplied.
+  calls.clear();
+  for (int i = 0; i < 4; ++i) {
+    calls.push_back(std::make_unique<AsyncInfer>(*stub, identity_request(256, i)));
+  }
+  for (auto& call : calls) EXPECT_TRUE(call->wait(10s)->ok());
+  EXPECT_EQ(gw.metric("infergate_backend_connections_total"), 4);
+}
+
 TEST(Lifecycle, TwoHundredConcurrentClientsLoseNothing) {
   Sim sim("sim-a", {"--model", "identity:latency=2ms,instances=64"});
   Gateway gw({{"sim-a", sim.address()}});
