@@ -1,0 +1,799 @@
+#!/usr/bin/env bash
+# compare_peers.sh: infergate against the proxies it competes with, in one run.
+#
+# Starts two infergate-sim backends (identity model, 64 instances, zero latency) and, in
+# front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn) and
+# infergate, each with 2 workers/threads. For every payload size and every target it runs
+# infergate-bench at a fixed concurrency and records throughput, p50/p99 latency, the
+# proxy's CPU time per request (utime+stime of all its processes, from /proc, around the
+# run) and, in a second concurrency-1 run, the latency the proxy adds over going direct.
+#
+# nginx and HAProxy are configured from benchmarks/peers/*.in for long-lived gRPC and large
+# messages, and each payload size gets freshly started proxies whose buffers suit it (the
+# buffers that make 1 MiB cheap make 1 KB dearer), so no peer loses for a one-size config.
+#
+# Everything runs on 127.0.0.1 on this one machine: sims, proxy and bench share its cores,
+# so absolute numbers are only comparable within one run of this script.
+#
+# Usage: benchmarks/compare_peers.sh [--sizes 1kb,1mb] [--targets direct,nginx,...]
+#        [--concurrency N|N,N,...] [--window 3s] [--c1-window 1s] [--no-c1]
+#        [--connections 2] [--json FILE] [--markdown] [--keep]
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD_DIR=${INFERGATE_BUILD_DIR:-$ROOT/build}
+GATEWAY=$BUILD_DIR/gateway/infergate
+SIM=$BUILD_DIR/benchmarks/sim/infergate-sim
+BENCH=$BUILD_DIR/benchmarks/bench/infergate-bench
+PEERS_DIR=${INFERGATE_PEERS_DIR:-$ROOT/benchmarks/peers} # nginx.conf.in, haproxy.cfg.in
+
+ALL_TARGETS=(direct nginx haproxy infergate)
+NUM_SIMS=2
+SIM_MODEL='identity:instances=64,latency=0s'
+READY_DEADLINE_S=20   # per process: listening, then actually forwarding
+BALANCE_ATTEMPTS=10   # bench starts tried until both nginx workers get connections
+
+# Options (see usage).
+SIZES=1kb,1mb
+TARGETS=direct,nginx,haproxy,infergate
+CONCURRENCY=
+WINDOW=3s
+C1_WINDOW=1s
+C1=1
+MAX_TRIALS=3
+CONNECTIONS=2
+JSON_OUT=
+MARKDOWN=0
+KEEP=0
+
+# State, filled as the script goes.
+WORK_DIR=
+STARTED_PIDS=()          # every process this script started, killed on exit
+SIM_ADDRS=()
+TARGET_LIST=()           # --targets as an array
+declare -A PROXY_PID=()  # target -> root pid of the proxy (nginx master, haproxy, infergate)
+declare -A TARGET_URL=() # target -> value for bench -u
+declare -A NOT_READY=()  # target -> why it never forwarded
+BENCH_PID=               # the bench run in progress (its `timeout` wrapper)
+BENCH_RC=0               # exit status of the last bench run
+LOADAVG_AT_START=        # other load on the machine skews every number: it is reported
+CLK_TCK=$(getconf CLK_TCK)
+
+log() { printf '[compare_peers] %s\n' "$*" >&2; }
+die() {
+  printf 'compare_peers: error: %s\n' "$*" >&2
+  exit 1
+}
+
+usage() {
+  cat <<'EOF'
+usage: benchmarks/compare_peers.sh [options]
+
+Runs the same sims and the same infergate-bench load against direct, nginx, HAProxy and
+infergate, and prints one table per payload size.
+
+  --sizes LIST         payload sizes (default 1kb,1mb): 1kb = preset 1kb; NNkb / NNmb =
+                       preset random with --bytes NNKiB / NNMiB (e.g. 1mb, 16mb)
+  --targets LIST       any of direct,nginx,haproxy,infergate (default all)
+  --concurrency N[,N]  closed-loop concurrency, one value for all sizes or one per size
+                       (default 16 up to 64 KB, 4 up to 4 MB, 2 above)
+  --window DUR         bench measurement window (default 3s); --max-trials 3
+  --c1-window DUR      window of the concurrency-1 latency run (default 1s)
+  --no-c1              skip the concurrency-1 latency runs
+  --connections N      client connections per proxy target (default 2, one per proxy
+                       worker); direct spreads N over the sims (at least 1 each)
+  --json FILE          write every number (and host details) as JSON
+  --markdown           print the tables as markdown for benchmarks/RESULTS.md
+  --keep               keep the work dir (configs, logs, bench JSON) and print its path
+  -h, --help           this text
+
+Proxy CPU is utime+stime of all the proxy's processes (/proc/PID/stat fields 14+15)
+before and after the measured run, divided by the requests the bench completed.
+Environment: INFERGATE_BUILD_DIR (default ./build); INFERGATE_PEERS_DIR (default
+benchmarks/peers: the nginx.conf.in and haproxy.cfg.in templates, to try other settings).
+EOF
+}
+
+parse_args() {
+  while (($#)); do
+    case $1 in
+      --sizes) SIZES=${2:?--sizes needs a value}; shift ;;
+      --targets) TARGETS=${2:?--targets needs a value}; shift ;;
+      --concurrency) CONCURRENCY=${2:?--concurrency needs a value}; shift ;;
+      --window) WINDOW=${2:?--window needs a value}; shift ;;
+      --c1-window) C1_WINDOW=${2:?--c1-window needs a value}; shift ;;
+      --c1) C1=1 ;;
+      --no-c1) C1=0 ;;
+      --connections) CONNECTIONS=${2:?--connections needs a value}; shift ;;
+      --json) JSON_OUT=${2:?--json needs a file}; shift ;;
+      --markdown) MARKDOWN=1 ;;
+      --keep) KEEP=1 ;;
+      -h | --help) usage; exit 0 ;;
+      *) usage >&2; die "unknown option: $1" ;;
+    esac
+    shift
+  done
+  local t
+  for t in ${TARGETS//,/ }; do
+    [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' (known: ${ALL_TARGETS[*]})"
+  done
+  [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
+  # Fail now rather than after minutes of measuring.
+  [[ -z $JSON_OUT || -d $(dirname -- "$JSON_OUT") ]] || die "--json: no directory for $JSON_OUT"
+}
+
+# --- Sizes -----------------------------------------------------------------------------
+
+# size_bench_args SIZE: the bench options that produce this payload (1kb, NNkb, NNmb).
+size_bench_args() {
+  local size=${1,,}
+  [[ $size =~ ^([1-9][0-9]*)(kb|mb)$ ]] || die "bad size '$1' (expected e.g. 1kb, 64kb, 1mb, 16mb)"
+  case $size in
+    1kb) echo "--preset 1kb" ;;
+    *kb) echo "--preset random --bytes ${BASH_REMATCH[1]}KiB" ;;
+    *mb) echo "--preset random --bytes ${BASH_REMATCH[1]}MiB" ;;
+  esac
+}
+
+# size_bytes SIZE: the payload in bytes.
+size_bytes() {
+  local size=${1,,}
+  case $size in
+    *kb) echo $((${size%kb} * 1024)) ;;
+    *mb) echo $((${size%mb} * 1024 * 1024)) ;;
+  esac
+}
+
+# size_concurrency INDEX SIZE: --concurrency (one value or one per size) or the default.
+size_concurrency() {
+  local index=$1 size=$2 list
+  if [[ -n $CONCURRENCY ]]; then
+    IFS=, read -r -a list <<<"$CONCURRENCY"
+    if ((${#list[@]} == 1)); then echo "${list[0]}"; else echo "${list[index]:-}"; fi
+    return
+  fi
+  local bytes
+  bytes=$(size_bytes "$size")
+  if ((bytes <= 64 * 1024)); then echo 16; elif ((bytes <= 4 * 1024 * 1024)); then echo 4; else echo 2; fi
+}
+
+# --- Prerequisites ---------------------------------------------------------------------
+
+check_prereqs() {
+  local bin
+  for bin in "$GATEWAY" "$SIM" "$BENCH"; do
+    [[ -x $bin ]] || die "$bin not found or not executable; build first: bash scripts/build.sh (or set INFERGATE_BUILD_DIR)"
+  done
+  [[ ,$TARGETS, != *,nginx,* ]] || command -v nginx >/dev/null ||
+    die "nginx not found (Debian nginx-light); install it: bash scripts/install-deps.sh"
+  [[ ,$TARGETS, != *,haproxy,* ]] || command -v haproxy >/dev/null ||
+    die "haproxy not found; install it: bash scripts/install-deps.sh"
+  local template
+  for template in nginx.conf.in haproxy.cfg.in; do
+    [[ -r $PEERS_DIR/$template ]] || die "$PEERS_DIR/$template not found (INFERGATE_PEERS_DIR?)"
+  done
+  for bin in python3 pgrep timeout; do
+    command -v "$bin" >/dev/null || die "$bin is required"
+  done
+  local sizes i conc concs
+  IFS=, read -r -a sizes <<<"$SIZES"
+  IFS=, read -r -a concs <<<"$CONCURRENCY"
+  ((${#concs[@]} <= 1 || ${#concs[@]} == ${#sizes[@]})) ||
+    die "--concurrency: need one value, or one per size (${SIZES})"
+  for i in "${!sizes[@]}"; do
+    size_bench_args "${sizes[i]}" >/dev/null
+    conc=$(size_concurrency "$i" "${sizes[i]}")
+    [[ $conc =~ ^[1-9][0-9]*$ ]] || die "--concurrency: need one value, or one per size (${SIZES})"
+  done
+  duration_s "$WINDOW" >/dev/null
+  duration_s "$C1_WINDOW" >/dev/null
+}
+
+# --- Processes -------------------------------------------------------------------------
+
+# stop_process PID: TERM, up to 5 s to exit (nginx's master takes its workers down), KILL.
+stop_process() {
+  local pid=$1 deadline=$((SECONDS + 5))
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+  local rc=$? pid
+  trap - EXIT INT TERM
+  [[ -z $BENCH_PID ]] || stop_process "$BENCH_PID"
+  for pid in "${STARTED_PIDS[@]}"; do stop_process "$pid"; done
+  if [[ -n $WORK_DIR && -d $WORK_DIR ]]; then
+    if ((KEEP)); then log "work dir kept: $WORK_DIR"; else rm -rf -- "$WORK_DIR"; fi
+  fi
+  exit "$rc"
+}
+
+# free_port: a port nothing listens on now (the OS picks it; we close it and reuse it).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# tail_log FILE: the last lines of a process log, for error messages.
+tail_log() { tail -n 15 -- "$1" 2>/dev/null | sed 's/^/    /' >&2 || true; }
+
+# wait_for_log PID FILE REGEX: poll FILE until a line matches REGEX (prints the match),
+# failing if PID exits or the deadline passes.
+wait_for_log() {
+  local pid=$1 file=$2 regex=$3 deadline=$((SECONDS + READY_DEADLINE_S)) match
+  while ((SECONDS < deadline)); do
+    if match=$(grep -Eo -m1 -- "$regex" "$file" 2>/dev/null); then
+      echo "$match"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || { log "process $pid exited; log $file:"; tail_log "$file"; return 1; }
+    sleep 0.05
+  done
+  log "no '$regex' in $file after ${READY_DEADLINE_S}s:"
+  tail_log "$file"
+  return 1
+}
+
+# wait_for_port PID PORT LOG: poll until 127.0.0.1:PORT accepts a connection.
+wait_for_port() {
+  local pid=$1 port=$2 logfile=$3 deadline=$((SECONDS + READY_DEADLINE_S))
+  while ((SECONDS < deadline)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || { log "process $pid exited; log $logfile:"; tail_log "$logfile"; return 1; }
+    sleep 0.05
+  done
+  log "127.0.0.1:$port not listening after ${READY_DEADLINE_S}s; log $logfile:"
+  tail_log "$logfile"
+  return 1
+}
+
+start_sims() {
+  local i logfile pid addr
+  for ((i = 1; i <= NUM_SIMS; i++)); do
+    logfile=$WORK_DIR/sim-$i.log
+    "$SIM" --listen 127.0.0.1:0 --name "sim-$i" --model "$SIM_MODEL" >"$logfile" 2>&1 &
+    pid=$!
+    STARTED_PIDS+=("$pid")
+    addr=$(wait_for_log "$pid" "$logfile" 'listening on [0-9.]+:[0-9]+') || die "sim-$i did not start"
+    SIM_ADDRS+=("${addr##* }")
+  done
+  log "sims: ${SIM_ADDRS[*]}"
+}
+
+# render TEMPLATE OUT KEY=VALUE...: copy TEMPLATE to OUT replacing every @KEY@ by VALUE
+# (values may span lines).
+render() {
+  local template=$1 out=$2 text kv
+  shift 2
+  text=$(<"$template")
+  for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
+  printf '%s\n' "$text" >"$out"
+}
+
+# start_nginx SIZE: buffers follow the payload (see nginx.conf.in): nginx's defaults up to
+# 64 KB messages, 256k above.
+start_nginx() {
+  local port conf servers='' addr user_line='' buffers=(8k 64k 4k)
+  (($(size_bytes "$1") <= 64 * 1024)) || buffers=(256k 256k 256k)
+  port=$(free_port)
+  conf=$WORK_DIR/nginx-$1.conf
+  for addr in "${SIM_ADDRS[@]}"; do servers+="    server $addr;"$'\n'; done
+  # As root nginx drops its workers to 'nobody', who cannot write our 0700 work dir.
+  ((EUID != 0)) || user_line="user $(id -un) $(id -gn);"
+  render "$PEERS_DIR/nginx.conf.in" "$conf" "DIR=$WORK_DIR" "LISTEN=127.0.0.1:$port" \
+    "UPSTREAM_SERVERS=${servers%$'\n'}" "USER_LINE=$user_line" "BODY_BUFFER=${buffers[0]}" \
+    "PREREAD=${buffers[1]}" "GRPC_BUFFER=${buffers[2]}"
+  nginx -t -q -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" 2>"$WORK_DIR/nginx-t.log" ||
+    { tail_log "$WORK_DIR/nginx-t.log"; die "nginx rejected $conf"; }
+  nginx -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" >"$WORK_DIR/nginx.log" 2>&1 &
+  register_proxy nginx $! "$port" "$WORK_DIR/nginx-error.log"
+}
+
+# start_haproxy SIZE: tune.bufsize follows the payload (see haproxy.cfg.in): 16 KiB (the
+# default) up to 64 KB messages, 64 KiB above; each costs HAProxy CPU on the other size.
+start_haproxy() {
+  local port conf servers='' i=0 addr bufsize=65536
+  (($(size_bytes "$1") > 64 * 1024)) || bufsize=16384
+  port=$(free_port)
+  conf=$WORK_DIR/haproxy-$1.cfg
+  for addr in "${SIM_ADDRS[@]}"; do servers+="  server sim-$((++i)) $addr proto h2"$'\n'; done
+  render "$PEERS_DIR/haproxy.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" "SERVERS=${servers%$'\n'}" \
+    "BUFSIZE=$bufsize"
+  haproxy -c -q -f "$conf" >"$WORK_DIR/haproxy-c.log" 2>&1 ||
+    { tail_log "$WORK_DIR/haproxy-c.log"; die "haproxy rejected $conf"; }
+  haproxy -db -f "$conf" >"$WORK_DIR/haproxy.log" 2>&1 &
+  register_proxy haproxy $! "$port" "$WORK_DIR/haproxy.log"
+}
+
+start_infergate() {
+  local conf=$WORK_DIR/infergate.yaml logfile=$WORK_DIR/infergate.log i=0 addr pid listen
+  {
+    echo "# Generated by benchmarks/compare_peers.sh"
+    echo 'listen: "127.0.0.1:0"'
+    echo 'admin_listen: "127.0.0.1:0"'
+    echo 'workers: 2'
+    echo 'backends:'
+    for addr in "${SIM_ADDRS[@]}"; do
+      echo "  - name: sim-$((++i))"
+      echo "    address: \"$addr\""
+    done
+  } >"$conf"
+  "$GATEWAY" --config "$conf" >"$logfile" 2>&1 &
+  pid=$!
+  STARTED_PIDS+=("$pid")
+  # Port 0: the gateway reports the port it got.
+  listen=$(wait_for_log "$pid" "$logfile" 'gateway listening address=[0-9.]+:[0-9]+') ||
+    die "infergate did not start"
+  register_proxy infergate "$pid" "${listen##*:}" "$logfile"
+}
+
+# start_proxies SIZE: fresh proxies for one payload size (no state left from the last).
+start_proxies() {
+  local target
+  for target in "${TARGET_LIST[@]}"; do
+    case $target in
+      nginx) start_nginx "$1" ;;
+      haproxy) start_haproxy "$1" ;;
+      infergate) start_infergate ;;
+    esac
+  done
+  NOT_READY=()
+  for target in "${TARGET_LIST[@]}"; do wait_forwarding "$target" || true; done
+}
+
+# stop_proxies: stop the proxies start_proxies started (the sims keep running).
+stop_proxies() {
+  local target pid kept=()
+  for target in "${!PROXY_PID[@]}"; do stop_process "${PROXY_PID[$target]}"; done
+  for pid in "${STARTED_PIDS[@]}"; do
+    [[ " ${PROXY_PID[*]} " == *" $pid "* ]] || kept+=("$pid")
+  done
+  STARTED_PIDS=("${kept[@]}")
+  PROXY_PID=()
+  TARGET_URL=()
+}
+
+# register_proxy TARGET PID PORT LOG: remember a started proxy and wait for its port.
+register_proxy() {
+  local target=$1 pid=$2 port=$3 logfile=$4
+  [[ " ${STARTED_PIDS[*]} " == *" $pid "* ]] || STARTED_PIDS+=("$pid")
+  PROXY_PID[$target]=$pid
+  TARGET_URL[$target]=127.0.0.1:$port
+  wait_for_port "$pid" "$port" "$logfile" || die "$target did not start listening"
+  log "$target: pid $pid on 127.0.0.1:$port"
+}
+
+# proxy_pids TARGET: the proxy's root pid and all its descendants (nginx workers).
+proxy_pids() {
+  local queue=("${PROXY_PID[$1]}") pid
+  while ((${#queue[@]})); do
+    pid=${queue[0]}
+    queue=("${queue[@]:1}")
+    echo "$pid"
+    mapfile -t -O "${#queue[@]}" queue < <(pgrep -P "$pid" || true)
+  done
+}
+
+# proxy_cpu_ticks TARGET: utime+stime (clock ticks) summed over the proxy's processes,
+# then ' pid:ticks' per process (to see how the load spread over nginx's workers).
+proxy_cpu_ticks() {
+  local total=0 detail='' pid stat fields ticks
+  for pid in $(proxy_pids "$1"); do
+    stat=$(<"/proc/$pid/stat") || continue
+    # Fields after "(comm)": state is field 3, so utime (14) and stime (15) are [11], [12].
+    read -r -a fields <<<"${stat##*) }"
+    ticks=$((fields[11] + fields[12]))
+    total=$((total + ticks))
+    detail+=" $pid:$ticks"
+  done
+  echo "$total$detail"
+}
+
+# --- Bench -----------------------------------------------------------------------------
+
+# bench_urls TARGET: -u and --connections for a target (direct spreads over the sims).
+bench_urls() {
+  if [[ $1 == direct ]]; then
+    local IFS=, per_sim=$(((CONNECTIONS + NUM_SIMS - 1) / NUM_SIMS))
+    echo "-u ${SIM_ADDRS[*]} --connections $per_sim"
+  else
+    echo "-u ${TARGET_URL[$1]} --connections $CONNECTIONS"
+  fi
+}
+
+# start_bench JSON LIMIT_S ARGS...: start the bench (bounded by LIMIT_S) in the background;
+# finish_bench waits for it. In the background, a signal to this script reaches the trap
+# (which stops the bench) at once instead of after the run.
+start_bench() {
+  local json=$1 limit=$2
+  shift 2
+  timeout --kill-after=5 "$limit" "$BENCH" --progress never --json "$json" "$@" \
+    >"${json%.json}.out" 2>&1 &
+  BENCH_PID=$!
+}
+
+# finish_bench: wait for the bench and set BENCH_RC to its exit status.
+finish_bench() {
+  BENCH_RC=0
+  wait "$BENCH_PID" || BENCH_RC=$?
+  BENCH_PID=
+}
+
+# run_bench JSON LIMIT_S ARGS...: one bench run to the end; sets BENCH_RC.
+run_bench() {
+  start_bench "$@"
+  finish_bench
+}
+
+# bench_summary JSON: "REQUESTS ERRORS WHY" from a bench JSON (WHY: its first error).
+bench_summary() {
+  python3 - "$1" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))["results"][0]
+    why = r.get("first_error") or ("no request completed" if not r["requests"] else "-")
+    print(r["requests"], r["error_count"], why)
+except Exception:
+    print(0, 0, "no bench output")
+EOF
+}
+
+# wait_forwarding TARGET: quick concurrency-1 runs until one completes with no errors.
+wait_forwarding() {
+  local target=$1 deadline=$((SECONDS + READY_DEADLINE_S)) json summary url_args
+  json=$WORK_DIR/ready-$target.json
+  read -r -a url_args <<<"$(bench_urls "$target")"
+  while ((SECONDS < deadline)); do
+    run_bench "$json" 15 "${url_args[@]}" --preset 1kb --concurrency-range 1 \
+      --measurement-interval 200ms --max-trials 1 --timeout 2s
+    summary=$(bench_summary "$json")
+    if [[ $BENCH_RC == 0 && $summary == [1-9]*" 0 "* ]]; then
+      log "$target: forwarding"
+      return 0
+    fi
+    sleep 0.1
+  done
+  NOT_READY[$target]="not forwarding after ${READY_DEADLINE_S}s (bench exit $BENCH_RC: ${summary#* * })"
+  log "$target: ${NOT_READY[$target]}"
+  return 1
+}
+
+# record SIZE TARGET KIND CONCURRENCY JSON RC CPU_BEFORE CPU_AFTER ATTEMPTS: a runs.tsv line.
+record() {
+  local IFS=$'\t'
+  echo "$*" >>"$WORK_DIR/runs.tsv"
+}
+
+# measure SIZE TARGET CONCURRENCY: warm up, then the measured run with the proxy's CPU
+# read around it, then the concurrency-1 latency run.
+measure() {
+  local size=$1 target=$2 conc=$3 base json before after limit size_args url_args attempt
+  read -r -a size_args <<<"$(size_bench_args "$size")"
+  read -r -a url_args <<<"$(bench_urls "$target")"
+  base=$WORK_DIR/$size-$target
+  if [[ -n ${NOT_READY[$target]:-} ]]; then
+    record "$size" "$target" failed "$conc" - - - "${NOT_READY[$target]}" 0
+    return
+  fi
+  # Warm-up (not measured): upstream connections open, buffers grow.
+  run_bench "$base-warmup.json" 60 "${url_args[@]}" "${size_args[@]}" \
+    --concurrency-range "$conc" --measurement-interval 500ms --max-trials 1
+
+  json=$base.json
+  limit=$(($(duration_s "$WINDOW") * MAX_TRIALS + 60))
+  for ((attempt = 1; ; attempt++)); do
+    before=$(cpu_of "$target")
+    start_bench "$json" "$limit" "${url_args[@]}" "${size_args[@]}" \
+      --concurrency-range "$conc" --measurement-interval "$WINDOW" --max-trials "$MAX_TRIALS"
+    if ((attempt < BALANCE_ATTEMPTS)) && ! spread_over_workers "$target" "$before"; then
+      stop_process "$BENCH_PID"
+      BENCH_PID=
+      continue
+    fi
+    finish_bench
+    after=$(cpu_of "$target")
+    break
+  done
+  record "$size" "$target" main "$conc" "$json" "$BENCH_RC" "$before" "$after" "$attempt"
+  log "$size $target c=$conc: $(summary_line "$json" "$BENCH_RC")"
+  check_alive "$target" || return 0
+
+  ((C1)) || return 0
+  json=$base-c1.json
+  limit=$(($(duration_s "$C1_WINDOW") * MAX_TRIALS + 60))
+  run_bench "$json" "$limit" "${url_args[@]}" "${size_args[@]}" \
+    --concurrency-range 1 --measurement-interval "$C1_WINDOW" --max-trials "$MAX_TRIALS"
+  record "$size" "$target" c1 1 "$json" "$BENCH_RC" - - 1
+  log "$size $target c=1: $(summary_line "$json" "$BENCH_RC")"
+  check_alive "$target" || true
+}
+
+# spread_over_workers TARGET BEFORE: for a proxy with several worker processes (nginx),
+# false when one second into the bench run one worker is still idle. Each connection
+# stays on the worker that accepted it, and SO_REUSEPORT hashes the bench's two
+# connections onto the two workers at random: a run that puts both on one worker
+# measures a one-worker nginx, so it is started again (BALANCE_ATTEMPTS runs at most).
+spread_over_workers() {
+  [[ $1 == nginx ]] || return 0
+  # A sampling interval, not a readiness wait: the load has to run a while to be seen.
+  sleep 1
+  local now
+  now=$(cpu_of "$1")
+  workers_balanced "$1" "$2" "$now" && return 0
+  log "$1: every client connection landed on one worker process (CPU ticks per process" \
+    "before: ${2#* }; 1 s into the run: ${now#* }); starting the run again"
+  return 1
+}
+
+# workers_balanced TARGET BEFORE AFTER: false when some worker process (not nginx's
+# master) did less than 10% of the proxy's work between the two proxy_cpu_ticks samples.
+workers_balanced() {
+  local target=$1 kv total=0 pid
+  local -A t0=() delta=()
+  [[ $2 == *:* && $3 == *:* ]] || return 0 # direct: no proxy processes
+  for kv in ${2#* }; do t0[${kv%%:*}]=${kv#*:}; done
+  for kv in ${3#* }; do
+    pid=${kv%%:*}
+    [[ $pid != "${PROXY_PID[$target]:-}" ]] || continue # nginx's master does no proxying
+    delta[$pid]=$((${kv#*:} - ${t0[$pid]:-0}))
+    total=$((total + delta[$pid]))
+  done
+  ((${#delta[@]} > 1 && total > 0)) || return 0
+  for pid in "${!delta[@]}"; do ((delta[$pid] * 10 >= total)) || return 1; done
+}
+
+# cpu_of TARGET: proxy CPU ticks (with per-process detail), or '-' for direct.
+cpu_of() { if [[ $1 == direct ]]; then echo -; else proxy_cpu_ticks "$1"; fi; }
+
+# summary_line JSON RC: one human line for progress output.
+summary_line() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))["results"][0]
+    print(f'{r["throughput"]:.0f} infer/s, p50 {r["latency_p50_us"]} us, '
+          f'p99 {r["latency_p99_us"]} us, {r["error_count"]} errors')
+except Exception:
+    print(f"bench failed (exit {sys.argv[2]})")
+EOF
+}
+
+# check_alive TARGET: a proxy that died mid-run is an error worth saying loudly.
+check_alive() {
+  [[ $1 != direct ]] || return 0
+  kill -0 "${PROXY_PID[$1]}" 2>/dev/null && return 0
+  log "$1 (pid ${PROXY_PID[$1]}) exited during the run"
+  NOT_READY[$1]="process exited during the run"
+  return 1
+}
+
+# duration_s DUR: whole seconds (rounded up) of a bench duration like 3s, 500ms, 1m.
+duration_s() {
+  case $1 in
+    *ms) echo $((((${1%ms}) + 999) / 1000)) ;;
+    *s) echo "${1%s}" ;;
+    *m) echo $((${1%m} * 60)) ;;
+    *) die "bad duration '$1' (use e.g. 3s, 500ms)" ;;
+  esac
+}
+
+# --- Report ----------------------------------------------------------------------------
+
+# host_info: KEY=VALUE lines about this machine and run, for the report.
+host_info() {
+  local dirty=''
+  git -C "$ROOT" diff --quiet HEAD 2>/dev/null || dirty=+dirty
+  echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "kernel=$(uname -r)"
+  echo "cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//')"
+  echo "cores=$(nproc)"
+  echo "loadavg_at_start=$LOADAVG_AT_START"
+  echo "nginx=$(nginx -v 2>&1 | sed 's|^nginx version: nginx/||')"
+  echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')"
+  echo "infergate=$(grep -Eo -m1 'version=[^ ]+' "$WORK_DIR/infergate.log" 2>/dev/null | sed 's/version=//')"
+  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
+  echo "clk_tck=$CLK_TCK"
+  echo "connections=$CONNECTIONS"
+  echo "window=$WINDOW"
+  echo "c1_window=$C1_WINDOW"
+  echo "max_trials=$MAX_TRIALS"
+  echo "sims=$NUM_SIMS x $SIM_MODEL"
+}
+
+# report: the tables (plain or markdown) on stdout and the JSON file. Returns 1 when a
+# target had request errors, a failed bench or never forwarded.
+report() {
+  host_info >"$WORK_DIR/host.txt"
+  local args=(--runs "$WORK_DIR/runs.tsv" --host "$WORK_DIR/host.txt" --sizes "$SIZES"
+    --targets "$TARGETS")
+  [[ -z $JSON_OUT ]] || args+=(--json "$JSON_OUT")
+  ((!MARKDOWN)) || args+=(--markdown)
+  python3 - "${args[@]}" <<'PY'
+import argparse, json
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--runs"); ap.add_argument("--host"); ap.add_argument("--sizes")
+ap.add_argument("--targets"); ap.add_argument("--json"); ap.add_argument("--markdown", action="store_true")
+a = ap.parse_args()
+host = dict(l.rstrip("\n").split("=", 1) for l in open(a.host) if "=" in l)
+clk_tck = int(host["clk_tck"])
+PEERS = ("nginx", "haproxy")
+
+def bench_result(path):
+    try:
+        return json.load(open(path))["results"][0]
+    except Exception:
+        return None
+
+def cpu_ticks(text):
+    """'total pid:ticks ...' -> (total, {pid: ticks})"""
+    parts = text.split()
+    return int(parts[0]), {p.split(":")[0]: int(p.split(":")[1]) for p in parts[1:]}
+
+results, failed = {}, False
+for line in open(a.runs):
+    size, target, kind, conc, path, rc, before, after, attempts = line.rstrip("\n").split("\t")
+    row = results.setdefault(size, {}).setdefault(target, {"concurrency": int(conc)})
+    if kind == "main":
+        row["bench_starts"] = int(attempts)  # > 1: restarted until nginx used both workers
+    if kind == "failed":
+        row["error"] = after
+        failed = True
+        continue
+    r = bench_result(path)
+    if kind == "c1":
+        row["c1_p50_us"] = r["latency_p50_us"] if r else None
+        row["c1_errors"] = r["error_count"] if r else None
+        if not r or rc != "0" or r["error_count"]:
+            row.setdefault("error", f"c1 run: bench exit {rc}" + (f", {r['error_count']} errors: {r['first_error']}" if r else ""))
+            failed = True
+        continue
+    if not r or rc != "0":
+        row["error"] = f"bench exit {rc}" + ("" if r else " (no results)")
+        failed = True
+        if not r:
+            continue
+    row.update(throughput=r["throughput"], p50_us=r["latency_p50_us"], p99_us=r["latency_p99_us"],
+               requests=r["requests"], errors=r["error_count"], error_codes=r["errors"],
+               first_error=r["first_error"], duration_s=r["duration_s"],
+               request_bytes=json.load(open(path))["config"]["request_bytes"])
+    if r["error_count"]:
+        row.setdefault("error", f"{r['error_count']} errors, first: {r['first_error']}")
+        failed = True
+    if before != "-":
+        (t0, p0), (t1, p1) = cpu_ticks(before), cpu_ticks(after)
+        row["proxy_cpu_s"] = (t1 - t0) / clk_tck
+        row["proxy_cpu_s_by_pid"] = {pid: (p1[pid] - p0.get(pid, 0)) / clk_tck for pid in p1}
+        row["proxy_cpu_us_per_request"] = row["proxy_cpu_s"] * 1e6 / r["requests"] if r["requests"] else None
+        workers = list(row["proxy_cpu_s_by_pid"].values())[1:]  # after nginx's master
+        if len(workers) > 1 and row["proxy_cpu_s"] > 0:
+            row["worker_cpu_shares"] = [w / row["proxy_cpu_s"] for w in workers]
+            if min(row["worker_cpu_shares"]) < 0.1:
+                row["note"] = "one worker idle"
+
+# Derived columns: ratios to direct, added latency, infergate against the better peer.
+for size, rows in results.items():
+    direct = rows.get("direct", {})
+    for target, row in rows.items():
+        if direct.get("throughput") and "throughput" in row:
+            row["throughput_vs_direct"] = row["throughput"] / direct["throughput"]
+        if direct.get("c1_p50_us") is not None and row.get("c1_p50_us") is not None:
+            row["c1_added_p50_us"] = row["c1_p50_us"] - direct["c1_p50_us"]
+    ig = rows.get("infergate", {})
+    peers = [rows[p] for p in PEERS if p in rows and "error" not in rows[p] and "throughput" in rows[p]]
+    if peers and "throughput" in ig:
+        best_tput = max(p["throughput"] for p in peers)
+        cpus = [p["proxy_cpu_us_per_request"] for p in peers if p.get("proxy_cpu_us_per_request")]
+        ig["vs_best_peer"] = {"throughput_ratio": ig["throughput"] / best_tput if best_tput else None,
+                              "cpu_per_request_ratio": (ig["proxy_cpu_us_per_request"] / min(cpus))
+                              if cpus and ig.get("proxy_cpu_us_per_request") else None}
+
+def fmt(v, spec):
+    return "n/a" if v is None else format(v, spec)
+
+COLS = ["target", "infer/s", "x direct", "p50 us", "p99 us", "c1 p50 us", "c1 +p50 us",
+        "proxy CPU us/req", "errors", "tput vs best peer", "CPU vs best peer"]
+
+def table_rows(rows):
+    out = []
+    for target in a.targets.split(","):
+        row = rows.get(target)
+        if row is None:
+            continue
+        vs = row.get("vs_best_peer", {})
+        added = row.get("c1_added_p50_us")
+        errors = row.get("error", str(row.get("errors", "n/a")))
+        if row.get("note"):
+            errors += f" ({row['note']})"
+        out.append([target, fmt(row.get("throughput"), ".0f"), fmt(row.get("throughput_vs_direct"), ".2f"),
+                    fmt(row.get("p50_us"), "d"), fmt(row.get("p99_us"), "d"), fmt(row.get("c1_p50_us"), "d"),
+                    "-" if target == "direct" else fmt(added, "+d"),
+                    "n/a" if target == "direct" else fmt(row.get("proxy_cpu_us_per_request"), ".1f"),
+                    errors,
+                    fmt(vs.get("throughput_ratio"), ".2f") if vs else "-",
+                    fmt(vs.get("cpu_per_request_ratio"), ".2f") if vs else "-"])
+    return out
+
+def size_title(size, rows):
+    conc = next(iter(rows.values()))["concurrency"]
+    return f"{size} requests, concurrency {conc} (c1 = concurrency 1)"
+
+if a.markdown:
+    print("### infergate vs nginx vs HAProxy\n")
+    print(f"- date: {host['date']}, commit {host['commit']}, infergate {host['infergate'] or 'n/a'}")
+    print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores shared by the "
+          f"sims, the proxy and the bench (all on 127.0.0.1); load average before the run "
+          f"{host['loadavg_at_start']}")
+    print(f"- nginx {host['nginx']} (worker_processes 2), HAProxy {host['haproxy']} (nbthread 2), "
+          f"infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
+          f"per payload, proxies restarted per size)")
+    print(f"- bench: {host['connections']} connections, window {host['window']} x {host['max_trials']} "
+          f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
+          f"processes / completed requests; ratios vs best peer: infergate / the better of nginx and "
+          f"HAProxy (throughput: higher is better; CPU: lower is better)")
+    for size in a.sizes.split(","):
+        if size not in results:
+            continue
+        print(f"\n#### {size_title(size, results[size])}\n")
+        print("| " + " | ".join(COLS) + " |")
+        print("|" + "|".join("---" if c in ("target", "errors") else "---:" for c in COLS) + "|")
+        for r in table_rows(results[size]):
+            print("| " + " | ".join(c.replace("|", "/") for c in r) + " |")
+else:
+    print(f"# {host['date']}  {host['cores']} cores ({host['cpu']}), kernel {host['kernel']}; "
+          f"sims, proxy and bench share these cores; load average before: {host['loadavg_at_start']}")
+    print(f"# nginx {host['nginx']} (2 workers), HAProxy {host['haproxy']} (2 threads), infergate "
+          f"{host['infergate'] or 'n/a'} (2 workers); {host['sims']}; {host['connections']} connections")
+    for size in a.sizes.split(","):
+        if size not in results:
+            continue
+        rows = table_rows(results[size])
+        widths = [max(len(c) for c in col) for col in zip(COLS, *rows)]
+        print(f"\n== {size_title(size, results[size])}")
+        for r in [COLS] + rows:
+            print("  ".join(c.ljust(w) if i in (0, 8) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+
+if a.json:
+    with open(a.json, "w") as f:
+        json.dump({"host": host, "results": results}, f, indent=2)
+        f.write("\n")
+raise SystemExit(1 if failed else 0)
+PY
+}
+
+main() {
+  parse_args "$@"
+  check_prereqs
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  LOADAVG_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  WORK_DIR=$(mktemp -d "${TMPDIR:-/tmp}/compare_peers.XXXXXX")
+  : >"$WORK_DIR/runs.tsv"
+
+  local sizes target n_runs per_run
+  IFS=, read -r -a sizes <<<"$SIZES"
+  IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
+  per_run=$(($(duration_s "$WINDOW") * MAX_TRIALS + 1 + C1 * $(duration_s "$C1_WINDOW") * MAX_TRIALS))
+  n_runs=$((${#sizes[@]} * ${#TARGET_LIST[@]}))
+  log "${#sizes[@]} size(s) x ${#TARGET_LIST[@]} target(s), about $((n_runs * per_run))s of load;" \
+    "$(nproc) cores shared by sims, proxy and bench"
+  if awk -v cores="$(nproc)" '{ exit !($1 > cores / 4) }' /proc/loadavg; then
+    log "warning: load average $LOADAVG_AT_START before starting: other work on this machine" \
+      "(or a run that just ended) skews every number below"
+  fi
+
+  start_sims
+  local i
+  for i in "${!sizes[@]}"; do
+    start_proxies "${sizes[i]}"
+    for target in "${TARGET_LIST[@]}"; do
+      measure "${sizes[i]}" "$target" "$(size_concurrency "$i" "${sizes[i]}")"
+    done
+    stop_proxies
+  done
+  report
+}
+
+main "$@"
