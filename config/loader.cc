@@ -37,6 +37,9 @@ BackendConfig read_backend(const Value& v) {
   if (auto address = m.require("address")) {
     if (auto hp = address->host_port(/*allow_port_zero=*/false)) b.address = *hp;
   }
+  if (auto weight = m.get("weight")) {
+    if (auto w = weight->number(0.01, 1000)) b.weight = *w;
+  }
   m.finish();
   return b;
 }
@@ -110,6 +113,64 @@ void read_upstream(const Value& v, UpstreamConfig& u) {
   m.finish();
 }
 
+// A duration that must be positive.
+void read_positive(MapReader& m, std::string_view key, std::chrono::nanoseconds& out) {
+  if (auto x = m.get(key)) {
+    if (auto d = x->duration()) {
+      if (d->count() > 0) {
+        out = *d;
+      } else {
+        x->problem(std::string(key) + " must be positive");
+      }
+    }
+  }
+}
+
+void read_count(MapReader& m, std::string_view key, int min, int max, int& out) {
+  if (auto x = m.get(key)) {
+    if (auto n = x->integer(min, max)) out = static_cast<int>(*n);
+  }
+}
+
+void read_routing(const Value& v, RoutingConfig& r) {
+  MapReader m(v);
+  if (auto x = m.get("policy")) {
+    if (auto p = x->choice({"least_loaded", "round_robin", "random"})) r.policy = *p;
+  }
+  read_count(m, "retries", 0, 10, r.retries);
+  if (auto x = m.get("retry_budget_percent")) {
+    if (auto p = x->number(0, 100)) r.retry_budget_percent = *p;
+  }
+  read_positive(m, "sequence_idle_timeout", r.sequence_idle_timeout);
+  if (auto x = m.get("retry_buffer")) {
+    if (auto b = x->bytes()) r.retry_buffer_bytes = *b;
+  }
+  m.finish();
+}
+
+void read_health(const Value& v, HealthConfig& h) {
+  MapReader m(v);
+  read_positive(m, "interval", h.interval);
+  read_positive(m, "timeout", h.timeout);
+  read_count(m, "unhealthy_threshold", 1, 100, h.unhealthy_threshold);
+  read_count(m, "healthy_threshold", 1, 100, h.healthy_threshold);
+  read_positive(m, "inventory_interval", h.inventory_interval);
+  read_count(m, "consecutive_failures", 1, 1000, h.consecutive_failures);
+  read_positive(m, "ejection_base", h.ejection_base);
+  read_positive(m, "ejection_max", h.ejection_max);
+  if (auto x = m.get("max_ejected_percent")) {
+    if (auto p = x->number(0, 100)) h.max_ejected_percent = *p;
+  }
+  if (auto x = m.get("slow_start")) {
+    if (auto d = x->duration()) h.slow_start = *d;  // 0s turns it off
+  }
+  m.finish();
+  if (h.ejection_max < h.ejection_base) {
+    v.problem("health.ejection_max must not be shorter than health.ejection_base");
+  }
+  if (h.timeout > h.interval) v.problem("health.timeout must not exceed health.interval");
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -124,6 +185,11 @@ void read_process(MapReader& m, Config& config) {
   }
   if (auto x = m.get("frontend")) read_frontend(*x, config.frontend);
   if (auto x = m.get("upstream")) read_upstream(*x, config.upstream);
+  if (auto x = m.get("routing")) read_routing(*x, config.routing);
+  if (auto x = m.get("health")) read_health(*x, config.health);
+  if (auto x = m.get("allow_repository_control")) {
+    if (auto b = x->boolean()) config.allow_repository_control = *b;
+  }
 }
 
 void read_root(const Value& root, Config& config) {

@@ -58,21 +58,32 @@ std::span<const std::uint8_t> ByteQueue::contiguous(size_t offset, size_t n) con
   return {};
 }
 
-void ByteQueue::take(size_t n, OutputBuffer& out) {
+void ByteQueue::take(size_t n, OutputBuffer& out, std::deque<Slice>* retain) {
   size_ -= n;
   while (n > 0) {
     Slice& front = slices_.front();
     if (front.length <= n) {
       n -= front.length;
+      if (retain != nullptr) retain->push_back(front);
       out.append_slice(std::move(front));
       slices_.pop_front();
     } else {
-      out.append_slice(Slice{front.block, front.offset, static_cast<std::uint32_t>(n)});
+      Slice part{front.block, front.offset, static_cast<std::uint32_t>(n)};
+      if (retain != nullptr) retain->push_back(part);
+      out.append_slice(std::move(part));
       front.offset += static_cast<std::uint32_t>(n);
       front.length -= static_cast<std::uint32_t>(n);
       n = 0;
     }
   }
+}
+
+void ByteQueue::prepend(std::deque<Slice>&& slices) {
+  for (auto it = slices.rbegin(); it != slices.rend(); ++it) {
+    size_ += it->length;
+    slices_.push_front(std::move(*it));
+  }
+  slices.clear();
 }
 
 size_t ByteQueue::clear() {

@@ -43,8 +43,12 @@ class ByteQueue {
   // A view of [offset, offset + n) when it lies within one block (no copy), else empty.
   std::span<const std::uint8_t> contiguous(size_t offset, size_t n) const;
 
-  // Moves the first n bytes (n <= size()) into `out` as referenced slices.
-  void take(size_t n, OutputBuffer& out);
+  // Moves the first n bytes (n <= size()) into `out` as referenced slices; with
+  // `retain`, also keeps references there (request bytes held for a retry).
+  void take(size_t n, OutputBuffer& out, std::deque<Slice>* retain = nullptr);
+
+  // Puts slices (taken earlier and retained) back in front, in order.
+  void prepend(std::deque<Slice>&& slices);
 
   // Drops everything; returns how many bytes were dropped.
   size_t clear();

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "config/loader.h"
 #include "gateway/logging.h"
 #include "gateway/version.h"
 
@@ -34,28 +35,6 @@ std::optional<tcp::endpoint> bind_endpoint(boost::asio::io_context& io, const co
 }
 
 }  // namespace
-
-std::vector<BackendTarget> resolve_backends(const config::Config& config) {
-  boost::asio::io_context io;
-  tcp::resolver resolver(io);
-  std::vector<BackendTarget> out;
-  for (const config::BackendConfig& b : config.backends) {
-    BackendTarget t{.name = b.name, .address = b.address.to_string()};
-    boost::system::error_code ec;
-    auto results = resolver.resolve(b.address.host, std::to_string(b.address.port),
-                                    tcp::resolver::numeric_service, ec);
-    if (!ec && !results.empty()) {
-      t.endpoint = results.begin()->endpoint();
-      t.resolved = true;
-    } else {
-      t.resolve_error = ec ? ec.message() : "no addresses";
-      gateway_log().warn("backend_unresolved backend={} address={} error=\"{}\"", t.name, t.address,
-                         t.resolve_error);
-    }
-    out.push_back(std::move(t));
-  }
-  return out;
-}
 
 DataPlaneOptions data_plane_options(const config::Config& config) {
   return DataPlaneOptions{
@@ -90,15 +69,17 @@ std::string Gateway::start() {
   if (!admin) return error;
 
   const DataPlaneOptions options = data_plane_options(*config_);
-  const std::vector<BackendTarget> backends = resolve_backends(*config_);
+  fleet_ = std::make_unique<FleetControl>(control_, *config_);
   std::vector<Worker*> raw;
   std::vector<const Worker*> const_raw;
   for (int i = 0; i < worker_count_; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, options, backends));
+    workers_.push_back(
+        std::make_unique<Worker>(i, options, routing_options(*config_), fleet_->worker_shared()));
     raw.push_back(workers_.back().get());
     const_raw.push_back(workers_.back().get());
   }
-  metrics_ = std::make_unique<MetricsExporter>(const_raw);
+  fleet_->attach(raw);
+  metrics_ = std::make_unique<MetricsExporter>(const_raw, [this] { return fleet_->fleet(); });
   admin_ = std::make_unique<AdminServer>(control_);
   admin_->route("/healthz", [this] {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
@@ -116,6 +97,7 @@ std::string Gateway::start() {
     listener_->close();
     return "cannot listen on " + config_->admin_listen.to_string() + " (admin): " + e;
   }
+  fleet_->start(*config_);
   for (auto& w : workers_) w->start();
 
   signals_.add(SIGTERM);
@@ -124,8 +106,9 @@ std::string Gateway::start() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (!ec) on_signal(sig);
   });
-  gateway_log().info("started version={} workers={} backends={} config={}", kVersion, worker_count_,
-                     backends.size(), config_->source);
+  gateway_log().info("started version={} workers={} backends={} policy={} config={}", kVersion,
+                     worker_count_, config_->backends.size(), config_->routing.policy,
+                     config_->source);
   gateway_log().info("admin_listening address={}", endpoint_text(admin_->local_endpoint()));
   gateway_log().info("listening address={}", endpoint_text(listener_->local_endpoint()));
   return "";
@@ -140,7 +123,7 @@ int Gateway::run() {
 
 void Gateway::on_signal(int sig) {
   if (sig == SIGHUP) {
-    gateway_log().info("sighup_ignored reason=\"config reload is not supported yet\"");
+    reload();
   } else if (!draining_) {
     gateway_log().info(
         "draining signal={} active_streams={} timeout_ms={}", sig == SIGTERM ? "SIGTERM" : "SIGINT",
@@ -156,6 +139,44 @@ void Gateway::on_signal(int sig) {
   signals_.async_wait([this](const boost::system::error_code& ec, int s) {
     if (!ec) on_signal(s);
   });
+}
+
+void Gateway::reload() {
+  config::LoadResult result = config::load_config_file(config_->source);
+  if (!result.ok()) {
+    for (const config::Problem& p : result.problems) {
+      gateway_log().error("reload_problem {}", p.to_string());
+    }
+    gateway_log().error("reload_rejected problems={} reason=\"the running config stays\"",
+                        result.problems.size());
+    return;
+  }
+  const config::Config& next = *result.config;
+  // What the running process cannot change: say so rather than pretend.
+  if (!(next.listen == config_->listen) || !(next.admin_listen == config_->admin_listen) ||
+      next.workers != config_->workers || next.drain_timeout != config_->drain_timeout ||
+      !(next.frontend == config_->frontend) || !(next.upstream == config_->upstream)) {
+    gateway_log().warn(
+        "reload_partial reason=\"listen, admin_listen, workers, drain_timeout, frontend and "
+        "upstream keep their running values until a restart\"");
+  }
+  fleet_->apply(next);
+  const RoutingOptions routing = routing_options(next);
+  for (auto& w : workers_) {
+    Worker* worker = w.get();
+    boost::asio::post(worker->io(), [worker, routing] { worker->set_routing(routing); });
+  }
+  if (next.log_level != config_->log_level) set_log_level(next.log_level);
+  // Keep the parts that did not change in the running config.
+  auto merged = std::make_shared<config::Config>(next);
+  merged->listen = config_->listen;
+  merged->admin_listen = config_->admin_listen;
+  merged->workers = config_->workers;
+  merged->drain_timeout = config_->drain_timeout;
+  merged->frontend = config_->frontend;
+  merged->upstream = config_->upstream;
+  config_ = std::move(merged);
+  gateway_log().info("reloaded config={} backends={}", config_->source, config_->backends.size());
 }
 
 void Gateway::begin_drain() {
@@ -190,6 +211,7 @@ void Gateway::check_drained() {
 }
 
 void Gateway::stop() {
+  if (fleet_) fleet_->stop();
   if (admin_) admin_->close();
   if (listener_) listener_->close();
   for (auto& w : workers_) w->stop();

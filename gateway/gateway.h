@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "gateway/admin_server.h"
+#include "gateway/fleet_control.h"
 #include "gateway/listener.h"
 #include "gateway/metrics.h"
 #include "gateway/options.h"
@@ -37,6 +38,8 @@ class Gateway {
 
  private:
   void on_signal(int signal);
+  // SIGHUP: reads the config file again and applies what can change while running.
+  void reload();
   void begin_drain();
   void check_drained();
   void stop();
@@ -52,11 +55,9 @@ class Gateway {
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsExporter> metrics_;
+  std::unique_ptr<FleetControl> fleet_;
   bool draining_ = false;
 };
-
-// Resolves each configured backend once (blocking; at startup, on the control thread).
-std::vector<BackendTarget> resolve_backends(const config::Config& config);
 
 DataPlaneOptions data_plane_options(const config::Config& config);
 

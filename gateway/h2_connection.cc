@@ -137,10 +137,11 @@ bool H2Connection::write_output() {
   return true;
 }
 
-int H2Connection::append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body) {
+int H2Connection::append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
+                                    std::deque<Slice>* retain) {
   if (out_.size() >= kMaxOutputBytes) return NGHTTP2_ERR_WOULDBLOCK;
   out_.append_copy({framehd, 9});
-  body.take(length, out_);
+  body.take(length, out_, retain);
   return 0;
 }
 

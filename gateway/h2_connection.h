@@ -40,7 +40,8 @@ class H2Connection {
   // Appends one DATA frame (9-byte header, then `length` bytes taken from `body` by
   // reference) to the output; for the sessions' send_data_callback. Returns
   // NGHTTP2_ERR_WOULDBLOCK when the output is full.
-  int append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body);
+  int append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
+                        std::deque<Slice>* retain = nullptr);
   nghttp2_session* session() const { return session_; }
   Worker& worker() const { return worker_; }
 

@@ -34,14 +34,16 @@ bool setup_logging(const std::string& level) {
   spdlog::drop_all();
   gateway_logger() = make("gateway", sink);
   config_logger() = make("config", sink);
+  make("health", sink);  // used by health/, found by name
   set_log_level(level);
   return true;
 }
 
 void set_log_level(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
-  gateway_logger()->set_level(spdlog::level::from_str(level));
-  config_logger()->set_level(spdlog::level::from_str(level));
+  spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
+    l->set_level(spdlog::level::from_str(level));
+  });
 }
 
 spdlog::logger& gateway_log() { return *gateway_logger(); }

@@ -27,7 +27,18 @@ enum class Method : std::uint8_t {
   kCudaSharedMemoryUnregister,
   kTraceSetting,
   kLogSettings,
-  kUnknown,  // any other path: answered UNIMPLEMENTED
+  kHealthCheck,  // grpc.health.v1.Health/Check
+  kHealthWatch,  // grpc.health.v1.Health/Watch (not supported)
+  kUnknown,      // any other path: answered UNIMPLEMENTED
+};
+
+// What the gateway does with a method's requests.
+enum class Handling : std::uint8_t {
+  kForwardByModel,  // to a healthy backend serving the named model
+  kForwardAny,      // to any healthy backend (the request names no model)
+  kFleetAnswer,     // answered by the gateway from its view of the fleet
+  kFanOut,          // sent to several backends, the answers merged
+  kRefuse,          // answered with an error (shared memory, unknown, Watch)
 };
 inline constexpr int kMethodCount = static_cast<int>(Method::kUnknown) + 1;
 
@@ -41,9 +52,11 @@ struct MethodInfo {
   // first bytes of a possibly huge message; other requests are small and scanned whole.
   bool scan_prefix;
   bool shared_memory;  // cannot cross the gateway
+  Handling handling;
 };
 
 inline constexpr std::string_view kServicePrefix = "/inference.GRPCInferenceService/";
+inline constexpr std::string_view kHealthPrefix = "/grpc.health.v1.Health/";
 
 const MethodInfo& method_info(Method method);
 

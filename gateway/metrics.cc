@@ -89,7 +89,7 @@ class DataPlaneCollector : public prometheus::Collectable {
     double buffered = 0;
     for (const Worker* w : workers_) buffered += static_cast<double>(w->blocks().bytes_in_use());
     double streams = 0, connections = 0, accepted = 0, upstream = 0, failures = 0, req_bytes = 0,
-           resp_bytes = 0;
+           resp_bytes = 0, retries = 0;
     for (const Worker* w : workers_) {
       streams += static_cast<double>(w->active_streams());
       connections += static_cast<double>(w->downstream_connections());
@@ -98,6 +98,7 @@ class DataPlaneCollector : public prometheus::Collectable {
       failures += static_cast<double>(w->stats().upstream_connect_failures_total.get());
       req_bytes += static_cast<double>(w->stats().request_bytes_total.get());
       resp_bytes += static_cast<double>(w->stats().response_bytes_total.get());
+      retries += static_cast<double>(w->stats().retries_total.get());
     }
     auto one = [&](const char* name, const char* help, MetricType type, ClientMetric m) {
       out.push_back(MetricFamily{name, help, type, {std::move(m)}});
@@ -116,6 +117,8 @@ class DataPlaneCollector : public prometheus::Collectable {
         MetricType::Counter, counter(req_bytes));
     one("infergate_response_body_bytes_total", "Response message bytes forwarded to clients",
         MetricType::Counter, counter(resp_bytes));
+    one("infergate_retries_total", "Requests tried again on another backend", MetricType::Counter,
+        counter(retries));
     one("infergate_buffered_bytes",
         "Memory held for message bytes in transit (pooled blocks in use)", MetricType::Gauge,
         gauge(buffered));
@@ -126,16 +129,62 @@ class DataPlaneCollector : public prometheus::Collectable {
   std::vector<const Worker*> workers_;
 };
 
+// Per-backend state from the latest fleet snapshot.
+std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
+  MetricFamily state{"infergate_backend_state",
+                     "1 for the backend's current health state, 0 for the others",
+                     MetricType::Gauge,
+                     {}};
+  MetricFamily outstanding{"infergate_backend_outstanding_requests",
+                           "Requests the gateway has in flight on the backend",
+                           MetricType::Gauge,
+                           {}};
+  MetricFamily weight{"infergate_backend_effective_weight",
+                      "The backend's weight, times its slow-start ramp",
+                      MetricType::Gauge,
+                      {}};
+  static constexpr routing::BackendState kStates[] = {
+      routing::BackendState::kUnknown, routing::BackendState::kHealthy,
+      routing::BackendState::kUnhealthy, routing::BackendState::kEjected,
+      routing::BackendState::kDraining};
+  for (const routing::BackendInfo& b : fleet.backends()) {
+    for (routing::BackendState s : kStates) {
+      state.metric.push_back(
+          gauge(b.state == s ? 1 : 0,
+                {{"backend", b.name}, {"state", std::string(routing::backend_state_name(s))}}));
+    }
+    outstanding.metric.push_back(
+        gauge(static_cast<double>(b.runtime->outstanding.load(std::memory_order_relaxed)),
+              {{"backend", b.name}}));
+    weight.metric.push_back(gauge(b.effective_weight(), {{"backend", b.name}}));
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(std::move(state));
+  out.push_back(std::move(outstanding));
+  out.push_back(std::move(weight));
+  out.push_back(MetricFamily{"infergate_healthy_backends",
+                             "Backends taking new requests",
+                             MetricType::Gauge,
+                             {gauge(static_cast<double>(fleet.healthy_count()))}});
+  return out;
+}
+
 }  // namespace
 
-MetricsExporter::MetricsExporter(std::vector<const Worker*> workers)
+MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet)
     : registry_(std::make_shared<prometheus::Registry>()),
-      data_plane_(std::make_shared<DataPlaneCollector>(std::move(workers))) {}
+      data_plane_(std::make_shared<DataPlaneCollector>(std::move(workers))),
+      fleet_(std::move(fleet)) {}
 
 MetricsExporter::~MetricsExporter() = default;
 
 std::string MetricsExporter::render() const {
   std::vector<MetricFamily> families = data_plane_->Collect();
+  if (fleet_) {
+    if (auto fleet = fleet_()) {
+      for (MetricFamily& f : fleet_families(*fleet)) families.push_back(std::move(f));
+    }
+  }
   std::vector<MetricFamily> registered = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(registered.begin()),
                   std::make_move_iterator(registered.end()));

@@ -10,13 +10,17 @@
 #include <string>
 #include <vector>
 
+#include "routing/fleet.h"
+
 namespace infergate::gateway {
 
 class Worker;
 
 class MetricsExporter {
  public:
-  explicit MetricsExporter(std::vector<const Worker*> workers);
+  using FleetSource = std::function<std::shared_ptr<const routing::Fleet>()>;
+
+  MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet);
   ~MetricsExporter();
 
   // Control-plane metrics are registered here (gauges and counters off the hot path).
@@ -28,6 +32,7 @@ class MetricsExporter {
  private:
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> data_plane_;
+  FleetSource fleet_;
 };
 
 }  // namespace infergate::gateway

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -28,7 +29,18 @@ struct DataPlaneOptions {
   std::uint64_t max_reorder_buffer_bytes = 64ull << 20;
 };
 
-// One backend as the data plane sees it.
+// How requests are routed and retried; the rest of routing lives in the Fleet.
+struct RoutingOptions {
+  std::string policy = "least_loaded";
+  int retries = 1;
+  double retry_budget_percent = 10;
+  std::uint64_t retry_buffer_bytes = 16ull << 20;
+  std::uint32_t consecutive_failures = 5;  // passive outlier threshold
+  bool allow_repository_control = false;
+  std::chrono::milliseconds fanout_timeout{60000};  // when the client sets no deadline
+};
+
+// Where one backend is, as the data plane connects to it (keyed by backend id).
 struct BackendTarget {
   std::string name;
   std::string address;  // as configured, for messages
@@ -36,5 +48,7 @@ struct BackendTarget {
   bool resolved = false;
   std::string resolve_error;
 };
+
+using TargetTable = std::unordered_map<std::uint32_t, BackendTarget>;
 
 }  // namespace infergate::gateway

@@ -28,7 +28,11 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_
   worker_.stream_opened();
 }
 
-ProxyStream::~ProxyStream() { worker_.stream_closed(); }
+ProxyStream::~ProxyStream() {
+  finish_attempt(false, false);  // never leave an outstanding count behind
+  if (alive_) *alive_ = false;
+  worker_.stream_closed();
+}
 
 // ---------------------------------------------------------------- client leg
 
@@ -87,7 +91,10 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
   down_ = nullptr;
   request_.clear();
   discard_response();
-  if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
+  if (up_ != nullptr && !upstream_finished_) {
+    reset_by_us_ = true;
+    reset_upstream(NGHTTP2_CANCEL);
+  }
   maybe_destroy();
 }
 
@@ -137,11 +144,22 @@ void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, 
 }
 
 void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
+  if (end_stream) backend_finished_ = true;
   if (down_ == nullptr) return;
   if (trailers || response_started_) {
     on_response_end();
     return;
   }
+  if (end_stream && status_known_ && status_ == GrpcCode::kUnavailable && retry_allowed()) {
+    // A Trailers-Only UNAVAILABLE (a backend shutting down) before any response byte:
+    // try another backend once this stream is over.
+    retry_pending_ = true;
+    reset_upstream(NGHTTP2_CANCEL);
+    return;
+  }
+  // The first response byte: the request can no longer be retried.
+  retain_ = false;
+  retained_.clear();
   std::vector<nghttp2_nv> headers;
   headers.reserve(response_headers_.size());
   response_headers_.append_forwardable(headers);
@@ -170,6 +188,7 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
 }
 
 void ProxyStream::on_response_end() {
+  backend_finished_ = true;
   if (response_ended_ || down_ == nullptr) return;
   response_ended_ = true;
   nghttp2_session_resume_data(down_->session(), down_id_);
@@ -180,18 +199,42 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   // Credit what the backend sent and we still hold, while its stream id is valid.
   credit_response(response_received_);
   up_ = nullptr;
+  if (retry_pending_) {
+    finish_attempt(/*failed=*/true, /*counts=*/true);
+    if (retry("backend " + backend_label() + " answered UNAVAILABLE")) return;
+    retry_pending_ = false;
+    upstream_finished_ = true;
+    discard_request();
+    fail_after_upstream(GrpcCode::kUnavailable,
+                        "infergate: backend " + backend_label() + " is unavailable",
+                        NGHTTP2_REFUSED_STREAM);
+    return maybe_destroy();
+  }
+  if (backend_finished_) {
+    // A complete answer: UNAVAILABLE and INTERNAL count against the backend; a deadline
+    // or a cancellation says nothing about it.
+    const bool failed = status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal;
+    const bool counts = status_ != GrpcCode::kDeadlineExceeded && status_ != GrpcCode::kCancelled;
+    finish_attempt(failed, counts);
+  } else {
+    finish_attempt(/*failed=*/!reset_by_us_, /*counts=*/!reset_by_us_);
+    if (!reset_by_us_ && !response_started_ && error_code == NGHTTP2_REFUSED_STREAM &&
+        retry("backend " + backend_label() + " refused the stream")) {
+      return;
+    }
+  }
   upstream_finished_ = true;
   discard_request();
   if (!response_ended_ && down_ != nullptr) {
-    const std::string& name = worker_.backend(backend_).name;
     if (error_code == NGHTTP2_REFUSED_STREAM) {
-      fail_after_upstream(GrpcCode::kUnavailable,
-                          "infergate: backend " + name + " refused the stream (shutting down)",
-                          NGHTTP2_REFUSED_STREAM);
+      fail_after_upstream(
+          GrpcCode::kUnavailable,
+          "infergate: backend " + backend_label() + " refused the stream (shutting down)",
+          NGHTTP2_REFUSED_STREAM);
     } else {
       fail_after_upstream(
           GrpcCode::kUnavailable,
-          "infergate: backend " + name + " reset the stream (HTTP/2 error " +
+          "infergate: backend " + backend_label() + " reset the stream (HTTP/2 error " +
               nghttp2_http2_strerror(error_code) + ")",
           error_code == NGHTTP2_NO_ERROR ? std::uint32_t{NGHTTP2_INTERNAL_ERROR} : error_code);
     }
@@ -201,17 +244,17 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
 
 void ProxyStream::on_upstream_lost(std::string_view reason) {
   up_ = nullptr;
+  // The backend's session is going away: its windows need no credit.
+  response_credited_ = response_received_;
+  finish_attempt(/*failed=*/true, /*counts=*/true);
+  if (!response_started_ && retry(std::string(reason))) return;
   upstream_finished_ = true;
   discard_request();
   if (!response_ended_ && down_ != nullptr) {
-    const BackendTarget& target = worker_.backend(backend_);
-    fail_after_upstream(
-        GrpcCode::kUnavailable,
-        "infergate: backend " + target.name + " (" + target.address + "): " + std::string(reason),
-        NGHTTP2_INTERNAL_ERROR);
+    fail_after_upstream(GrpcCode::kUnavailable,
+                        "infergate: backend " + backend_label() + ": " + std::string(reason),
+                        NGHTTP2_INTERNAL_ERROR);
   }
-  // The backend's session is going away: its windows need no credit.
-  response_credited_ = response_received_;
   maybe_destroy();
 }
 
@@ -224,8 +267,13 @@ ssize_t ProxyStream::read_request(size_t length, std::uint32_t* data_flags) {
 }
 
 int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
-  int rc = up_->append_data_frame(framehd, length, request_);
+  if (retain_ && retained_bytes_ + length > worker_.routing().retry_buffer_bytes) {
+    retain_ = false;  // too large to keep for a retry
+    retained_.clear();
+  }
+  int rc = up_->append_data_frame(framehd, length, request_, retain_ ? &retained_ : nullptr);
   if (rc != 0) return rc;
+  if (retain_) retained_bytes_ += length;
   request_sent_ += length;
   worker_.stats().request_bytes_total.add(length);
   credit_request(request_sent_);

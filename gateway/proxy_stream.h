@@ -28,6 +28,12 @@
 #include "gateway/methods.h"
 #include "gateway/prefix_inflater.h"
 #include "gateway/request_view.h"
+#include "routing/fleet.h"
+#include "routing/picker.h"
+
+namespace google::protobuf {
+class Message;
+}
 
 namespace infergate::gateway {
 
@@ -78,6 +84,23 @@ class ProxyStream {
   void try_route();
   void scan_first_message();
   void dispatch(const RequestView& view);
+  void route_by_model(const RequestView& view);
+  void route_sequence(const RequestView& view);
+  void reply_no_backend(routing::PickResult::Status status);
+  void start_attempt(int position);
+  // Ends the current attempt exactly once: outstanding count, passive health.
+  void finish_attempt(bool failed, bool counts);
+  bool retry_allowed() const;
+  // Tries the request on another backend; false if it may not or cannot.
+  bool retry(const std::string& reason);
+  const routing::BackendInfo* backend() const;
+  std::string backend_label() const;
+
+  // Answers the gateway makes from the fleet or by fanning out (proxy_stream_answers.cc).
+  bool whole_message(std::string& out);
+  void answer_from_fleet(const std::string& message);
+  void fan_out(const std::string& message);
+  void reply_message(const google::protobuf::Message& message);
 
   // Answers and endings (proxy_stream_reply.cc).
   void reply_local(GrpcCode code, std::string_view message);
@@ -99,8 +122,23 @@ class ProxyStream {
   std::int32_t down_id_;
   UpstreamConnection* up_ = nullptr;
   std::int32_t up_id_ = -1;
-  size_t backend_ = 0;
   std::chrono::steady_clock::time_point start_;
+
+  // Routing: the fleet this request started with, and its attempts.
+  std::shared_ptr<const routing::Fleet> fleet_;
+  std::shared_ptr<routing::BackendRuntime> runtime_;  // the current attempt's backend
+  int position_ = -1;                                 // in fleet_->backends()
+  std::vector<std::uint32_t> tried_;
+  std::string model_;
+  std::string version_;
+  bool sequence_ = false;
+  bool retain_ = false;  // keeping sent request bytes for a retry
+  std::deque<Slice> retained_;
+  std::uint64_t retained_bytes_ = 0;
+  bool retry_pending_ = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
+  bool reset_by_us_ = false;       // we reset the backend stream (client gone)
+  bool backend_finished_ = false;  // the backend ended its response
+  std::shared_ptr<bool> alive_;    // for answers that come back from other threads
 
   Method method_ = Method::kUnknown;
   HeaderBlock request_headers_;

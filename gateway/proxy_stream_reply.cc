@@ -86,6 +86,7 @@ void ProxyStream::reset_downstream(std::uint32_t error_code) {
 
 void ProxyStream::reset_upstream(std::uint32_t error_code) {
   if (up_ == nullptr) return;
+  reset_by_us_ = true;
   up_->reset_stream(up_id_, error_code);
 }
 

@@ -46,8 +46,19 @@ void ProxyStream::start_routing() {
 void ProxyStream::try_route() {
   if (routed_ || down_ == nullptr || response_ended_ || method_ == Method::kUnknown) return;
   const MethodInfo& info = method_info(method_);
-  if (info.model_field == 0 && !info.scan_prefix) return dispatch(RequestView{});
-  scan_first_message();
+  switch (info.handling) {
+    case Handling::kForwardByModel:
+      return scan_first_message();
+    case Handling::kForwardAny:
+      return dispatch(RequestView{});
+    case Handling::kFleetAnswer:
+    case Handling::kFanOut:
+      // Small unary requests the gateway reads whole: wait for the client's half-close.
+      if (request_ended_) dispatch(RequestView{});
+      return;
+    case Handling::kRefuse:
+      return;
+  }
 }
 
 void ProxyStream::scan_first_message() {
@@ -167,11 +178,153 @@ void ProxyStream::scan_first_message() {
 }
 
 void ProxyStream::dispatch(const RequestView& view) {
-  (void)view;  // issue 3: round-robin; routing by model and sequence comes with routing/
   routed_ = true;
-  backend_ = worker_.next_backend();
-  UpstreamConnection* up = worker_.pool(backend_).acquire();
+  fleet_ = worker_.fleet();
+  const MethodInfo& info = method_info(method_);
+  if (info.handling == Handling::kFleetAnswer || info.handling == Handling::kFanOut) {
+    std::string message;
+    if (!whole_message(message)) return;
+    return info.handling == Handling::kFleetAnswer ? answer_from_fleet(message) : fan_out(message);
+  }
+  model_ = std::string(view.model_name);
+  version_ = std::string(view.model_version);
+  if (info.scan_prefix && view.sequence.present()) return route_sequence(view);
+  route_by_model(view);
+}
+
+void ProxyStream::route_by_model(const RequestView& view) {
+  (void)view;
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
+  worker_.retry_budget().on_request(std::chrono::steady_clock::now());
+  start_attempt(r.position);
+}
+
+void ProxyStream::route_sequence(const RequestView& view) {
+  sequence_ = true;  // its state lives on one backend: never retried elsewhere
+  routing::AffinityTable& table = *worker_.shared().affinity;
+  const bool numeric = view.sequence.kind == SequenceId::Kind::kNumber;
+  const std::string key =
+      routing::AffinityTable::key(model_, numeric, view.sequence.number, view.sequence.text);
+  const std::string shown =
+      numeric ? std::to_string(view.sequence.number) : "'" + std::string(view.sequence.text) + "'";
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<routing::AffinityTable::Entry> entry = table.find(key, now);
+  if (entry && !entry->lost) {
+    const int pos = fleet_->find(entry->backend_id);
+    const bool serving =
+        pos >= 0 && (fleet_->backends()[pos].routable() ||
+                     fleet_->backends()[pos].state == routing::BackendState::kDraining);
+    if (serving && !view.sequence_start) {
+      if (view.sequence_end) table.erase(key);
+      return start_attempt(pos);
+    }
+    if (!serving) entry->lost = true;
+  }
+  if (entry && entry->lost && !view.sequence_start) {
+    if (view.sequence_end) table.erase(key);
+    return reply_local(GrpcCode::kUnavailable,
+                       "infergate: sequence " + shown + " of model '" + model_ +
+                           "' lived on backend " + entry->backend_name +
+                           ", which is no longer serving; the sequence's state is lost");
+  }
+  // A new sequence (or a restart): least-loaded, then pinned.
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_});
+  if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
+  const routing::BackendInfo& b = fleet_->backends()[r.position];
+  if (view.sequence_end) {
+    table.erase(key);
+  } else {
+    table.assign(key, b.id, b.name, now);
+  }
+  start_attempt(r.position);
+}
+
+void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
+  const MethodInfo& info = method_info(method_);
+  if (info.handling == Handling::kForwardAny || model_.empty()) {
+    return reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend");
+  }
+  const std::string what =
+      "model '" + model_ + "'" + (version_.empty() ? "" : " version " + version_);
+  if (status == routing::PickResult::Status::kNotFound) {
+    return reply_local(GrpcCode::kNotFound, "infergate: no backend serves " + what);
+  }
+  reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend has " + what + " ready");
+}
+
+const routing::BackendInfo* ProxyStream::backend() const {
+  if (!fleet_ || position_ < 0) return nullptr;
+  return &fleet_->backends()[static_cast<size_t>(position_)];
+}
+
+std::string ProxyStream::backend_label() const {
+  const routing::BackendInfo* b = backend();
+  return b == nullptr ? "?" : b->name + " (" + b->address + ")";
+}
+
+void ProxyStream::start_attempt(int position) {
+  const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
+  position_ = position;
+  runtime_ = b.runtime;
+  runtime_->outstanding.fetch_add(1, std::memory_order_relaxed);
+  tried_.push_back(b.id);
+  const MethodInfo& info = method_info(method_);
+  retain_ = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
+            static_cast<int>(tried_.size()) <= worker_.routing().retries &&
+            worker_.routing().retry_buffer_bytes > 0;
+  UpstreamConnection* up = worker_.pool(b.id).acquire();
   if (!up->submit(this)) on_upstream_lost("the backend connection refused a new stream");
+}
+
+void ProxyStream::finish_attempt(bool failed, bool counts) {
+  if (!runtime_) return;
+  runtime_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  if (counts) {
+    std::atomic<std::uint32_t>& streak = runtime_->consecutive_failures;
+    if (failed) {
+      const std::uint32_t n = streak.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (n == worker_.routing().consecutive_failures && worker_.shared().report_outliers) {
+        worker_.shared().report_outliers(backend()->id);
+      }
+    } else if (streak.load(std::memory_order_relaxed) != 0) {
+      streak.store(0, std::memory_order_relaxed);
+    }
+  }
+  runtime_.reset();
+}
+
+bool ProxyStream::retry_allowed() const {
+  return retain_ && down_ != nullptr && !response_started_ && !sequence_ &&
+         static_cast<int>(tried_.size()) <= worker_.routing().retries;
+}
+
+bool ProxyStream::retry(const std::string& reason) {
+  if (!retry_allowed()) return false;
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  if (r.status != routing::PickResult::Status::kPicked) return false;
+  if (!worker_.retry_budget().try_retry(std::chrono::steady_clock::now())) return false;
+  worker_.stats().retries_total.add(1);
+  (void)reason;
+  // The request starts over from its first byte on a fresh stream.
+  request_.prepend(std::move(retained_));
+  retained_bytes_ = 0;
+  request_sent_ = 0;
+  response_headers_.clear();
+  response_trailers_.clear();
+  response_framer_ = MessageFramer();
+  response_received_ = response_credited_ = response_sent_ = 0;
+  status_known_ = false;
+  status_ = GrpcCode::kUnknown;
+  retry_pending_ = false;
+  reset_by_us_ = false;
+  backend_finished_ = false;
+  upstream_finished_ = false;
+  start_attempt(r.position);
+  return true;
 }
 
 }  // namespace infergate::gateway

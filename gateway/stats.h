@@ -50,6 +50,7 @@ class WorkerStats {
   LocalCounter upstream_connect_failures_total;
   LocalCounter request_bytes_total;   // request body bytes forwarded to backends
   LocalCounter response_bytes_total;  // response body bytes forwarded to clients
+  LocalCounter retries_total;         // requests tried again on another backend
 
  private:
   std::array<std::array<Series, kGrpcCodeCount>, kMethodCount> series_;

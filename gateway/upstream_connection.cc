@@ -101,7 +101,7 @@ struct UpstreamCallbacks {
   }
 };
 
-UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, size_t backend)
+UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, std::uint32_t backend)
     : H2Connection(worker, boost::asio::ip::tcp::socket(worker.io())),
       pool_(pool),
       backend_(backend),
@@ -130,12 +130,15 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, size_
 UpstreamConnection::~UpstreamConnection() = default;
 
 void UpstreamConnection::connect() {
-  const BackendTarget& target = worker().backend(backend_);
+  const BackendTarget& target = worker().target(backend_);
   if (!target.resolved) {
     hold();
     // Closed from a fresh handler so the caller's stream is attached first.
     boost::asio::post(worker().io(), [this] {
-      if (release()) close("cannot resolve " + worker().backend(backend_).address);
+      if (release()) {
+        const BackendTarget& t = worker().target(backend_);
+        close("cannot resolve " + t.address + ": " + t.resolve_error);
+      }
     });
     return;
   }

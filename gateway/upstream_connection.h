@@ -15,7 +15,7 @@ class UpstreamPool;
 
 class UpstreamConnection : public H2Connection {
  public:
-  UpstreamConnection(Worker& worker, UpstreamPool& pool, size_t backend);
+  UpstreamConnection(Worker& worker, UpstreamPool& pool, std::uint32_t backend);
   ~UpstreamConnection() override;
 
   // Starts connecting (with the configured timeout).
@@ -30,7 +30,7 @@ class UpstreamConnection : public H2Connection {
   void consume(std::int32_t id, size_t bytes);
   void detach(ProxyStream* stream) { streams_.remove(stream); }
 
-  size_t backend() const { return backend_; }
+  std::uint32_t backend() const { return backend_; }
   size_t stream_count() const { return streams_.size(); }
   // True while new streams may go here (not closing, no GOAWAY received).
   bool accepting() const { return !closed() && !goaway_received_; }
@@ -45,7 +45,7 @@ class UpstreamConnection : public H2Connection {
   void on_connected();
 
   UpstreamPool& pool_;
-  size_t backend_;
+  std::uint32_t backend_;
   boost::asio::steady_timer connect_timer_;
   bool connected_ = false;
   bool goaway_received_ = false;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace infergate::gateway {
@@ -12,7 +13,7 @@ class UpstreamConnection;
 
 class UpstreamPool {
  public:
-  UpstreamPool(Worker& worker, size_t backend) : worker_(worker), backend_(backend) {}
+  UpstreamPool(Worker& worker, std::uint32_t backend) : worker_(worker), backend_(backend) {}
   ~UpstreamPool();
   UpstreamPool(const UpstreamPool&) = delete;
   UpstreamPool& operator=(const UpstreamPool&) = delete;
@@ -29,7 +30,7 @@ class UpstreamPool {
 
  private:
   Worker& worker_;
-  size_t backend_;
+  std::uint32_t backend_;
   std::vector<UpstreamConnection*> connections_;
 };
 

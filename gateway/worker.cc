@@ -9,17 +9,28 @@
 
 namespace infergate::gateway {
 
-Worker::Worker(int index, const DataPlaneOptions& options, std::vector<BackendTarget> backends)
+namespace {
+
+routing::Policy parse_policy(const std::string& name) {
+  if (name == "round_robin") return routing::Policy::kRoundRobin;
+  if (name == "random") return routing::Policy::kRandom;
+  return routing::Policy::kLeastLoaded;
+}
+
+}  // namespace
+
+Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions& routing,
+               WorkerShared shared)
     : index_(index),
       options_(options),
-      backends_(std::move(backends)),
-      read_buffer_(new std::uint8_t[kReadBufferBytes]) {
-  for (size_t i = 0; i < backends_.size(); ++i) {
-    pools_.push_back(std::make_unique<UpstreamPool>(*this, i));
-  }
-  // Workers start at different backends so that round-robin spreads from the start.
-  round_robin_ = static_cast<size_t>(index);
-}
+      routing_(routing),
+      shared_(std::move(shared)),
+      fleet_(std::make_shared<const routing::Fleet>(std::vector<routing::BackendInfo>{})),
+      targets_(std::make_shared<const TargetTable>()),
+      // Seeded per worker: workers make independent random choices.
+      picker_(parse_policy(routing.policy), 0x9e3779b97f4a7c15ull * (index + 1)),
+      retry_budget_(routing.retry_budget_percent),
+      read_buffer_(new std::uint8_t[kReadBufferBytes]) {}
 
 Worker::~Worker() { stop(); }
 
@@ -35,7 +46,7 @@ void Worker::stop() {
   boost::asio::post(io_, [this] {
     std::vector<DownstreamConnection*> open(downstream_.begin(), downstream_.end());
     for (DownstreamConnection* c : open) c->close("gateway stopping");
-    for (auto& pool : pools_) pool->close_all();
+    for (auto& [id, pool] : pools_) pool->close_all();
     // Let the closes run their reap handlers, then stop.
     boost::asio::post(io_, [this] { boost::asio::post(io_, [this] { io_.stop(); }); });
   });
@@ -57,12 +68,38 @@ void Worker::begin_drain() {
   for (DownstreamConnection* c : downstream_) c->begin_drain();
 }
 
-UpstreamPool& Worker::pool(size_t backend) { return *pools_[backend]; }
+void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
+                       std::shared_ptr<const TargetTable> targets) {
+  fleet_ = std::move(fleet);
+  targets_ = std::move(targets);
+  // Backends that have left the fleet (drained) lose their connections.
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    if (fleet_->find(it->first) < 0) {
+      it->second->close_all();
+      it = pools_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
-size_t Worker::next_backend() {
-  const size_t chosen = round_robin_ % backends_.size();
-  ++round_robin_;
-  return chosen;
+void Worker::set_routing(const RoutingOptions& routing) {
+  routing_ = routing;
+  picker_ = routing::Picker(parse_policy(routing.policy),
+                            0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index_ + 1));
+  retry_budget_.set_percent(routing.retry_budget_percent);
+}
+
+const BackendTarget& Worker::target(std::uint32_t id) const {
+  static const BackendTarget kUnknown{.name = "unknown", .resolve_error = "not in the fleet"};
+  auto it = targets_->find(id);
+  return it == targets_->end() ? kUnknown : it->second;
+}
+
+UpstreamPool& Worker::pool(std::uint32_t backend_id) {
+  auto& slot = pools_[backend_id];
+  if (!slot) slot = std::make_unique<UpstreamPool>(*this, backend_id);
+  return *slot;
 }
 
 void Worker::destroy_connection(H2Connection* connection) {

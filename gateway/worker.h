@@ -12,22 +12,39 @@
 #include <memory>
 #include <span>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
 #include "gateway/block_pool.h"
 #include "gateway/options.h"
 #include "gateway/stats.h"
+#include "routing/affinity.h"
+#include "routing/fleet.h"
+#include "routing/picker.h"
+#include "routing/retry_budget.h"
 
 namespace infergate::gateway {
 
 class H2Connection;
 class DownstreamConnection;
 class UpstreamPool;
+class FanOut;
+
+// What all workers share with the control plane.
+struct WorkerShared {
+  std::shared_ptr<routing::AffinityTable> affinity;
+  std::shared_ptr<FanOut> fanout;
+  // A backend hit the passive failure threshold (any thread; posts to control).
+  std::function<void(std::uint32_t backend_id)> report_outliers;
+  // Backends' models may have changed (after repository load/unload).
+  std::function<void()> refresh_inventory;
+};
 
 class Worker {
  public:
-  Worker(int index, const DataPlaneOptions& options, std::vector<BackendTarget> backends);
+  Worker(int index, const DataPlaneOptions& options, const RoutingOptions& routing,
+         WorkerShared shared);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -42,6 +59,11 @@ class Worker {
   void adopt(boost::asio::ip::tcp::socket socket);
   // Sends GOAWAY on every downstream connection and accepts no new streams. Posted.
   void begin_drain();
+  // Installs a new view of the fleet; pools of backends that left are closed. Posted
+  // (or before start()).
+  void set_fleet(std::shared_ptr<const routing::Fleet> fleet,
+                 std::shared_ptr<const TargetTable> targets);
+  void set_routing(const RoutingOptions& routing);
 
   // Streams currently open on this worker (any thread: an atomic).
   std::uint64_t active_streams() const { return active_streams_.load(std::memory_order_relaxed); }
@@ -60,11 +82,14 @@ class Worker {
   bool draining() const { return draining_; }
   int index() const { return index_; }
 
-  size_t backend_count() const { return backends_.size(); }
-  const BackendTarget& backend(size_t i) const { return backends_[i]; }
-  UpstreamPool& pool(size_t backend);
-  // Round-robin choice among the configured backends.
-  size_t next_backend();
+  const std::shared_ptr<const routing::Fleet>& fleet() const { return fleet_; }
+  // Where backend `id` is; a default (unresolved) target if unknown.
+  const BackendTarget& target(std::uint32_t id) const;
+  UpstreamPool& pool(std::uint32_t backend_id);
+  routing::Picker& picker() { return picker_; }
+  routing::RetryBudget& retry_budget() { return retry_budget_; }
+  const RoutingOptions& routing() const { return routing_; }
+  const WorkerShared& shared() const { return shared_; }
 
   void stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
   void stream_closed() { active_streams_.fetch_sub(1, std::memory_order_relaxed); }
@@ -77,15 +102,19 @@ class Worker {
 
   int index_;
   DataPlaneOptions options_;
-  std::vector<BackendTarget> backends_;
+  RoutingOptions routing_;
+  WorkerShared shared_;
+  std::shared_ptr<const routing::Fleet> fleet_;
+  std::shared_ptr<const TargetTable> targets_;
+  routing::Picker picker_;
+  routing::RetryBudget retry_budget_;
   boost::asio::io_context io_{1};
   std::thread thread_;
   BlockPool blocks_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   WorkerStats stats_;
-  std::vector<std::unique_ptr<UpstreamPool>> pools_;
+  std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
   std::unordered_set<DownstreamConnection*> downstream_;
-  size_t round_robin_ = 0;
   bool draining_ = false;
   std::atomic<std::uint64_t> active_streams_{0};
   std::atomic<std::uint64_t> downstream_count_{0};

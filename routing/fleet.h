@@ -32,14 +32,24 @@ struct ModelVersions {
   bool has(std::string_view version) const;
 };
 
+// One model version as a backend's RepositoryIndex lists it.
+struct ModelIndexEntry {
+  std::string name;
+  std::string version;
+  std::string state;  // "READY", "UNAVAILABLE", ...
+  std::string reason;
+};
+
 struct BackendInfo {
   std::uint32_t id = 0;  // stable for the backend's life; indexes per-worker pools
   std::string name;
   std::string address;
   double weight = 1.0;
   BackendState state = BackendState::kUnknown;
-  double slow_start_factor = 1.0;  // (0, 1]: ramps up after recovery
-  std::unordered_map<std::string, ModelVersions> models;
+  double slow_start_factor = 1.0;                         // (0, 1]: ramps up after recovery
+  std::unordered_map<std::string, ModelVersions> models;  // READY ones, for routing
+  std::vector<ModelIndexEntry> index;                     // everything listed
+  std::vector<std::string> extensions;                    // from ServerMetadata
   std::shared_ptr<BackendRuntime> runtime;
 
   // Takes new requests: healthy (slow start included).

@@ -31,7 +31,7 @@ double Sim::metric(const std::string& series) {
 }
 
 Gateway::Gateway(const std::vector<std::pair<std::string, std::string>>& backends,
-                 const std::string& extra_yaml, int workers) {
+                 const std::string& extra_yaml, int workers, bool wait_healthy) {
   static int counter = 0;
   config_path_ = ::testing::TempDir() + "/infergate-" + std::to_string(getpid()) + "-" +
                  std::to_string(counter++) + ".yaml";
@@ -50,11 +50,18 @@ Gateway::Gateway(const std::vector<std::pair<std::string, std::string>>& backend
   admin_port_ = process_->wait_for_port("admin_listening address=", 20s);
   port_ = process_->wait_for_port("gateway listening address=", 20s);
   if (port_ == 0 || admin_port_ == 0) throw std::runtime_error("gateway did not start");
+  if (wait_healthy && !wait_for_healthy(*this, static_cast<int>(backends.size()))) {
+    throw std::runtime_error("the gateway's backends did not become healthy");
+  }
 }
 
 double Gateway::metric(const std::string& series) { return metric_value(metrics_text(), series); }
 
 std::string Gateway::metrics_text() { return http_get(admin_port_, "/metrics"); }
+
+bool wait_for_healthy(Gateway& gateway, int n, std::chrono::milliseconds timeout) {
+  return wait_until([&] { return gateway.metric("infergate_healthy_backends") == n; }, timeout);
+}
 
 std::vector<std::pair<std::string, std::string>> backends_of(
     const std::vector<std::unique_ptr<Sim>>& sims) {

@@ -40,9 +40,10 @@ class Sim {
 // One infergate process in front of the given backends.
 class Gateway {
  public:
-  // `extra_yaml` is appended to the generated config (top-level keys).
+  // `extra_yaml` is appended to the generated config (top-level keys). Unless told
+  // otherwise, waits until every backend is healthy (the first probes have run).
   Gateway(const std::vector<std::pair<std::string, std::string>>& backends,
-          const std::string& extra_yaml = "", int workers = 2);
+          const std::string& extra_yaml = "", int workers = 2, bool wait_healthy = true);
 
   int port() const { return port_; }
   int admin_port() const { return admin_port_; }
@@ -59,6 +60,10 @@ class Gateway {
   int port_ = 0;
   int admin_port_ = 0;
 };
+
+// Waits until the gateway reports `n` healthy backends (its probes have run).
+bool wait_for_healthy(Gateway& gateway, int n,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Backends (name, address) for Gateway from sims.
 std::vector<std::pair<std::string, std::string>> backends_of(

@@ -78,6 +78,70 @@ upstream:
   EXPECT_EQ(c.upstream.connections_per_backend, 2u);
 }
 
+TEST(ConfigLoader, RoutingAndHealthContract) {
+  LoadResult r = load(R"(
+backends:
+  - name: gpu-a
+    address: "10.0.0.5:8001"
+    weight: 3
+routing:
+  policy: round_robin
+  retries: 2
+  retry_budget_percent: 20
+  sequence_idle_timeout: 90s
+health:
+  interval: 2s
+  timeout: 250ms
+  unhealthy_threshold: 3
+  healthy_threshold: 4
+  inventory_interval: 30s
+  ejection_base: 1s
+  ejection_max: 20s
+  max_ejected_percent: 34
+  slow_start: 0s
+allow_repository_control: true
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const Config& c = *r.config;
+  EXPECT_EQ(c.backends[0].weight, 3.0);
+  EXPECT_EQ(c.routing.policy, "round_robin");
+  EXPECT_EQ(c.routing.retries, 2);
+  EXPECT_EQ(c.routing.retry_budget_percent, 20);
+  EXPECT_EQ(c.routing.sequence_idle_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c.health.interval, std::chrono::seconds(2));
+  EXPECT_EQ(c.health.timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.health.unhealthy_threshold, 3);
+  EXPECT_EQ(c.health.healthy_threshold, 4);
+  EXPECT_EQ(c.health.inventory_interval, std::chrono::seconds(30));
+  EXPECT_EQ(c.health.ejection_base, std::chrono::seconds(1));
+  EXPECT_EQ(c.health.ejection_max, std::chrono::seconds(20));
+  EXPECT_EQ(c.health.max_ejected_percent, 34);
+  EXPECT_EQ(c.health.slow_start, std::chrono::seconds(0));
+  EXPECT_TRUE(c.allow_repository_control);
+}
+
+TEST(ConfigLoader, BadRoutingAndHealthValues) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1", weight: 0}]
+routing:
+  policy: fastest
+  retries: -1
+health:
+  timeout: 2s
+  interval: 1s
+  ejection_base: 10s
+  ejection_max: 5s
+allow_repository_control: maybe
+)");
+  EXPECT_THAT(problem_at(r, "backends[0].weight").message, HasSubstr("out of range"));
+  EXPECT_THAT(problem_at(r, "routing.policy").message, HasSubstr("least_loaded"));
+  EXPECT_THAT(problem_at(r, "routing.retries").message, HasSubstr("out of range"));
+  EXPECT_THAT(problem_at(r, "allow_repository_control").message, HasSubstr("true or false"));
+  std::string all;
+  for (const Problem& p : r.problems) all += p.to_string() + "\n";
+  EXPECT_THAT(all, HasSubstr("ejection_max must not be shorter"));
+  EXPECT_THAT(all, HasSubstr("timeout must not exceed"));
+}
+
 TEST(ConfigLoader, BadProcessSettingsAreLocated) {
   LoadResult r = load(R"(backends: [{name: a, address: "h:1"}]
 workers: -1

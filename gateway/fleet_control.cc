@@ -1,0 +1,126 @@
+#include "gateway/fleet_control.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+#include "gateway/logging.h"
+#include "health/grpc_probe_transport.h"
+
+namespace infergate::gateway {
+
+using tcp = boost::asio::ip::tcp;
+
+health::HealthOptions health_options(const config::Config& config) {
+  const config::HealthConfig& h = config.health;
+  return health::HealthOptions{
+      .interval = h.interval,
+      .timeout = h.timeout,
+      .unhealthy_threshold = static_cast<std::uint32_t>(h.unhealthy_threshold),
+      .healthy_threshold = static_cast<std::uint32_t>(h.healthy_threshold),
+      .inventory_interval = h.inventory_interval,
+      .consecutive_failures = static_cast<std::uint32_t>(h.consecutive_failures),
+      .ejection_base = h.ejection_base,
+      .ejection_max = h.ejection_max,
+      .max_ejected_percent = h.max_ejected_percent,
+      .slow_start = h.slow_start,
+  };
+}
+
+RoutingOptions routing_options(const config::Config& config) {
+  return RoutingOptions{
+      .policy = config.routing.policy,
+      .retries = config.routing.retries,
+      .retry_budget_percent = config.routing.retry_budget_percent,
+      .retry_buffer_bytes = config.routing.retry_buffer_bytes,
+      .consecutive_failures = static_cast<std::uint32_t>(config.health.consecutive_failures),
+      .allow_repository_control = config.allow_repository_control,
+  };
+}
+
+std::vector<health::BackendSpec> backend_specs(const config::Config& config) {
+  std::vector<health::BackendSpec> specs;
+  for (const config::BackendConfig& b : config.backends) {
+    specs.push_back({.name = b.name, .address = b.address.to_string(), .weight = b.weight});
+  }
+  return specs;
+}
+
+FleetControl::FleetControl(boost::asio::io_context& control, const config::Config& config)
+    : control_(control),
+      channels_(std::make_shared<health::BackendChannels>()),
+      fanout_(std::make_shared<FanOut>(channels_)),
+      affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
+      targets_(std::make_shared<const TargetTable>()) {
+  monitor_ = std::make_unique<health::HealthMonitor>(
+      control_, health_options(config), std::make_shared<health::GrpcProbeTransport>(channels_),
+      [this](std::shared_ptr<const routing::Fleet> fleet) { publish(std::move(fleet)); },
+      [this](std::uint32_t id, const health::BackendSpec& spec, bool added) {
+        on_membership(id, spec, added);
+      },
+      affinity_, [] { return std::chrono::steady_clock::now(); });
+}
+
+FleetControl::~FleetControl() { stop(); }
+
+WorkerShared FleetControl::worker_shared() {
+  health::HealthMonitor* monitor = monitor_.get();
+  return WorkerShared{
+      .affinity = affinity_,
+      .fanout = fanout_,
+      .report_outliers = [monitor](std::uint32_t id) { monitor->report_outliers(id); },
+      .refresh_inventory = [monitor] { monitor->refresh_all_inventories(); },
+  };
+}
+
+void FleetControl::start(const config::Config& config) {
+  monitor_->set_backends(backend_specs(config));
+  monitor_->start();
+}
+
+void FleetControl::apply(const config::Config& config) {
+  monitor_->set_options(health_options(config));
+  affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
+  monitor_->set_backends(backend_specs(config));
+}
+
+void FleetControl::stop() {
+  if (monitor_) monitor_->stop();
+}
+
+void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added) {
+  auto next = std::make_shared<TargetTable>(*targets_);
+  if (!added) {
+    next->erase(id);
+    channels_->remove(id);
+    targets_ = std::move(next);
+    return;
+  }
+  BackendTarget t{.name = spec.name, .address = spec.address};
+  // Resolved once, here; the probes' own channel resolves on its own.
+  const size_t colon = spec.address.rfind(':');
+  std::string host = spec.address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  tcp::resolver resolver(control_);
+  auto results =
+      resolver.resolve(host, spec.address.substr(colon + 1), tcp::resolver::numeric_service, ec);
+  if (!ec && !results.empty()) {
+    t.endpoint = results.begin()->endpoint();
+    t.resolved = true;
+  } else {
+    t.resolve_error = ec ? ec.message() : "no addresses";
+    gateway_log().warn("backend_unresolved backend={} address={} error=\"{}\"", spec.name,
+                       spec.address, t.resolve_error);
+  }
+  (*next)[id] = std::move(t);
+  targets_ = std::move(next);
+  channels_->add(id, spec.address);
+}
+
+void FleetControl::publish(std::shared_ptr<const routing::Fleet> fleet) {
+  for (Worker* w : workers_) {
+    boost::asio::post(w->io(), [w, fleet, targets = targets_] { w->set_fleet(fleet, targets); });
+  }
+}
+
+}  // namespace infergate::gateway

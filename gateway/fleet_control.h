@@ -1,0 +1,57 @@
+// The control plane's hold on the fleet: the health monitor and its gRPC channels, the
+// fan-out client, the sequence affinity table, and where each backend is. Publishes
+// every new fleet snapshot (with the backends' addresses) to the workers. Control
+// thread, except what WorkerShared hands to workers.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <vector>
+
+#include "config/config.h"
+#include "gateway/fanout.h"
+#include "gateway/options.h"
+#include "gateway/worker.h"
+#include "health/backend_channels.h"
+#include "health/health_monitor.h"
+#include "routing/affinity.h"
+
+namespace infergate::gateway {
+
+class FleetControl {
+ public:
+  FleetControl(boost::asio::io_context& control, const config::Config& config);
+  ~FleetControl();
+
+  // What workers share with the control plane.
+  WorkerShared worker_shared();
+  // The workers that receive fleet snapshots. Before start().
+  void attach(std::vector<Worker*> workers) { workers_ = std::move(workers); }
+
+  // Adds the configured backends and starts probing.
+  void start(const config::Config& config);
+  // A reloaded config: backends added, drained or re-weighted; health options applied.
+  void apply(const config::Config& config);
+  void stop();
+
+  std::shared_ptr<const routing::Fleet> fleet() const { return monitor_->fleet(); }
+  const routing::AffinityTable& affinity() const { return *affinity_; }
+
+ private:
+  void publish(std::shared_ptr<const routing::Fleet> fleet);
+  void on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added);
+
+  boost::asio::io_context& control_;
+  std::shared_ptr<health::BackendChannels> channels_;
+  std::shared_ptr<FanOut> fanout_;
+  std::shared_ptr<routing::AffinityTable> affinity_;
+  std::unique_ptr<health::HealthMonitor> monitor_;
+  std::shared_ptr<const TargetTable> targets_;
+  std::vector<Worker*> workers_;
+};
+
+health::HealthOptions health_options(const config::Config& config);
+RoutingOptions routing_options(const config::Config& config);
+std::vector<health::BackendSpec> backend_specs(const config::Config& config);
+
+}  // namespace infergate::gateway

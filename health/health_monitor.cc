@@ -1,0 +1,323 @@
+#include "health/health_monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+
+namespace infergate::health {
+
+using routing::BackendState;
+
+struct HealthMonitor::Tracked {
+  std::uint32_t id = 0;
+  BackendSpec spec;
+  HealthRecord record;
+  std::vector<IndexEntry> index;
+  std::vector<std::string> extensions;
+  std::shared_ptr<routing::BackendRuntime> runtime = std::make_shared<routing::BackendRuntime>();
+  bool probing = false;
+  bool inventorying = false;
+  bool inventory_known = false;
+  bool inventory_failing = false;
+  TimePoint last_inventory{};
+};
+
+namespace {
+
+spdlog::logger& log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto l = spdlog::get("health");
+    return l ? l : spdlog::default_logger();
+  }();
+  return *logger;
+}
+
+constexpr auto kTick = std::chrono::milliseconds(200);
+constexpr auto kSweepEvery = std::chrono::seconds(5);
+
+}  // namespace
+
+HealthMonitor::HealthMonitor(boost::asio::io_context& io, HealthOptions options,
+                             std::shared_ptr<ProbeTransport> transport, Publish publish,
+                             Membership membership,
+                             std::shared_ptr<routing::AffinityTable> affinity, Clock clock)
+    : io_(io),
+      policy_(options),
+      transport_(std::move(transport)),
+      publish_(std::move(publish)),
+      membership_(std::move(membership)),
+      affinity_(std::move(affinity)),
+      clock_(std::move(clock)),
+      probe_timer_(io),
+      tick_timer_(io),
+      alive_(std::make_shared<bool>(true)) {}
+
+HealthMonitor::~HealthMonitor() { stop(); }
+
+void HealthMonitor::post(std::function<void()> fn) {
+  boost::asio::post(io_, [weak = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
+    if (weak.lock()) fn();
+  });
+}
+
+std::vector<std::uint32_t> HealthMonitor::set_backends(const std::vector<BackendSpec>& specs) {
+  std::vector<std::uint32_t> added;
+  for (const BackendSpec& spec : specs) {
+    Tracked* same = nullptr;
+    for (auto& t : backends_) {
+      if (t->spec.name == spec.name && t->record.state != BackendState::kDraining) same = t.get();
+    }
+    if (same != nullptr && same->spec.address == spec.address) {
+      same->spec.weight = spec.weight;
+      continue;
+    }
+    if (same != nullptr) {  // a new address is a new backend; the old one drains
+      apply(*same, policy_.begin_drain(same->record));
+    }
+    auto t = std::make_unique<Tracked>();
+    t->id = next_id_++;
+    t->spec = spec;
+    added.push_back(t->id);
+    log().info("backend_added backend={} address={} weight={}", spec.name, spec.address,
+               spec.weight);
+    if (membership_) membership_(t->id, spec, true);
+    backends_.push_back(std::move(t));
+    if (running_) probe(*backends_.back());
+  }
+  for (auto& t : backends_) {
+    bool wanted = false;
+    for (const BackendSpec& spec : specs) {
+      wanted = wanted || (spec.name == t->spec.name && spec.address == t->spec.address);
+    }
+    if (!wanted && t->record.state != BackendState::kDraining) {
+      apply(*t, policy_.begin_drain(t->record));
+    }
+  }
+  publish();
+  return added;
+}
+
+void HealthMonitor::set_options(HealthOptions options) { policy_ = HealthPolicy(options); }
+
+void HealthMonitor::start() {
+  running_ = true;
+  probe_all();
+  tick();
+}
+
+void HealthMonitor::stop() {
+  running_ = false;
+  probe_timer_.cancel();
+  tick_timer_.cancel();
+}
+
+HealthMonitor::Tracked* HealthMonitor::find(std::uint32_t id) {
+  for (auto& t : backends_) {
+    if (t->id == id) return t.get();
+  }
+  return nullptr;
+}
+
+void HealthMonitor::probe_all() {
+  if (!running_) return;
+  for (auto& t : backends_) probe(*t);
+  probe_timer_.expires_after(policy_.options().interval);
+  probe_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) probe_all();
+  });
+}
+
+void HealthMonitor::probe(Tracked& t) {
+  if (t.probing || t.record.state == BackendState::kDraining) return;
+  t.probing = true;
+  const std::uint32_t id = t.id;
+  transport_->probe(id, policy_.options().timeout, [this, id](ProbeResult r) {
+    post([this, id, r = std::move(r)] { on_probe(id, r); });
+  });
+  const TimePoint now = clock_();
+  if (t.record.state == BackendState::kHealthy &&
+      (!t.inventory_known || now - t.last_inventory >= policy_.options().inventory_interval)) {
+    refresh_inventory(t);
+  }
+}
+
+void HealthMonitor::on_probe(std::uint32_t id, ProbeResult result) {
+  Tracked* t = find(id);
+  if (t == nullptr) return;
+  t->probing = false;
+  apply(*t, policy_.on_probe(t->record, result.ok, result.detail, clock_()));
+  if (t->record.state == BackendState::kHealthy && !t->inventory_known) refresh_inventory(*t);
+}
+
+void HealthMonitor::refresh_inventory(Tracked& t) {
+  if (t.inventorying) return;
+  t.inventorying = true;
+  const std::uint32_t id = t.id;
+  transport_->inventory(id, policy_.options().timeout, [this, id](InventoryResult r) {
+    post([this, id, r = std::move(r)]() mutable { on_inventory(id, std::move(r)); });
+  });
+}
+
+void HealthMonitor::on_inventory(std::uint32_t id, InventoryResult result) {
+  Tracked* t = find(id);
+  if (t == nullptr) return;
+  t->inventorying = false;
+  if (!result.ok) {
+    if (!t->inventory_failing) {
+      log().warn("inventory_failed backend={} error=\"{}\"", t->spec.name, result.detail);
+    }
+    t->inventory_failing = true;
+    // Stale inventory: ask each model it listed as ready whether it still is.
+    check_models(*t, /*recheck_ready=*/true);
+    return;
+  }
+  if (t->inventory_failing) log().info("inventory_recovered backend={}", t->spec.name);
+  t->inventory_failing = false;
+  const bool first = !t->inventory_known;
+  t->inventory_known = true;
+  t->last_inventory = clock_();
+  t->index = std::move(result.models);
+  t->extensions = std::move(result.extensions);
+  if (first) {
+    size_t ready = 0;
+    for (const IndexEntry& e : t->index) ready += e.state == "READY";
+    log().info("inventory backend={} models={} ready={}", t->spec.name, t->index.size(), ready);
+  }
+  check_models(*t, /*recheck_ready=*/false);
+  publish();
+}
+
+void HealthMonitor::check_models(Tracked& t, bool recheck_ready) {
+  // Entries whose state the index did not give (and, when the index itself failed,
+  // the ones it last called ready) are settled by ModelReady.
+  const std::uint32_t id = t.id;
+  for (const IndexEntry& e : t.index) {
+    if (!e.state.empty() && !(recheck_ready && e.state == "READY")) continue;
+    transport_->model_ready(
+        id, e.name, e.version, policy_.options().timeout,
+        [this, id, name = e.name, version = e.version](bool answered, bool ready) {
+          post([this, id, name, version, answered, ready] {
+            Tracked* tr = find(id);
+            if (tr == nullptr) return;
+            for (IndexEntry& entry : tr->index) {
+              if (entry.name != name || entry.version != version) continue;
+              if (answered) {
+                entry.state = ready ? "READY" : "UNAVAILABLE";
+              } else if (entry.state.empty()) {
+                entry.state = "UNKNOWN";
+              }
+            }
+            publish();
+          });
+        });
+  }
+}
+
+void HealthMonitor::refresh_all_inventories() {
+  post([this] {
+    for (auto& t : backends_) {
+      if (t->record.state != BackendState::kDraining) refresh_inventory(*t);
+    }
+  });
+}
+
+void HealthMonitor::report_outliers(std::uint32_t id) {
+  post([this, id] { on_outliers(id); });
+}
+
+size_t HealthMonitor::ejected_count() const {
+  size_t n = 0;
+  for (const auto& t : backends_) n += t->record.state == BackendState::kEjected;
+  return n;
+}
+
+void HealthMonitor::on_outliers(std::uint32_t id) {
+  Tracked* t = find(id);
+  if (t == nullptr) return;
+  size_t members = 0;
+  for (const auto& b : backends_) members += b->record.state != BackendState::kDraining;
+  Transition tr = policy_.on_outliers(t->record, ejected_count(), members, clock_());
+  if (!tr.changed() && !tr.reason.empty()) {
+    log().warn("outlier_not_ejected backend={} reason=\"{}\"", t->spec.name, tr.reason);
+  }
+  t->runtime->consecutive_failures.store(0, std::memory_order_relaxed);
+  apply(*t, tr);
+}
+
+void HealthMonitor::apply(Tracked& t, const Transition& transition) {
+  if (!transition.changed()) return;
+  const bool degraded =
+      transition.to == BackendState::kUnhealthy || transition.to == BackendState::kEjected;
+  auto level = degraded ? spdlog::level::warn : spdlog::level::info;
+  log().log(level, "backend_state backend={} from={} to={} reason=\"{}\"", t.spec.name,
+            routing::backend_state_name(transition.from),
+            routing::backend_state_name(transition.to), transition.reason);
+  if (degraded && affinity_) {
+    if (size_t lost = affinity_->mark_lost(t.id); lost > 0) {
+      log().warn("sequences_lost backend={} count={}", t.spec.name, lost);
+    }
+  }
+  publish();
+}
+
+void HealthMonitor::tick() {
+  if (!running_) return;
+  const TimePoint now = clock_();
+  bool ramping = false;
+  for (auto it = backends_.begin(); it != backends_.end();) {
+    Tracked& t = **it;
+    apply(t, policy_.on_tick(t.record, now));
+    ramping = ramping || (t.record.state == BackendState::kHealthy &&
+                          policy_.slow_start_factor(t.record, now) < 1.0);
+    if (t.record.state == BackendState::kDraining &&
+        t.runtime->outstanding.load(std::memory_order_relaxed) == 0) {
+      log().info("backend_removed backend={} reason=\"drained\"", t.spec.name);
+      if (membership_) membership_(t.id, t.spec, false);
+      it = backends_.erase(it);
+      publish();
+      continue;
+    }
+    ++it;
+  }
+  // Slow-start weights change with time: republish while any backend ramps.
+  if (ramping) publish();
+  if (affinity_ && now - last_sweep_ >= kSweepEvery) {
+    affinity_->sweep(now);
+    last_sweep_ = now;
+  }
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) tick();
+  });
+}
+
+void HealthMonitor::publish() {
+  const TimePoint now = clock_();
+  std::vector<routing::BackendInfo> infos;
+  infos.reserve(backends_.size());
+  for (const auto& t : backends_) {
+    routing::BackendInfo b;
+    b.id = t->id;
+    b.name = t->spec.name;
+    b.address = t->spec.address;
+    b.weight = t->spec.weight;
+    // Healthy but not yet inventoried: not routable until its models are known.
+    b.state = (t->record.state == BackendState::kHealthy && !t->inventory_known)
+                  ? BackendState::kUnknown
+                  : t->record.state;
+    b.slow_start_factor = policy_.slow_start_factor(t->record, now);
+    for (const IndexEntry& e : t->index) {
+      if (e.state != "READY") continue;
+      auto& versions = b.models[e.name].ready;
+      if (!e.version.empty()) versions.push_back(e.version);
+    }
+    b.index = t->index;
+    b.extensions = t->extensions;
+    b.runtime = t->runtime;
+    infos.push_back(std::move(b));
+  }
+  fleet_ = std::make_shared<const routing::Fleet>(std::move(infos), ++generation_);
+  if (publish_) publish_(fleet_);
+}
+
+}  // namespace infergate::health

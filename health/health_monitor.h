@@ -1,0 +1,96 @@
+// Watches every backend from the control io_context: probes on an interval, refreshes
+// model inventories, applies passive outlier reports from the data plane, expires
+// ejections, ramps slow starts, drains removed backends, and publishes a new
+// routing::Fleet whenever what routing sees has changed. Every state transition is
+// logged with its reason. Control thread only, except report_outliers().
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "health/health_policy.h"
+#include "health/probe_transport.h"
+#include "routing/affinity.h"
+#include "routing/fleet.h"
+
+namespace infergate::health {
+
+struct BackendSpec {
+  std::string name;
+  std::string address;
+  double weight = 1.0;
+};
+
+class HealthMonitor {
+ public:
+  using Publish = std::function<void(std::shared_ptr<const routing::Fleet>)>;
+  using Clock = std::function<TimePoint()>;
+  // Told when a backend joins (added = true) or, drained, leaves the fleet.
+  using Membership = std::function<void(std::uint32_t id, const BackendSpec&, bool added)>;
+
+  HealthMonitor(boost::asio::io_context& io, HealthOptions options,
+                std::shared_ptr<ProbeTransport> transport, Publish publish, Membership membership,
+                std::shared_ptr<routing::AffinityTable> affinity, Clock clock);
+  ~HealthMonitor();
+
+  // Sets the fleet's members: new names are added (state unknown, probed at once),
+  // missing ones start draining, changed weights apply. Returns the ids of added
+  // backends, in spec order. Control thread.
+  std::vector<std::uint32_t> set_backends(const std::vector<BackendSpec>& specs);
+  void set_options(HealthOptions options);
+
+  // Starts the probe and tick timers. Control thread.
+  void start();
+  void stop();
+
+  // The data plane saw `consecutive_failures` failures in a row on backend `id`.
+  // Any thread (posts to the control thread).
+  void report_outliers(std::uint32_t id);
+
+  // Asks every backend for its models again (after repository changes). Any thread.
+  void refresh_all_inventories();
+
+  // The last published fleet. Control thread.
+  std::shared_ptr<const routing::Fleet> fleet() const { return fleet_; }
+
+ private:
+  struct Tracked;
+  void probe_all();
+  void probe(Tracked& t);
+  void refresh_inventory(Tracked& t);
+  void on_probe(std::uint32_t id, ProbeResult result);
+  void on_inventory(std::uint32_t id, InventoryResult result);
+  void on_outliers(std::uint32_t id);
+  void tick();
+  void check_models(Tracked& t, bool recheck_ready);
+  // Runs `fn` on the control thread, unless the monitor is gone by then.
+  void post(std::function<void()> fn);
+  void apply(Tracked& t, const Transition& transition);
+  void publish();
+  Tracked* find(std::uint32_t id);
+  size_t ejected_count() const;
+
+  boost::asio::io_context& io_;
+  HealthPolicy policy_;
+  std::shared_ptr<ProbeTransport> transport_;
+  Publish publish_;
+  Membership membership_;
+  std::shared_ptr<routing::AffinityTable> affinity_;
+  Clock clock_;
+  boost::asio::steady_timer probe_timer_;
+  boost::asio::steady_timer tick_timer_;
+  std::vector<std::unique_ptr<Tracked>> backends_;
+  std::uint32_t next_id_ = 0;
+  std::uint64_t generation_ = 0;
+  std::shared_ptr<const routing::Fleet> fleet_;
+  std::shared_ptr<bool> alive_;
+  bool running_ = false;
+  TimePoint last_sweep_{};
+};
+
+}  // namespace infergate::health
