@@ -5,6 +5,24 @@
 
 namespace infergate::gateway {
 
+void SliceQueue::push_front(Slice s) {
+  if (head_ > 0) {
+    v_[--head_] = std::move(s);
+  } else {
+    v_.insert(v_.begin(), std::move(s));
+  }
+}
+
+void SliceQueue::pop_front() {
+  v_[head_].block.reset();
+  if (++head_ == v_.size()) {
+    clear();
+  } else if (head_ >= 16 && head_ * 2 >= v_.size()) {
+    v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
 void ByteQueue::append(std::span<const std::uint8_t> data) {
   size_ += data.size();
   while (!data.empty()) {
@@ -58,7 +76,7 @@ std::span<const std::uint8_t> ByteQueue::contiguous(size_t offset, size_t n) con
   return {};
 }
 
-void ByteQueue::take(size_t n, OutputBuffer& out, std::deque<Slice>* retain) {
+void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
   size_ -= n;
   while (n > 0) {
     Slice& front = slices_.front();
@@ -78,8 +96,9 @@ void ByteQueue::take(size_t n, OutputBuffer& out, std::deque<Slice>* retain) {
   }
 }
 
-void ByteQueue::prepend(std::deque<Slice>&& slices) {
-  for (auto it = slices.rbegin(); it != slices.rend(); ++it) {
+void ByteQueue::prepend(SliceQueue&& slices) {
+  std::vector<Slice> in_order(slices.begin(), slices.end());
+  for (auto it = in_order.rbegin(); it != in_order.rend(); ++it) {
     size_ += it->length;
     slices_.push_front(std::move(*it));
   }

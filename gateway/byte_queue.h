@@ -6,9 +6,9 @@
 // referenced, in order, ready for one writev().
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <vector>
 
@@ -23,6 +23,35 @@ struct Slice {
   std::uint32_t length;
 
   const std::uint8_t* data() const { return block.data() + offset; }
+};
+
+// A FIFO of slices that does not allocate for the few slices a small message needs
+// (std::deque allocates on construction). pop_front leaves a dead prefix that is
+// compacted away once it dominates.
+class SliceQueue {
+ public:
+  using Storage = boost::container::small_vector<Slice, 4>;
+
+  bool empty() const { return head_ == v_.size(); }
+  size_t size() const { return v_.size() - head_; }
+  Slice& front() { return v_[head_]; }
+  Slice& back() { return v_.back(); }
+  Storage::iterator begin() { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  Storage::iterator end() { return v_.end(); }
+  Storage::const_iterator begin() const { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  Storage::const_iterator end() const { return v_.end(); }
+
+  void push_back(Slice s) { v_.push_back(std::move(s)); }
+  void push_front(Slice s);
+  void pop_front();
+  void clear() {
+    v_.clear();
+    head_ = 0;
+  }
+
+ private:
+  Storage v_;
+  size_t head_ = 0;
 };
 
 class OutputBuffer;
@@ -45,17 +74,17 @@ class ByteQueue {
 
   // Moves the first n bytes (n <= size()) into `out` as referenced slices; with
   // `retain`, also keeps references there (request bytes held for a retry).
-  void take(size_t n, OutputBuffer& out, std::deque<Slice>* retain = nullptr);
+  void take(size_t n, OutputBuffer& out, SliceQueue* retain = nullptr);
 
   // Puts slices (taken earlier and retained) back in front, in order.
-  void prepend(std::deque<Slice>&& slices);
+  void prepend(SliceQueue&& slices);
 
   // Drops everything; returns how many bytes were dropped.
   size_t clear();
 
  private:
   BlockPool* pool_;
-  std::deque<Slice> slices_;  // front = oldest; the back one may still be filling
+  SliceQueue slices_;  // front = oldest; the back one may still be filling
   size_t size_ = 0;
 };
 
@@ -69,7 +98,7 @@ class OutputBuffer {
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
-  const std::deque<Slice>& slices() const { return slices_; }
+  const SliceQueue& slices() const { return slices_; }
 
   // Drops the first n bytes (written to the socket).
   void consume_front(size_t n);
@@ -78,7 +107,7 @@ class OutputBuffer {
 
  private:
   BlockPool* pool_;
-  std::deque<Slice> slices_;
+  SliceQueue slices_;
   BlockRef tail_;  // the block append_copy writes into
   std::uint32_t tail_used_ = 0;
   size_t size_ = 0;

@@ -59,6 +59,10 @@ void H2Connection::on_readable() {
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     return close(std::string("read failed: ") + std::strerror(errno));
   }
+  // What this read caused elsewhere (requests to backends, answers to clients) goes
+  // out first; this connection's own frames (window updates) after.
+  worker_.flush_dirty();
+  if (closed_) return;
   flush();
   if (!closed_) arm_read();
 }
@@ -67,12 +71,14 @@ void H2Connection::schedule_flush() {
   if (flush_posted_ || closed_) return;
   flush_posted_ = true;
   ++pending_handlers_;
-  boost::asio::post(worker_.io(), [this] {
-    --pending_handlers_;
-    flush_posted_ = false;
-    if (closed_) return reap();
-    flush();
-  });
+  worker_.mark_dirty(this);
+}
+
+void H2Connection::run_scheduled_flush() {
+  --pending_handlers_;
+  flush_posted_ = false;
+  if (closed_) return reap();
+  flush();
 }
 
 void H2Connection::flush() {
@@ -138,7 +144,7 @@ bool H2Connection::write_output() {
 }
 
 int H2Connection::append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
-                                    std::deque<Slice>* retain) {
+                                    SliceQueue* retain) {
   if (out_.size() >= kMaxOutputBytes) return NGHTTP2_ERR_WOULDBLOCK;
   out_.append_copy({framehd, 9});
   body.take(length, out_, retain);

@@ -27,8 +27,10 @@ class H2Connection {
   H2Connection(const H2Connection&) = delete;
   H2Connection& operator=(const H2Connection&) = delete;
 
-  // Flushes after the current event handler returns (for changes made from another
-  // connection's callbacks: never call into a session from inside another's).
+  // Flushes after the current event's callbacks are over (changes made from another
+  // connection's callbacks: never call into a session from inside another's). The
+  // worker flushes these before the connection that read, so forwarded frames leave
+  // before window updates.
   void schedule_flush();
 
   // Tears the connection down now: streams are told (on_teardown), the socket closes,
@@ -37,11 +39,14 @@ class H2Connection {
 
   bool closed() const { return closed_; }
 
+  // Called by the worker for a scheduled flush.
+  void run_scheduled_flush();
+
   // Appends one DATA frame (9-byte header, then `length` bytes taken from `body` by
   // reference) to the output; for the sessions' send_data_callback. Returns
   // NGHTTP2_ERR_WOULDBLOCK when the output is full.
   int append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
-                        std::deque<Slice>* retain = nullptr);
+                        SliceQueue* retain = nullptr);
   nghttp2_session* session() const { return session_; }
   Worker& worker() const { return worker_; }
 

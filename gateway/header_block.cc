@@ -42,6 +42,12 @@ void HeaderBlock::append_forwardable(std::vector<nghttp2_nv>& out) const {
   }
 }
 
+std::vector<nghttp2_nv>& nv_scratch() {
+  thread_local std::vector<nghttp2_nv> scratch;
+  scratch.clear();
+  return scratch;
+}
+
 nghttp2_nv make_nv(std::string_view name, std::string_view value) {
   return nghttp2_nv{
       .name = reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),

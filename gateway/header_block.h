@@ -4,6 +4,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <boost/container/small_vector.hpp>
 #include <cstdint>
 #include <string_view>
 #include <vector>
@@ -37,12 +38,16 @@ class HeaderBlock {
     nghttp2_rcbuf* name;
     nghttp2_rcbuf* value;
   };
-  std::vector<Field> fields_;
+  boost::container::small_vector<Field, 16> fields_;  // gRPC requests have ~10
   size_t bytes_ = 0;
 };
 
 // An nghttp2_nv for literal strings (copied by nghttp2 on submit).
 nghttp2_nv make_nv(std::string_view name, std::string_view value);
+
+// A cleared vector for building one HEADERS frame (kept per thread, so its capacity
+// is reused). Valid until the next call on the same thread.
+std::vector<nghttp2_nv>& nv_scratch();
 
 // True for fields a proxy must not forward (connection-specific ones).
 bool is_hop_by_hop(std::string_view name, std::string_view value);

@@ -104,7 +104,7 @@ ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
   *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   if (response_ended_ && n == response_.size()) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-    std::vector<nghttp2_nv> trailers;
+    std::vector<nghttp2_nv>& trailers = nv_scratch();
     if (!local_trailers_.empty()) {
       for (const auto& [name, value] : local_trailers_) trailers.push_back(make_nv(name, value));
     } else {
@@ -160,8 +160,7 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   // The first response byte: the request can no longer be retried.
   retain_ = false;
   retained_.clear();
-  std::vector<nghttp2_nv> headers;
-  headers.reserve(response_headers_.size());
+  std::vector<nghttp2_nv>& headers = nv_scratch();
   response_headers_.append_forwardable(headers);
   response_started_ = true;
   if (end_stream) {

@@ -133,7 +133,7 @@ class ProxyStream {
   std::string version_;
   bool sequence_ = false;
   bool retain_ = false;  // keeping sent request bytes for a retry
-  std::deque<Slice> retained_;
+  SliceQueue retained_;
   std::uint64_t retained_bytes_ = 0;
   bool retry_pending_ = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
   bool reset_by_us_ = false;       // we reset the backend stream (client gone)

@@ -176,8 +176,7 @@ std::uint32_t UpstreamConnection::stream_limit() const {
 }
 
 bool UpstreamConnection::submit(ProxyStream* stream) {
-  std::vector<nghttp2_nv> headers;
-  headers.reserve(16);
+  std::vector<nghttp2_nv>& headers = nv_scratch();
   stream->append_upstream_headers(headers);
   nghttp2_data_provider provider;
   provider.source.ptr = stream;

@@ -102,6 +102,27 @@ UpstreamPool& Worker::pool(std::uint32_t backend_id) {
   return *slot;
 }
 
+void Worker::mark_dirty(H2Connection* connection) {
+  dirty_.push_back(connection);
+  if (dirty_posted_) return;
+  dirty_posted_ = true;
+  // For marks made outside a read (timers, posted work): flush on the next turn.
+  boost::asio::post(io_, [this] {
+    dirty_posted_ = false;
+    flush_dirty();
+  });
+}
+
+void Worker::flush_dirty() {
+  // Each round may mark more connections; a few rounds settle any event, and whatever
+  // is left runs from the posted handler.
+  for (int round = 0; round < 4 && !dirty_.empty(); ++round) {
+    flushing_.swap(dirty_);
+    for (H2Connection* c : flushing_) c->run_scheduled_flush();
+    flushing_.clear();
+  }
+}
+
 void Worker::destroy_connection(H2Connection* connection) {
   auto* down = dynamic_cast<DownstreamConnection*>(connection);
   if (down != nullptr && downstream_.erase(down) > 0) {

@@ -94,6 +94,11 @@ class Worker {
   void stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
   void stream_closed() { active_streams_.fetch_sub(1, std::memory_order_relaxed); }
 
+  // Queues a connection's flush for the end of the current event. This worker's thread.
+  void mark_dirty(H2Connection* connection);
+  // Runs the queued flushes (more may be queued meanwhile; bounded rounds).
+  void flush_dirty();
+
   // Removes and deletes a closed connection (called from its own reap handler).
   void destroy_connection(H2Connection* connection);
 
@@ -115,6 +120,9 @@ class Worker {
   WorkerStats stats_;
   std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
   std::unordered_set<DownstreamConnection*> downstream_;
+  std::vector<H2Connection*> dirty_;
+  std::vector<H2Connection*> flushing_;
+  bool dirty_posted_ = false;
   bool draining_ = false;
   std::atomic<std::uint64_t> active_streams_{0};
   std::atomic<std::uint64_t> downstream_count_{0};
