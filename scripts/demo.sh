@@ -56,6 +56,7 @@ echo "== the gateway, from $config"
 gateway_pid=$!
 pids+=("$gateway_pid")
 wait_for "$logs/gateway.log" "gateway listening"
+for s in sim-a sim-b sim-c; do wait_for "$logs/gateway.log" "inventory backend=$s"; done
 sed 's/^/   /' "$logs/gateway.log"
 
 echo "== infergate-bench through the gateway: concurrency 1, 16 and 31, answers validated"
@@ -64,7 +65,7 @@ echo "== infergate-bench through the gateway: concurrency 1, 16 and 31, answers 
 
 echo "== what the gateway counted (admin port 18002, /metrics)"
 curl -s http://127.0.0.1:18002/metrics |
-  grep -E '^infergate_(requests_total|active_streams|client_connections |backend_connections_total|request_body_bytes_total)' |
+  grep -E '^infergate_(requests_total|active_streams|healthy_backends|retries_total|request_body_bytes_total)|state="healthy"' |
   sed 's/^/   /'
 
 echo "== who served the requests (each sim's own Triton-style counters)"
@@ -72,7 +73,7 @@ for s in sim-a:18201 sim-b:18202 sim-c:18203; do
   n=$(curl -s "http://127.0.0.1:${s#*:}/metrics" | awk '/^nv_inference_request_success/ {sum += $2} END {print sum + 0}')
   echo "   ${s%%:*}: $n requests"
 done
-echo "   (round-robin for now: least-loaded, model-aware routing arrives with health checks)"
+echo "   (least-loaded routing: the slower sim-c gets fewer requests)"
 
 echo "== SIGTERM: the gateway drains and exits"
 kill -TERM "$gateway_pid"

@@ -82,6 +82,8 @@ TEST(Lifecycle, CancellationReachesTheBackend) {
   EXPECT_EQ(status->error_code(), grpc::StatusCode::CANCELLED);
   EXPECT_TRUE(wait_until([&] { return sim.metric(kInflight) == 0; }, 5s));
   EXPECT_TRUE(wait_until([&] { return gw.metric("infergate_active_streams") == 0; }, 5s));
+  // The routing count of outstanding requests is exact: the cancellation released it.
+  EXPECT_EQ(gw.metric("infergate_backend_outstanding_requests{backend=\"sim-a\"}"), 0);
 }
 
 TEST(Lifecycle, ResetInTheMiddleOfALargeUploadLeavesNothingBehind) {
@@ -101,6 +103,7 @@ TEST(Lifecycle, ResetInTheMiddleOfALargeUploadLeavesNothingBehind) {
   }
   EXPECT_TRUE(wait_until([&] { return gw.metric("infergate_active_streams") == 0; }, 10s));
   EXPECT_TRUE(wait_until([&] { return sim.metric(kInflight) == 0; }, 10s));
+  EXPECT_EQ(gw.metric("infergate_backend_outstanding_requests{backend=\"sim-a\"}"), 0);
   grpc::ClientContext c;
   inference::ModelInferResponse r;
   EXPECT_TRUE(stub->ModelInfer(&c, identity_request(1024), &r).ok());

@@ -171,6 +171,13 @@ TEST(Routing, KillingOneOfThreeUnderLoadLosesNothingRetryable) {
   // passive detection has not already.
   EXPECT_TRUE(wait_until([&] { return state_is(gw, "sim-c", "healthy") == 0; }, 5s));
   EXPECT_GE(gw.metric("infergate_retries_total"), 1);
+  // Every dispatch was matched by a completion, retries and failures included.
+  for (const char* name : {"sim-a", "sim-b", "sim-c"}) {
+    EXPECT_EQ(
+        gw.metric("infergate_backend_outstanding_requests{backend=\"" + std::string(name) + "\"}"),
+        0)
+        << name;
+  }
 }
 
 TEST(Routing, AllBackendsDownGivesUnavailableFast) {
