@@ -26,6 +26,7 @@ struct RoutingConfig {
   double retry_budget_percent = 10;     // retries at most this share of recent requests
   std::chrono::nanoseconds sequence_idle_timeout = std::chrono::seconds(60);
   std::uint64_t retry_buffer_bytes = 16ull << 20;  // request bytes kept for a retry
+  bool latency_aware = true;  // least_loaded also weighs each backend's recent latency
 };
 
 // Active probes and passive outlier detection.

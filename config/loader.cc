@@ -145,6 +145,9 @@ void read_routing(const Value& v, RoutingConfig& r) {
   if (auto x = m.get("retry_buffer")) {
     if (auto b = x->bytes()) r.retry_buffer_bytes = *b;
   }
+  if (auto x = m.get("latency_aware")) {
+    if (auto b = x->boolean()) r.latency_aware = *b;
+  }
   m.finish();
 }
 

@@ -29,6 +29,7 @@ health::HealthOptions health_options(const config::Config& config) {
 RoutingOptions routing_options(const config::Config& config) {
   return RoutingOptions{
       .policy = config.routing.policy,
+      .latency_aware = config.routing.latency_aware,
       .retries = config.routing.retries,
       .retry_budget_percent = config.routing.retry_budget_percent,
       .retry_buffer_bytes = config.routing.retry_buffer_bytes,

@@ -32,6 +32,7 @@ struct DataPlaneOptions {
 // How requests are routed and retried; the rest of routing lives in the Fleet.
 struct RoutingOptions {
   std::string policy = "least_loaded";
+  bool latency_aware = true;
   int retries = 1;
   double retry_budget_percent = 10;
   std::uint64_t retry_buffer_bytes = 16ull << 20;

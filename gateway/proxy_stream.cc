@@ -214,6 +214,13 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     // or a cancellation says nothing about it.
     const bool failed = status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal;
     const bool counts = status_ != GrpcCode::kDeadlineExceeded && status_ != GrpcCode::kCancelled;
+    if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer && runtime_) {
+      // Latency-aware least-loaded learns how long this backend takes per request.
+      runtime_->observe_latency(
+          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                         std::chrono::steady_clock::now() - attempt_start_)
+                                         .count()));
+    }
     finish_attempt(failed, counts);
   } else {
     finish_attempt(/*failed=*/!reset_by_us_, /*counts=*/!reset_by_us_);

@@ -123,6 +123,7 @@ class ProxyStream {
   UpstreamConnection* up_ = nullptr;
   std::int32_t up_id_ = -1;
   std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point attempt_start_;  // when the current attempt began
 
   // Routing: the fleet this request started with, and its attempts.
   std::shared_ptr<const routing::Fleet> fleet_;

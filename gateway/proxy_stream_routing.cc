@@ -270,6 +270,7 @@ void ProxyStream::start_attempt(int position) {
   position_ = position;
   runtime_ = b.runtime;
   runtime_->outstanding.fetch_add(1, std::memory_order_relaxed);
+  attempt_start_ = std::chrono::steady_clock::now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);
   retain_ = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&

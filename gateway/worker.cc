@@ -28,7 +28,8 @@ Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions&
       fleet_(std::make_shared<const routing::Fleet>(std::vector<routing::BackendInfo>{})),
       targets_(std::make_shared<const TargetTable>()),
       // Seeded per worker: workers make independent random choices.
-      picker_(parse_policy(routing.policy), 0x9e3779b97f4a7c15ull * (index + 1)),
+      picker_(parse_policy(routing.policy), 0x9e3779b97f4a7c15ull * (index + 1),
+              routing.latency_aware),
       retry_budget_(routing.retry_budget_percent),
       read_buffer_(new std::uint8_t[kReadBufferBytes]) {}
 
@@ -86,7 +87,8 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
 void Worker::set_routing(const RoutingOptions& routing) {
   routing_ = routing;
   picker_ = routing::Picker(parse_policy(routing.policy),
-                            0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index_ + 1));
+                            0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index_ + 1),
+                            routing.latency_aware);
   retry_budget_.set_percent(routing.retry_budget_percent);
 }
 

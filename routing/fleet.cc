@@ -20,6 +20,16 @@ std::string_view backend_state_name(BackendState state) {
   return "unknown";
 }
 
+void BackendRuntime::observe_latency(std::uint64_t ns) {
+  ns = std::max<std::uint64_t>(ns, 1);  // 0 means "no sample yet"
+  std::uint64_t old = latency_ewma_ns.load(std::memory_order_relaxed);
+  std::uint64_t next;
+  do {
+    // Integer EWMA with weight 1/8; the first sample is taken as is.
+    next = old == 0 ? ns : old - old / 8 + ns / 8;
+  } while (!latency_ewma_ns.compare_exchange_weak(old, next, std::memory_order_relaxed));
+}
+
 bool ModelVersions::has(std::string_view version) const {
   return ready.empty() || std::find(ready.begin(), ready.end(), version) != ready.end();
 }

@@ -23,6 +23,12 @@ struct BackendRuntime {
   std::atomic<std::int64_t> outstanding{0};
   // Consecutive transport failures or UNAVAILABLE/INTERNAL answers (passive detection).
   std::atomic<std::uint32_t> consecutive_failures{0};
+  // Moving average of recent completed inference latencies, in nanoseconds; 0 until the
+  // first one. Includes the backend's queueing, which is what makes it useful.
+  std::atomic<std::uint64_t> latency_ewma_ns{0};
+
+  // Folds one completed request's latency into latency_ewma_ns (weight 1/8).
+  void observe_latency(std::uint64_t ns);
 };
 
 // The versions of one model that a backend has ready.

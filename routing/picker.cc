@@ -5,11 +5,27 @@
 
 namespace infergate::routing {
 
-double Picker::score(const BackendInfo& backend) {
-  const double outstanding =
-      static_cast<double>(backend.runtime->outstanding.load(std::memory_order_relaxed));
+double Picker::score(const BackendInfo& backend, double latency_unit_ns) {
+  const std::int64_t outstanding = backend.runtime->outstanding.load(std::memory_order_relaxed);
   // +1: among idle backends the heavier weight still wins.
-  return (outstanding + 1.0) / std::max(backend.effective_weight(), 1e-6);
+  double s = (static_cast<double>(outstanding) + 1.0) / std::max(backend.effective_weight(), 1e-6);
+  if (latency_unit_ns > 0 && outstanding > 0) {
+    const double latency =
+        static_cast<double>(backend.runtime->latency_ewma_ns.load(std::memory_order_relaxed));
+    s *= std::max(1.0, latency / latency_unit_ns);
+  }
+  return s;
+}
+
+double Picker::latency_unit(const std::vector<BackendInfo>& backends,
+                            std::span<const std::uint32_t> positions) {
+  double unit = 0;
+  for (std::uint32_t p : positions) {
+    const std::uint64_t ns = backends[p].runtime->latency_ewma_ns.load(std::memory_order_relaxed);
+    if (ns == 0) return 0;  // compare only what has been measured
+    if (unit == 0 || static_cast<double>(ns) < unit) unit = static_cast<double>(ns);
+  }
+  return unit;
 }
 
 bool Picker::excluded(const Fleet& fleet, std::uint32_t position,
@@ -62,9 +78,10 @@ int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> cand
     int best = -1;
     double best_score = std::numeric_limits<double>::infinity();
     std::uint64_t ties = 0;
+    const double unit = latency_aware_ ? latency_unit(backends, candidates) : 0;
     for (std::uint32_t p : candidates) {
       if (excluded(fleet, p, request)) continue;
-      const double s = score(backends[p]);
+      const double s = score(backends[p], unit);
       if (s < best_score) {
         best = static_cast<int>(p);
         best_score = s;
@@ -80,8 +97,10 @@ int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> cand
   const std::uint64_t a = random_.below(n);
   std::uint64_t b = random_.below(n - 1);
   if (b >= a) ++b;
-  const double sa = score(backends[candidates[a]]);
-  const double sb = score(backends[candidates[b]]);
+  const std::uint32_t pair[2] = {candidates[a], candidates[b]};
+  const double unit = latency_aware_ ? latency_unit(backends, pair) : 0;
+  const double sa = score(backends[pair[0]], unit);
+  const double sb = score(backends[pair[1]], unit);
   return static_cast<int>(sa <= sb ? candidates[a] : candidates[b]);
 }
 

@@ -35,12 +35,21 @@ class Picker {
   // At or below this many candidates every one is compared; above it, two are sampled.
   static constexpr size_t kFullScanMax = 4;
 
-  Picker(Policy policy, std::uint64_t seed) : policy_(policy), random_(seed) {}
+  // latency_aware: least-loaded multiplies each backend's load by its recent latency, so
+  // a backend that is slower per request gets proportionally fewer of them.
+  Picker(Policy policy, std::uint64_t seed, bool latency_aware = false)
+      : policy_(policy), random_(seed), latency_aware_(latency_aware) {}
 
   PickResult pick(const Fleet& fleet, const PickRequest& request);
 
-  // The load score the least-loaded policy minimises.
-  static double score(const BackendInfo& backend);
+  // The load score the least-loaded policy minimises: (outstanding + 1) / effective
+  // weight; with a latency unit (the fastest compared backend's recent latency), times
+  // how much slower than that this backend has been. An idle backend's past latency is
+  // not held against it (otherwise one slow moment could starve it for good).
+  static double score(const BackendInfo& backend, double latency_unit_ns = 0);
+  // The smallest recent latency among these backends, or 0 if any has none yet.
+  static double latency_unit(const std::vector<BackendInfo>& backends,
+                             std::span<const std::uint32_t> positions);
 
  private:
   bool excluded(const Fleet& fleet, std::uint32_t position, const PickRequest& request) const;
@@ -50,6 +59,7 @@ class Picker {
   Policy policy_;
   Random random_;
   std::uint64_t round_robin_ = 0;
+  bool latency_aware_ = false;
 };
 
 }  // namespace infergate::routing

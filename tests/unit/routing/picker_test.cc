@@ -66,6 +66,47 @@ TEST(Picker, WeightsScaleTheLoad) {
   EXPECT_EQ(picked(p, f, "m"), "a");
 }
 
+void set_latency(const Fleet& f, int position, std::uint64_t ns) {
+  f.backends()[position].runtime->latency_ewma_ns = ns;
+}
+
+TEST(Picker, LatencyAwareLoadWeighsHowSlowEachBackendHasBeen) {
+  Fleet f = FleetBuilder().add("fast", {"m"}).add("slow", {"m"}).build();
+  set_latency(f, 0, 2'000'000);   // 2 ms
+  set_latency(f, 1, 10'000'000);  // 10 ms: each of its requests counts 5x
+  set_load(f, 0, 8);
+  set_load(f, 1, 2);
+  Picker aware(Policy::kLeastLoaded, 1, /*latency_aware=*/true);
+  Picker plain(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(picked(aware, f, "m"), "fast");  // 9 vs 3*5 = 15
+  EXPECT_EQ(picked(plain, f, "m"), "slow");  // 9 vs 3
+  set_load(f, 0, 20);
+  EXPECT_EQ(picked(aware, f, "m"), "slow");  // 21 vs 15
+}
+
+TEST(Picker, LatencyIsIgnoredForAnIdleOrUnmeasuredBackend) {
+  Fleet f = FleetBuilder().add("fast", {"m"}).add("slow", {"m"}).build();
+  set_latency(f, 0, 1'000'000);
+  set_latency(f, 1, 500'000'000);  // one bad moment long ago
+  set_load(f, 0, 3);
+  set_load(f, 1, 0);
+  Picker aware(Policy::kLeastLoaded, 1, /*latency_aware=*/true);
+  EXPECT_EQ(picked(aware, f, "m"), "slow");  // idle: it gets the chance to show it is fast
+  set_load(f, 1, 1);
+  set_latency(f, 1, 0);  // never measured: plain outstanding counts decide
+  EXPECT_EQ(picked(aware, f, "m"), "slow");
+}
+
+TEST(BackendRuntime, LatencyAverageStartsAtTheFirstSampleAndMovesAnEighth) {
+  BackendRuntime r;
+  r.observe_latency(800);
+  EXPECT_EQ(r.latency_ewma_ns.load(), 800u);
+  r.observe_latency(1600);
+  EXPECT_EQ(r.latency_ewma_ns.load(), 900u);
+  r.observe_latency(0);  // never back to "unmeasured"
+  EXPECT_GT(r.latency_ewma_ns.load(), 0u);
+}
+
 TEST(Picker, IdleEqualBackendsShareTheLoad) {
   Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
   Picker p(Policy::kLeastLoaded, 7);
