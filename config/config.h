@@ -16,7 +16,30 @@ namespace infergate::config {
 struct BackendConfig {
   std::string name;  // unique; the metric label
   HostPort address;
-  double weight = 1.0;  // share of load relative to the others
+  double weight = 1.0;               // share of load relative to the others
+  std::uint32_t max_inflight = 0;    // concurrent requests from the gateway; 0: no cap
+  std::string compression = "none";  // requests to it: none | gzip | deflate
+  std::uint64_t compression_min_bytes = 64 * 1024;  // smaller messages go as they are
+};
+
+// Admission control: who may send, how much at once, how fast. 0 everywhere = no limit.
+struct LimitsConfig {
+  std::string job_header = "infergate-job";  // metadata key naming the job; else peer IP
+  std::chrono::nanoseconds job_idle_timeout = std::chrono::seconds(60);
+  std::uint32_t max_jobs = 0;
+  std::uint32_t max_inflight = 0;  // gateway-wide
+  std::uint32_t per_job_max_inflight = 0;
+  std::uint64_t max_bytes_in_flight = 0;
+  std::uint64_t link_bandwidth = 0;  // bytes per second of requests toward the backends
+  std::uint64_t link_burst = 0;      // token bucket size; 0: a tenth of a second's worth
+  std::uint32_t max_queue = 10000;
+  std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
+
+  // True when any limit is set (otherwise admission is skipped entirely).
+  bool any() const {
+    return max_jobs != 0 || max_inflight != 0 || per_job_max_inflight != 0 ||
+           max_bytes_in_flight != 0 || link_bandwidth != 0;
+  }
 };
 
 // How a backend is chosen for each request.
@@ -48,6 +71,8 @@ struct FrontendConfig {
   std::uint32_t max_concurrent_streams = 1024;  // per client connection
   std::uint64_t stream_window_bytes = 1 << 20;  // per stream and direction
   std::uint64_t connection_window_bytes = 16 << 20;
+  std::string response_compression = "none";  // none | gzip | deflate, if the client accepts
+  std::uint64_t response_compression_min_bytes = 64 * 1024;
 
   bool operator==(const FrontendConfig&) const = default;
 };
@@ -73,6 +98,7 @@ struct Config {
   UpstreamConfig upstream;
   RoutingConfig routing;
   HealthConfig health;
+  LimitsConfig limits;
   bool allow_repository_control = false;  // fan RepositoryModelLoad/Unload out to backends
 
   std::string source;  // the file (or name) it was loaded from

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -39,6 +40,15 @@ BackendConfig read_backend(const Value& v) {
   }
   if (auto weight = m.get("weight")) {
     if (auto w = weight->number(0.01, 1000)) b.weight = *w;
+  }
+  if (auto x = m.get("max_inflight")) {
+    if (auto n = x->integer(0, 1 << 20)) b.max_inflight = static_cast<std::uint32_t>(*n);
+  }
+  if (auto x = m.get("compression")) {
+    if (auto c = x->choice({"none", "gzip", "deflate"})) b.compression = *c;
+  }
+  if (auto x = m.get("compression_min_bytes")) {
+    if (auto n = x->bytes()) b.compression_min_bytes = *n;
   }
   m.finish();
   return b;
@@ -89,6 +99,12 @@ void read_frontend(const Value& v, FrontendConfig& f) {
   }
   if (auto x = m.get("connection_window")) {
     if (auto n = read_window(*x)) f.connection_window_bytes = *n;
+  }
+  if (auto x = m.get("response_compression")) {
+    if (auto c = x->choice({"none", "gzip", "deflate"})) f.response_compression = *c;
+  }
+  if (auto x = m.get("response_compression_min_bytes")) {
+    if (auto n = x->bytes()) f.response_compression_min_bytes = *n;
   }
   m.finish();
 }
@@ -174,6 +190,47 @@ void read_health(const Value& v, HealthConfig& h) {
   if (h.timeout > h.interval) v.problem("health.timeout must not exceed health.interval");
 }
 
+void read_limits(const Value& v, LimitsConfig& l) {
+  MapReader m(v);
+  if (auto x = m.get("job_header")) {
+    if (auto s = x->string()) {
+      std::string key = *s;
+      for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const bool ok =
+          !key.empty() && key.front() != ':' && !key.starts_with("grpc-") &&
+          key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-_.") == std::string::npos;
+      if (ok) {
+        l.job_header = key;
+      } else {
+        x->problem("job_header '" + *s +
+                   "' must be a gRPC metadata key: letters, digits, '-', '_', '.', not "
+                   "starting with ':' or 'grpc-'");
+      }
+    }
+  }
+  read_positive(m, "job_idle_timeout", l.job_idle_timeout);
+  auto count = [&](std::string_view key, std::uint32_t& out) {
+    if (auto x = m.get(key)) {
+      if (auto n = x->integer(0, 1 << 30)) out = static_cast<std::uint32_t>(*n);
+    }
+  };
+  count("max_jobs", l.max_jobs);
+  count("max_inflight", l.max_inflight);
+  count("per_job_max_inflight", l.per_job_max_inflight);
+  if (auto x = m.get("max_bytes_in_flight")) {
+    if (auto n = x->bytes()) l.max_bytes_in_flight = *n;
+  }
+  if (auto x = m.get("link_bandwidth")) {
+    if (auto r = x->rate()) l.link_bandwidth = *r;
+  }
+  if (auto x = m.get("link_burst")) {
+    if (auto n = x->bytes()) l.link_burst = *n;
+  }
+  count("max_queue", l.max_queue);
+  read_positive(m, "queue_timeout", l.queue_timeout);
+  m.finish();
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -190,6 +247,7 @@ void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("upstream")) read_upstream(*x, config.upstream);
   if (auto x = m.get("routing")) read_routing(*x, config.routing);
   if (auto x = m.get("health")) read_health(*x, config.health);
+  if (auto x = m.get("limits")) read_limits(*x, config.limits);
   if (auto x = m.get("allow_repository_control")) {
     if (auto b = x->boolean()) config.allow_repository_control = *b;
   }

@@ -109,7 +109,11 @@ struct DownstreamCallbacks {
 };
 
 DownstreamConnection::DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket)
-    : H2Connection(worker, std::move(socket)) {}
+    : H2Connection(worker, std::move(socket)) {
+  boost::system::error_code ec;
+  const auto remote = this->socket().remote_endpoint(ec);
+  peer_ = ec ? std::string("unknown") : remote.address().to_string();
+}
 
 DownstreamConnection::~DownstreamConnection() = default;
 

@@ -2,6 +2,8 @@
 // request stream and relays the session's callbacks to it. Worker thread only.
 #pragma once
 
+#include <string>
+
 #include "gateway/h2_connection.h"
 #include "gateway/intrusive_list.h"
 #include "gateway/proxy_stream.h"
@@ -20,6 +22,8 @@ class DownstreamConnection : public H2Connection {
 
   void detach(ProxyStream* stream) { streams_.remove(stream); }
   size_t stream_count() const { return streams_.size(); }
+  // The client's IP address (a job's identity when it names none).
+  const std::string& peer() const { return peer_; }
 
   // For ProxyStream: the data provider that serves a stream's response body.
   static nghttp2_data_provider response_provider(ProxyStream* stream);
@@ -32,6 +36,7 @@ class DownstreamConnection : public H2Connection {
 
   IntrusiveList<ProxyStream, &ProxyStream::down_hook> streams_;
   bool draining_ = false;
+  std::string peer_;
 };
 
 }  // namespace infergate::gateway

@@ -26,6 +26,21 @@ health::HealthOptions health_options(const config::Config& config) {
   };
 }
 
+routing::AdmissionLimits admission_limits(const config::Config& config) {
+  const config::LimitsConfig& l = config.limits;
+  return routing::AdmissionLimits{
+      .max_jobs = l.max_jobs,
+      .job_idle_timeout = l.job_idle_timeout,
+      .max_inflight = l.max_inflight,
+      .per_job_max_inflight = l.per_job_max_inflight,
+      .max_bytes_in_flight = l.max_bytes_in_flight,
+      .link_bytes_per_second = l.link_bandwidth,
+      .link_burst_bytes = l.link_burst,
+      .max_queue = l.max_queue,
+      .queue_timeout = l.queue_timeout,
+  };
+}
+
 RoutingOptions routing_options(const config::Config& config) {
   return RoutingOptions{
       .policy = config.routing.policy,
@@ -35,13 +50,17 @@ RoutingOptions routing_options(const config::Config& config) {
       .retry_buffer_bytes = config.routing.retry_buffer_bytes,
       .consecutive_failures = static_cast<std::uint32_t>(config.health.consecutive_failures),
       .allow_repository_control = config.allow_repository_control,
+      .job_header = config.limits.job_header,
   };
 }
 
 std::vector<health::BackendSpec> backend_specs(const config::Config& config) {
   std::vector<health::BackendSpec> specs;
   for (const config::BackendConfig& b : config.backends) {
-    specs.push_back({.name = b.name, .address = b.address.to_string(), .weight = b.weight});
+    specs.push_back({.name = b.name,
+                     .address = b.address.to_string(),
+                     .weight = b.weight,
+                     .max_inflight = b.max_inflight});
   }
   return specs;
 }
@@ -51,6 +70,8 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
       channels_(std::make_shared<health::BackendChannels>()),
       fanout_(std::make_shared<FanOut>(channels_)),
       affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
+      admission_(std::make_shared<AdmissionGate>(admission_limits(config), config.limits.any())),
+      parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
       targets_(std::make_shared<const TargetTable>()) {
   monitor_ = std::make_unique<health::HealthMonitor>(
       control_, health_options(config), std::make_shared<health::GrpcProbeTransport>(channels_),
@@ -70,6 +91,12 @@ WorkerShared FleetControl::worker_shared() {
       .fanout = fanout_,
       .report_outliers = [monitor](std::uint32_t id) { monitor->report_outliers(id); },
       .refresh_inventory = [monitor] { monitor->refresh_all_inventories(); },
+      .admission = admission_,
+      .parked = parked_,
+      .resume_parked_everywhere =
+          [this] {
+            for (Worker* w : workers_) boost::asio::post(w->io(), [w] { w->resume_parked(); });
+          },
   };
 }
 
@@ -81,6 +108,7 @@ void FleetControl::start(const config::Config& config) {
 void FleetControl::apply(const config::Config& config) {
   monitor_->set_options(health_options(config));
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
+  admission_->set_limits(admission_limits(config), config.limits.any());
   monitor_->set_backends(backend_specs(config));
 }
 

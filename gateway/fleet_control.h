@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/admission_gate.h"
 #include "gateway/fanout.h"
 #include "gateway/options.h"
 #include "gateway/worker.h"
@@ -36,6 +37,7 @@ class FleetControl {
 
   std::shared_ptr<const routing::Fleet> fleet() const { return monitor_->fleet(); }
   const routing::AffinityTable& affinity() const { return *affinity_; }
+  const AdmissionGate& admission() const { return *admission_; }
 
  private:
   void publish(std::shared_ptr<const routing::Fleet> fleet);
@@ -45,6 +47,8 @@ class FleetControl {
   std::shared_ptr<health::BackendChannels> channels_;
   std::shared_ptr<FanOut> fanout_;
   std::shared_ptr<routing::AffinityTable> affinity_;
+  std::shared_ptr<AdmissionGate> admission_;
+  std::shared_ptr<std::atomic<std::int64_t>> parked_;
   std::unique_ptr<health::HealthMonitor> monitor_;
   std::shared_ptr<const TargetTable> targets_;
   std::vector<Worker*> workers_;
@@ -52,6 +56,7 @@ class FleetControl {
 
 health::HealthOptions health_options(const config::Config& config);
 RoutingOptions routing_options(const config::Config& config);
+routing::AdmissionLimits admission_limits(const config::Config& config);
 std::vector<health::BackendSpec> backend_specs(const config::Config& config);
 
 }  // namespace infergate::gateway

@@ -79,7 +79,8 @@ std::string Gateway::start() {
     const_raw.push_back(workers_.back().get());
   }
   fleet_->attach(raw);
-  metrics_ = std::make_unique<MetricsExporter>(const_raw, [this] { return fleet_->fleet(); });
+  metrics_ = std::make_unique<MetricsExporter>(
+      const_raw, [this] { return fleet_->fleet(); }, &fleet_->admission());
   admin_ = std::make_unique<AdminServer>(control_);
   admin_->route("/healthz", [this] {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};

@@ -3,6 +3,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include "gateway/admission_gate.h"
 #include "gateway/stats.h"
 #include "gateway/version.h"
 #include "gateway/worker.h"
@@ -169,12 +170,56 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
   return out;
 }
 
+// Admission control: what is held, what waits, what was refused and how long waits are.
+std::vector<MetricFamily> admission_families(const AdmissionGate::Stats& s) {
+  std::vector<MetricFamily> out;
+  auto one = [&](const char* name, const char* help, MetricType type, ClientMetric m) {
+    out.push_back(MetricFamily{name, help, type, {std::move(m)}});
+  };
+  one("infergate_admission_active_jobs",
+      "Jobs with requests in flight or one within limits.job_idle_timeout", MetricType::Gauge,
+      gauge(static_cast<double>(s.active_jobs)));
+  one("infergate_admission_inflight_requests", "Admitted requests not yet finished",
+      MetricType::Gauge, gauge(s.inflight));
+  one("infergate_admission_queued_requests", "Requests waiting in the admission queue",
+      MetricType::Gauge, gauge(static_cast<double>(s.queued)));
+  one("infergate_admission_bytes_in_flight", "Request bytes of admitted, unfinished requests",
+      MetricType::Gauge, gauge(static_cast<double>(s.bytes_in_flight)));
+  one("infergate_admission_admitted_total", "Requests admitted (at once or after waiting)",
+      MetricType::Counter, counter(static_cast<double>(s.admitted_total)));
+  MetricFamily rejected{"infergate_admission_rejections_total",
+                        "Requests refused by admission control, by the limit that refused them",
+                        MetricType::Counter,
+                        {}};
+  for (size_t i = 1; i < s.rejected.size(); ++i) {
+    const auto limit = static_cast<routing::Limit>(i);
+    rejected.metric.push_back(counter(static_cast<double>(s.rejected[i]),
+                                      {{"limit", std::string(routing::limit_name(limit))}}));
+  }
+  out.push_back(std::move(rejected));
+  ClientMetric h;
+  h.histogram.sample_count = s.wait_count;
+  h.histogram.sample_sum = s.wait_sum_s;
+  std::uint64_t cumulative = 0;
+  for (size_t b = 0; b < AdmissionGate::kWaitBounds.size(); ++b) {
+    cumulative += s.wait_buckets[b];
+    h.histogram.bucket.push_back({cumulative, AdmissionGate::kWaitBounds[b]});
+  }
+  h.histogram.bucket.push_back({s.wait_count, std::numeric_limits<double>::infinity()});
+  one("infergate_admission_queue_wait_seconds",
+      "Time admitted requests waited in the admission queue (0 for those admitted at once)",
+      MetricType::Histogram, std::move(h));
+  return out;
+}
+
 }  // namespace
 
-MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet)
+MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
+                                 const AdmissionGate* admission)
     : registry_(std::make_shared<prometheus::Registry>()),
       data_plane_(std::make_shared<DataPlaneCollector>(std::move(workers))),
-      fleet_(std::move(fleet)) {}
+      fleet_(std::move(fleet)),
+      admission_(admission) {}
 
 MetricsExporter::~MetricsExporter() = default;
 
@@ -184,6 +229,10 @@ std::string MetricsExporter::render() const {
     if (auto fleet = fleet_()) {
       for (MetricFamily& f : fleet_families(*fleet)) families.push_back(std::move(f));
     }
+  }
+  if (admission_ != nullptr) {
+    for (MetricFamily& f : admission_families(admission_->stats()))
+      families.push_back(std::move(f));
   }
   std::vector<MetricFamily> registered = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(registered.begin()),

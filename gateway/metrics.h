@@ -15,12 +15,14 @@
 namespace infergate::gateway {
 
 class Worker;
+class AdmissionGate;
 
 class MetricsExporter {
  public:
   using FleetSource = std::function<std::shared_ptr<const routing::Fleet>()>;
 
-  MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet);
+  MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
+                  const AdmissionGate* admission = nullptr);
   ~MetricsExporter();
 
   // Control-plane metrics are registered here (gauges and counters off the hot path).
@@ -33,6 +35,7 @@ class MetricsExporter {
   std::shared_ptr<prometheus::Registry> registry_;
   std::shared_ptr<prometheus::Collectable> data_plane_;
   FleetSource fleet_;
+  const AdmissionGate* admission_;
 };
 
 }  // namespace infergate::gateway

@@ -39,6 +39,7 @@ struct RoutingOptions {
   std::uint32_t consecutive_failures = 5;  // passive outlier threshold
   bool allow_repository_control = false;
   std::chrono::milliseconds fanout_timeout{60000};  // when the client sets no deadline
+  std::string job_header = "infergate-job";         // names a request's job (admission)
 };
 
 // Where one backend is, as the data plane connects to it (keyed by backend id).

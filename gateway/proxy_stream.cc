@@ -30,6 +30,7 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_
 
 ProxyStream::~ProxyStream() {
   finish_attempt(false, false);  // never leave an outstanding count behind
+  release_admission();
   if (alive_) *alive_ = false;
   worker_.stream_closed();
 }
@@ -203,6 +204,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     if (retry("backend " + backend_label() + " answered UNAVAILABLE")) return;
     retry_pending_ = false;
     upstream_finished_ = true;
+    release_admission();
     discard_request();
     fail_after_upstream(GrpcCode::kUnavailable,
                         "infergate: backend " + backend_label() + " is unavailable",
@@ -230,6 +232,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     }
   }
   upstream_finished_ = true;
+  release_admission();
   discard_request();
   if (!response_ended_ && down_ != nullptr) {
     if (error_code == NGHTTP2_REFUSED_STREAM) {
@@ -255,6 +258,7 @@ void ProxyStream::on_upstream_lost(std::string_view reason) {
   finish_attempt(/*failed=*/true, /*counts=*/true);
   if (!response_started_ && retry(std::string(reason))) return;
   upstream_finished_ = true;
+  release_admission();
   discard_request();
   if (!response_ended_ && down_ != nullptr) {
     fail_after_upstream(GrpcCode::kUnavailable,

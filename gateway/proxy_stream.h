@@ -28,6 +28,7 @@
 #include "gateway/methods.h"
 #include "gateway/prefix_inflater.h"
 #include "gateway/request_view.h"
+#include "routing/admission.h"
 #include "routing/fleet.h"
 #include "routing/picker.h"
 
@@ -78,6 +79,9 @@ class ProxyStream {
   std::int32_t upstream_id() const { return up_id_; }
   std::int32_t downstream_id() const { return down_id_; }
 
+  // A parked stream (its backends were all at max_inflight) tries again. Worker.
+  void resume_routing();
+
  private:
   // Routing (proxy_stream_routing.cc).
   void start_routing();
@@ -87,7 +91,10 @@ class ProxyStream {
   void route_by_model(const RequestView& view);
   void route_sequence(const RequestView& view);
   void reply_no_backend(routing::PickResult::Status status);
-  void start_attempt(int position);
+  void route_admitted();
+  // Starts an attempt on the backend at `position`: takes one of its max_inflight slots
+  // (already taken if `reserved`), or parks the stream if it has none free.
+  void start_attempt(int position, bool reserved = false);
   // Ends the current attempt exactly once: outstanding count, passive health.
   void finish_attempt(bool failed, bool counts);
   bool retry_allowed() const;
@@ -96,6 +103,17 @@ class ProxyStream {
   const routing::BackendInfo* backend() const;
   std::string backend_label() const;
 
+  // Admission control (proxy_stream_admission.cc).
+  // The request's job (metadata key, else the client's IP) may send: false if refused
+  // (and answered).
+  bool admit_job();
+  // The request may go now: false if it waits (on_admitted follows) or was refused.
+  bool admit_request();
+  void on_admission(const routing::AdmissionController::Outcome& outcome);
+  void release_admission();
+  void park_for_backend();
+  std::shared_ptr<bool> alive_token();
+
   // Answers the gateway makes from the fleet or by fanning out (proxy_stream_answers.cc).
   bool whole_message(std::string& out);
   void answer_from_fleet(const std::string& message);
@@ -103,7 +121,8 @@ class ProxyStream {
   void reply_message(const google::protobuf::Message& message);
 
   // Answers and endings (proxy_stream_reply.cc).
-  void reply_local(GrpcCode code, std::string_view message);
+  void reply_local(GrpcCode code, std::string_view message,
+                   std::chrono::milliseconds pushback = std::chrono::milliseconds(-1));
   void reply_http(int status);
   void reset_downstream(std::uint32_t error_code);
   void reset_upstream(std::uint32_t error_code);
@@ -140,6 +159,15 @@ class ProxyStream {
   bool reset_by_us_ = false;       // we reset the backend stream (client gone)
   bool backend_finished_ = false;  // the backend ended its response
   std::shared_ptr<bool> alive_;    // for answers that come back from other threads
+
+  // Admission: the request as the gate knows it, and where it stands.
+  enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };
+  Admission admission_ = Admission::kNone;
+  routing::AdmissionController::Request ticket_;
+  // The routing fields, kept while the request waits (for admission or a backend slot).
+  RequestView pending_view_;
+  std::string pending_sequence_text_;
+  bool parked_ = false;
 
   Method method_ = Method::kUnknown;
   HeaderBlock request_headers_;

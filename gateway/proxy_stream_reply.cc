@@ -14,7 +14,8 @@ void ProxyStream::record_status(std::string_view grpc_status) {
   }
 }
 
-void ProxyStream::reply_local(GrpcCode code, std::string_view message) {
+void ProxyStream::reply_local(GrpcCode code, std::string_view message,
+                              std::chrono::milliseconds pushback) {
   status_ = code;
   status_known_ = true;
   if (down_ == nullptr) return;
@@ -25,13 +26,17 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message) {
     return;
   }
   // Trailers-Only: one HEADERS frame with END_STREAM carries the status.
+  // grpc-retry-pushback-ms: when the client may try again (gRPC's retry pushback).
+  const std::string pushback_ms = std::to_string(pushback.count());
   const nghttp2_nv headers[] = {
       make_nv(":status", "200"),
       make_nv("content-type", "application/grpc"),
       make_nv("grpc-status", status),
       make_nv("grpc-message", encoded),
+      make_nv("grpc-retry-pushback-ms", pushback_ms),
   };
-  nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
+  const size_t count = pushback.count() >= 0 ? std::size(headers) : std::size(headers) - 1;
+  nghttp2_submit_response(down_->session(), down_id_, headers, count, nullptr);
   response_started_ = true;
   response_ended_ = true;
   // No RST_STREAM(NO_ERROR) to stop the upload: nghttp2 may put it on the wire before the

@@ -40,6 +40,7 @@ void ProxyStream::start_routing() {
                        "Triton servers behind it are on different hosts; send tensors in the "
                        "request instead");
   }
+  if (!admit_job()) return;
   try_route();
 }
 
@@ -188,14 +189,36 @@ void ProxyStream::dispatch(const RequestView& view) {
   }
   model_ = std::string(view.model_name);
   version_ = std::string(view.model_version);
-  if (info.scan_prefix && view.sequence.present()) return route_sequence(view);
-  route_by_model(view);
+  // Kept (without views into the request bytes) in case the request has to wait.
+  pending_sequence_text_ = std::string(view.sequence.text);
+  pending_view_ = RequestView{.sequence = view.sequence,
+                              .sequence_start = view.sequence_start,
+                              .sequence_end = view.sequence_end,
+                              .priority = view.priority};
+  pending_view_.sequence.text = pending_sequence_text_;
+  if (info.scan_prefix && !admit_request()) return;
+  route_admitted();
+}
+
+void ProxyStream::route_admitted() {
+  if (method_info(method_).scan_prefix && pending_view_.sequence.present()) {
+    return route_sequence(pending_view_);
+  }
+  route_by_model(pending_view_);
+}
+
+void ProxyStream::resume_routing() {
+  parked_ = false;
+  if (down_ == nullptr || response_ended_) return;
+  fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
+  route_admitted();
 }
 
 void ProxyStream::route_by_model(const RequestView& view) {
   (void)view;
   const routing::PickResult r =
       worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
   worker_.retry_budget().on_request(std::chrono::steady_clock::now());
   start_attempt(r.position);
@@ -217,8 +240,11 @@ void ProxyStream::route_sequence(const RequestView& view) {
         pos >= 0 && (fleet_->backends()[pos].routable() ||
                      fleet_->backends()[pos].state == routing::BackendState::kDraining);
     if (serving && !view.sequence_start) {
+      const routing::BackendInfo& owner = fleet_->backends()[pos];
+      // Its backend is full: wait for a slot there (nowhere else has the state).
+      if (!owner.runtime->try_acquire(owner.max_inflight)) return park_for_backend();
       if (view.sequence_end) table.erase(key);
-      return start_attempt(pos);
+      return start_attempt(pos, /*reserved=*/true);
     }
     if (!serving) entry->lost = true;
   }
@@ -232,6 +258,7 @@ void ProxyStream::route_sequence(const RequestView& view) {
   // A new sequence (or a restart): least-loaded, then pinned.
   const routing::PickResult r =
       worker_.picker().pick(*fleet_, {.model = model_, .version = version_});
+  if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
   const routing::BackendInfo& b = fleet_->backends()[r.position];
   if (view.sequence_end) {
@@ -265,11 +292,12 @@ std::string ProxyStream::backend_label() const {
   return b == nullptr ? "?" : b->name + " (" + b->address + ")";
 }
 
-void ProxyStream::start_attempt(int position) {
+void ProxyStream::start_attempt(int position, bool reserved) {
   const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
+  // Another worker may have taken the last slot since the pick.
+  if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
   position_ = position;
   runtime_ = b.runtime;
-  runtime_->outstanding.fetch_add(1, std::memory_order_relaxed);
   attempt_start_ = std::chrono::steady_clock::now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);
@@ -283,6 +311,13 @@ void ProxyStream::start_attempt(int position) {
 void ProxyStream::finish_attempt(bool failed, bool counts) {
   if (!runtime_) return;
   runtime_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  // A capped backend's slot is free: streams parked for one may go.
+  if (const routing::BackendInfo* b = backend();
+      b != nullptr && b->max_inflight != 0 &&
+      worker_.shared().parked->load(std::memory_order_relaxed) > 0 &&
+      worker_.shared().resume_parked_everywhere) {
+    worker_.shared().resume_parked_everywhere();
+  }
   if (counts) {
     std::atomic<std::uint32_t>& streak = runtime_->consecutive_failures;
     if (failed) {

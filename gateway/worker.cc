@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "gateway/downstream_connection.h"
+#include "gateway/proxy_stream.h"
 #include "gateway/upstream_connection.h"
 #include "gateway/upstream_pool.h"
 
@@ -31,7 +32,9 @@ Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions&
       picker_(parse_policy(routing.policy), 0x9e3779b97f4a7c15ull * (index + 1),
               routing.latency_aware),
       retry_budget_(routing.retry_budget_percent),
-      read_buffer_(new std::uint8_t[kReadBufferBytes]) {}
+      read_buffer_(new std::uint8_t[kReadBufferBytes]) {
+  if (!shared_.parked) shared_.parked = std::make_shared<std::atomic<std::int64_t>>(0);
+}
 
 Worker::~Worker() { stop(); }
 
@@ -73,6 +76,8 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
                        std::shared_ptr<const TargetTable> targets) {
   fleet_ = std::move(fleet);
   targets_ = std::move(targets);
+  // Parked streams may have somewhere to go now (or learn that nothing is left).
+  if (!parked_.empty()) boost::asio::post(io_, [this] { resume_parked(); });
   // Backends that have left the fleet (drained) lose their connections.
   for (auto it = pools_.begin(); it != pools_.end();) {
     if (fleet_->find(it->first) < 0) {
@@ -82,6 +87,23 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
       ++it;
     }
   }
+}
+
+void Worker::park(ProxyStream* stream, std::weak_ptr<bool> alive) {
+  parked_.emplace_back(stream, std::move(alive));
+  shared_.parked->fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::resume_parked() {
+  if (parked_.empty()) return;
+  std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> waiting;
+  waiting.swap(parked_);
+  shared_.parked->fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
+  // Each tries again; those that still find every backend full park again.
+  for (auto& [stream, alive] : waiting) {
+    if (auto token = alive.lock(); token && *token) stream->resume_routing();
+  }
+  flush_dirty();
 }
 
 void Worker::set_routing(const RoutingOptions& routing) {

@@ -30,6 +30,8 @@ class H2Connection;
 class DownstreamConnection;
 class UpstreamPool;
 class FanOut;
+class AdmissionGate;
+class ProxyStream;
 
 // What all workers share with the control plane.
 struct WorkerShared {
@@ -39,6 +41,12 @@ struct WorkerShared {
   std::function<void(std::uint32_t backend_id)> report_outliers;
   // Backends' models may have changed (after repository load/unload).
   std::function<void()> refresh_inventory;
+  // Admission control (never null; disabled when no limit is set).
+  std::shared_ptr<AdmissionGate> admission;
+  // Streams parked on every worker because their backends were at max_inflight, and the
+  // call that has every worker try them again (any thread).
+  std::shared_ptr<std::atomic<std::int64_t>> parked;
+  std::function<void()> resume_parked_everywhere;
 };
 
 class Worker {
@@ -64,6 +72,11 @@ class Worker {
   void set_fleet(std::shared_ptr<const routing::Fleet> fleet,
                  std::shared_ptr<const TargetTable> targets);
   void set_routing(const RoutingOptions& routing);
+
+  // A stream waits for a slot on a backend at its max_inflight. This worker's thread.
+  void park(ProxyStream* stream, std::weak_ptr<bool> alive);
+  // Every parked stream tries to route again (a slot freed, or the fleet changed).
+  void resume_parked();
 
   // Streams currently open on this worker (any thread: an atomic).
   std::uint64_t active_streams() const { return active_streams_.load(std::memory_order_relaxed); }
@@ -120,6 +133,7 @@ class Worker {
   WorkerStats stats_;
   std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
   std::unordered_set<DownstreamConnection*> downstream_;
+  std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
   std::vector<H2Connection*> dirty_;
   std::vector<H2Connection*> flushing_;
   bool dirty_posted_ = false;

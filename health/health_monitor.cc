@@ -69,6 +69,7 @@ std::vector<std::uint32_t> HealthMonitor::set_backends(const std::vector<Backend
     }
     if (same != nullptr && same->spec.address == spec.address) {
       same->spec.weight = spec.weight;
+      same->spec.max_inflight = spec.max_inflight;
       continue;
     }
     if (same != nullptr) {  // a new address is a new backend; the old one drains
@@ -301,6 +302,7 @@ void HealthMonitor::publish() {
     b.name = t->spec.name;
     b.address = t->spec.address;
     b.weight = t->spec.weight;
+    b.max_inflight = t->spec.max_inflight;
     // Healthy but not yet inventoried: not routable until its models are known.
     b.state = (t->record.state == BackendState::kHealthy && !t->inventory_known)
                   ? BackendState::kUnknown

@@ -24,6 +24,7 @@ struct BackendSpec {
   std::string name;
   std::string address;
   double weight = 1.0;
+  std::uint32_t max_inflight = 0;  // the gateway's concurrency cap toward it; 0: none
 };
 
 class HealthMonitor {

@@ -20,6 +20,18 @@ std::string_view backend_state_name(BackendState state) {
   return "unknown";
 }
 
+bool BackendRuntime::try_acquire(std::uint32_t cap) {
+  if (cap == 0) {
+    outstanding.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  std::int64_t n = outstanding.load(std::memory_order_relaxed);
+  do {
+    if (n >= std::int64_t{cap}) return false;
+  } while (!outstanding.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+  return true;
+}
+
 void BackendRuntime::observe_latency(std::uint64_t ns) {
   ns = std::max<std::uint64_t>(ns, 1);  // 0 means "no sample yet"
   std::uint64_t old = latency_ewma_ns.load(std::memory_order_relaxed);
@@ -49,6 +61,7 @@ Fleet::Fleet(std::vector<BackendInfo> backends, std::uint64_t generation)
     : backends_(std::move(backends)), generation_(generation) {
   for (std::uint32_t pos = 0; pos < backends_.size(); ++pos) {
     const BackendInfo& b = backends_[pos];
+    has_caps_ = has_caps_ || b.max_inflight != 0;
     for (const auto& [model, versions] : b.models) known_[model] = true;
     if (!b.routable()) continue;
     routable_.push_back(pos);

@@ -23,6 +23,10 @@ struct BackendRuntime {
   std::atomic<std::int64_t> outstanding{0};
   // Consecutive transport failures or UNAVAILABLE/INTERNAL answers (passive detection).
   std::atomic<std::uint32_t> consecutive_failures{0};
+  // Takes one of at most `cap` concurrent slots (0: no cap): outstanding + 1, unless that
+  // would exceed the cap. The one place a capped backend's count may grow.
+  bool try_acquire(std::uint32_t cap);
+
   // Moving average of recent completed inference latencies, in nanoseconds; 0 until the
   // first one. Includes the backend's queueing, which is what makes it useful.
   std::atomic<std::uint64_t> latency_ewma_ns{0};
@@ -51,6 +55,7 @@ struct BackendInfo {
   std::string name;
   std::string address;
   double weight = 1.0;
+  std::uint32_t max_inflight = 0;  // concurrent requests the gateway may send it; 0: no cap
   BackendState state = BackendState::kUnknown;
   double slow_start_factor = 1.0;                         // (0, 1]: ramps up after recovery
   std::unordered_map<std::string, ModelVersions> models;  // READY ones, for routing
@@ -61,6 +66,11 @@ struct BackendInfo {
   // Takes new requests: healthy (slow start included).
   bool routable() const { return state == BackendState::kHealthy; }
   double effective_weight() const { return weight * slow_start_factor; }
+  // At its max_inflight now (a hint: try_acquire decides).
+  bool full() const {
+    return max_inflight != 0 &&
+           runtime->outstanding.load(std::memory_order_relaxed) >= std::int64_t{max_inflight};
+  }
 };
 
 class Fleet {
@@ -82,6 +92,8 @@ class Fleet {
   // Positions of the routable backends, whatever their models.
   const std::vector<std::uint32_t>& routable() const { return routable_; }
   size_t healthy_count() const { return routable_.size(); }
+  // Some backend has a max_inflight.
+  bool has_caps() const { return has_caps_; }
 
  private:
   std::vector<BackendInfo> backends_;
@@ -92,6 +104,7 @@ class Fleet {
   std::unordered_map<std::string, bool> known_;
   std::vector<std::uint32_t> routable_;
   std::vector<std::uint32_t> none_;
+  bool has_caps_ = false;
 };
 
 }  // namespace infergate::routing

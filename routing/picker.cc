@@ -28,20 +28,29 @@ double Picker::latency_unit(const std::vector<BackendInfo>& backends,
   return unit;
 }
 
-bool Picker::excluded(const Fleet& fleet, std::uint32_t position,
-                      const PickRequest& request) const {
+bool Picker::tried(const Fleet& fleet, std::uint32_t position, const PickRequest& request) {
   const std::uint32_t id = fleet.backends()[position].id;
   return std::find(request.exclude.begin(), request.exclude.end(), id) != request.exclude.end();
+}
+
+bool Picker::excluded(const Fleet& fleet, std::uint32_t position,
+                      const PickRequest& request) const {
+  return tried(fleet, position, request) || fleet.backends()[position].full();
 }
 
 PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
   const std::vector<std::uint32_t>& candidates =
       request.model.empty() ? fleet.routable() : fleet.candidates(request.model, request.version);
   size_t usable = candidates.size();
-  if (!request.exclude.empty()) {
-    usable = static_cast<size_t>(
-        std::count_if(candidates.begin(), candidates.end(),
-                      [&](std::uint32_t p) { return !excluded(fleet, p, request); }));
+  if (!request.exclude.empty() || fleet.has_caps()) {
+    size_t untried = 0;
+    usable = 0;
+    for (std::uint32_t p : candidates) {
+      if (tried(fleet, p, request)) continue;
+      ++untried;
+      usable += !fleet.backends()[p].full();
+    }
+    if (untried > 0 && usable == 0) return {PickResult::Status::kFull, -1};
   }
   if (usable == 0) {
     const bool known = request.model.empty() || fleet.known(request.model);
@@ -72,7 +81,7 @@ PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
 int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> candidates,
                          const PickRequest& request) {
   const auto& backends = fleet.backends();
-  if (candidates.size() <= kFullScanMax || !request.exclude.empty()) {
+  if (candidates.size() <= kFullScanMax || !request.exclude.empty() || fleet.has_caps()) {
     // Small sets: compare all; ties go to a random one of the best, so equal backends
     // share the load.
     int best = -1;

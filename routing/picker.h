@@ -25,6 +25,7 @@ struct PickResult {
     kPicked,
     kNotFound,     // no backend in the fleet knows the model
     kUnavailable,  // the model is known, but no routable backend has it ready
+    kFull,         // the backends that could serve it are all at their max_inflight
   };
   Status status = Status::kUnavailable;
   int position = -1;  // in fleet.backends() when picked
@@ -52,6 +53,9 @@ class Picker {
                              std::span<const std::uint32_t> positions);
 
  private:
+  // Already tried by this request (its retries exclude them).
+  static bool tried(const Fleet& fleet, std::uint32_t position, const PickRequest& request);
+  // Tried, or at its max_inflight.
   bool excluded(const Fleet& fleet, std::uint32_t position, const PickRequest& request) const;
   int least_loaded(const Fleet& fleet, std::span<const std::uint32_t> candidates,
                    const PickRequest& request);

@@ -30,8 +30,22 @@ double Sim::metric(const std::string& series) {
   return metric_value(http_get(metrics_port_, "/metrics"), series);
 }
 
+namespace {
+
+std::vector<BackendYaml> plain(const std::vector<std::pair<std::string, std::string>>& backends) {
+  std::vector<BackendYaml> out;
+  for (const auto& [name, address] : backends) out.push_back({name, address, {}});
+  return out;
+}
+
+}  // namespace
+
 Gateway::Gateway(const std::vector<std::pair<std::string, std::string>>& backends,
-                 const std::string& extra_yaml, int workers, bool wait_healthy) {
+                 const std::string& extra_yaml, int workers, bool wait_healthy)
+    : Gateway(WithKeys{}, plain(backends), extra_yaml, workers, wait_healthy) {}
+
+Gateway::Gateway(WithKeys, const std::vector<BackendYaml>& backends, const std::string& extra_yaml,
+                 int workers, bool wait_healthy) {
   static int counter = 0;
   config_path_ = ::testing::TempDir() + "/infergate-" + std::to_string(getpid()) + "-" +
                  std::to_string(counter++) + ".yaml";
@@ -40,8 +54,9 @@ Gateway::Gateway(const std::vector<std::pair<std::string, std::string>>& backend
     out << "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\n";
     out << "workers: " << workers << "\n";
     out << "backends:\n";
-    for (const auto& [name, address] : backends) {
-      out << "  - name: " << name << "\n    address: \"" << address << "\"\n";
+    for (const BackendYaml& b : backends) {
+      out << "  - name: " << b.name << "\n    address: \"" << b.address << "\"\n";
+      for (const std::string& key : b.keys) out << "    " << key << "\n";
     }
     out << extra_yaml << "\n";
   }

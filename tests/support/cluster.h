@@ -37,9 +37,19 @@ class Sim {
   int metrics_port_ = 0;
 };
 
+// A backend in a generated config, with extra keys of its own (e.g. "max_inflight: 3").
+struct BackendYaml {
+  std::string name;
+  std::string address;
+  std::vector<std::string> keys;  // "key: value" lines
+};
+
 // One infergate process in front of the given backends.
 class Gateway {
  public:
+  struct WithKeys {};  // selects the constructor below (brace lists fit both)
+  Gateway(WithKeys, const std::vector<BackendYaml>& backends, const std::string& extra_yaml,
+          int workers = 2, bool wait_healthy = true);
   // `extra_yaml` is appended to the generated config (top-level keys). Unless told
   // otherwise, waits until every backend is healthy (the first probes have run).
   Gateway(const std::vector<std::pair<std::string, std::string>>& backends,

@@ -142,6 +142,75 @@ allow_repository_control: maybe
   EXPECT_THAT(all, HasSubstr("timeout must not exceed"));
 }
 
+TEST(ConfigLoader, LimitsAndCompressionContract) {
+  LoadResult r = load(R"(
+backends:
+  - name: gpu-a
+    address: "10.0.0.5:8001"
+    max_inflight: 64
+    compression: gzip
+    compression_min_bytes: 64KiB
+  - name: gpu-b
+    address: "10.0.0.6:8001"
+limits:
+  job_header: Infergate-Job
+  job_idle_timeout: 60s
+  max_jobs: 600
+  max_inflight: 4096
+  per_job_max_inflight: 16
+  max_bytes_in_flight: 8GiB
+  link_bandwidth: 100Gbps
+  max_queue: 10000
+  queue_timeout: 30s
+frontend:
+  response_compression: deflate
+)");
+  ASSERT_TRUE(r.ok()) << (r.problems.empty() ? "" : r.problems[0].to_string());
+  const Config& c = *r.config;
+  EXPECT_EQ(c.backends[0].max_inflight, 64u);
+  EXPECT_EQ(c.backends[0].compression, "gzip");
+  EXPECT_EQ(c.backends[0].compression_min_bytes, 65536u);
+  EXPECT_EQ(c.backends[1].max_inflight, 0u);
+  EXPECT_EQ(c.backends[1].compression, "none");
+  EXPECT_EQ(c.limits.job_header, "infergate-job");  // metadata keys are lowercase
+  EXPECT_EQ(c.limits.job_idle_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(c.limits.max_jobs, 600u);
+  EXPECT_EQ(c.limits.max_inflight, 4096u);
+  EXPECT_EQ(c.limits.per_job_max_inflight, 16u);
+  EXPECT_EQ(c.limits.max_bytes_in_flight, 8ull << 30);
+  EXPECT_EQ(c.limits.link_bandwidth, 12'500'000'000ull);  // bytes per second
+  EXPECT_EQ(c.limits.max_queue, 10000u);
+  EXPECT_EQ(c.limits.queue_timeout, std::chrono::seconds(30));
+  EXPECT_TRUE(c.limits.any());
+  EXPECT_EQ(c.frontend.response_compression, "deflate");
+}
+
+TEST(ConfigLoader, NoLimitsByDefault) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1"}])");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config->limits.any());
+  EXPECT_EQ(r.config->limits.job_header, "infergate-job");
+}
+
+TEST(ConfigLoader, BadLimitsAndCompressionValues) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1", compression: zstd, max_inflight: -1}]
+limits:
+  job_header: "grpc-timeout"
+  link_bandwidth: fast
+  queue_timeout: 0s
+  max_jobs: many
+frontend:
+  response_compression: br
+)");
+  EXPECT_THAT(problem_at(r, "backends[0].compression").message, HasSubstr("gzip"));
+  EXPECT_THAT(problem_at(r, "backends[0].max_inflight").message, HasSubstr("out of range"));
+  EXPECT_THAT(problem_at(r, "limits.job_header").message, HasSubstr("metadata key"));
+  EXPECT_FALSE(problem_at(r, "limits.link_bandwidth").message.empty());
+  EXPECT_THAT(problem_at(r, "limits.queue_timeout").message, HasSubstr("positive"));
+  EXPECT_FALSE(problem_at(r, "limits.max_jobs").message.empty());
+  EXPECT_THAT(problem_at(r, "frontend.response_compression").message, HasSubstr("deflate"));
+}
+
 TEST(ConfigLoader, BadProcessSettingsAreLocated) {
   LoadResult r = load(R"(backends: [{name: a, address: "h:1"}]
 workers: -1

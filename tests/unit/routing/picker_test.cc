@@ -107,6 +107,37 @@ TEST(BackendRuntime, LatencyAverageStartsAtTheFirstSampleAndMovesAnEighth) {
   EXPECT_GT(r.latency_ewma_ns.load(), 0u);
 }
 
+TEST(Picker, ABackendAtItsCapIsSkippedAndAllFullSaysSo) {
+  FleetBuilder fb;
+  fb.add("a", {"m"}).add("b", {"m"});
+  fb.backends[0].max_inflight = 2;
+  fb.backends[1].max_inflight = 2;
+  Fleet f = fb.build();
+  ASSERT_TRUE(f.has_caps());
+  set_load(f, 0, 2);
+  set_load(f, 1, 1);
+  Picker p(Policy::kLeastLoaded, 1);
+  Picker rr(Policy::kRoundRobin, 1);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(picked(p, f, "m"), "b");
+    EXPECT_EQ(picked(rr, f, "m"), "b");
+  }
+  set_load(f, 1, 2);
+  EXPECT_EQ(p.pick(f, {.model = "m"}).status, PickResult::Status::kFull);
+  // Full is not "unknown model": that answer does not change.
+  EXPECT_EQ(p.pick(f, {.model = "other"}).status, PickResult::Status::kNotFound);
+}
+
+TEST(BackendRuntime, TryAcquireNeverPassesTheCap) {
+  BackendRuntime r;
+  EXPECT_TRUE(r.try_acquire(2));
+  EXPECT_TRUE(r.try_acquire(2));
+  EXPECT_FALSE(r.try_acquire(2));
+  EXPECT_EQ(r.outstanding.load(), 2);
+  EXPECT_TRUE(r.try_acquire(0));  // no cap
+  EXPECT_EQ(r.outstanding.load(), 3);
+}
+
 TEST(Picker, IdleEqualBackendsShareTheLoad) {
   Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
   Picker p(Policy::kLeastLoaded, 7);

@@ -1,0 +1,100 @@
+// The gateway's one admission point: routing::AdmissionController behind a short lock,
+// shared by all workers. A request that has to wait is parked here with a callback that
+// is posted back to its own worker when the wait ends (admitted, timed out, or past its
+// deadline). A timer thread wakes the queue when time alone can let someone in (token
+// refill) or out (timeouts). Nothing here is touched when no limit is configured.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "routing/admission.h"
+
+namespace infergate::gateway {
+
+class AdmissionGate {
+ public:
+  using Clock = std::chrono::steady_clock;
+  using Request = routing::AdmissionController::Request;
+  using Outcome = routing::AdmissionController::Outcome;
+  using Decision = routing::AdmissionController::Decision;
+  // Runs on the waiting request's worker. When the request is gone by then the callback
+  // must release() an admitted outcome itself (the gate cannot know).
+  using Done = std::function<void(const Outcome&)>;
+
+  // Upper bounds (seconds) of the queue-wait histogram.
+  static constexpr std::array<double, 14> kWaitBounds = {
+      0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+  struct Stats {
+    std::uint32_t inflight = 0;
+    std::uint64_t bytes_in_flight = 0;
+    size_t queued = 0;
+    size_t active_jobs = 0;
+    std::array<std::uint64_t, static_cast<size_t>(routing::Limit::kDeadline) + 1> rejected{};
+    std::array<std::uint64_t, kWaitBounds.size() + 1> wait_buckets{};  // non-cumulative
+    std::uint64_t wait_count = 0;
+    double wait_sum_s = 0;
+    std::uint64_t admitted_total = 0;
+  };
+
+  explicit AdmissionGate(const routing::AdmissionLimits& limits, bool enabled);
+  ~AdmissionGate();
+  AdmissionGate(const AdmissionGate&) = delete;
+  AdmissionGate& operator=(const AdmissionGate&) = delete;
+
+  // False: no limit is set and callers skip the gate altogether. Any thread.
+  bool enabled() const { return enabled_.load(std::memory_order_relaxed); }
+  // A reloaded config's limits. Queued requests stay queued under the new ones.
+  void set_limits(const routing::AdmissionLimits& limits, bool enabled);
+
+  // Every RPC of a job: false when the job is new and max_jobs are active (refused).
+  bool touch_job(std::string_view job);
+  // Admitted now, queued (then `done` is posted to `io` later, exactly once, unless
+  // cancel() returns true first), or rejected.
+  Decision admit(const Request& request, boost::asio::io_context& io, Done done);
+  // An admitted request is over: what it held returns, and waiters that now fit go.
+  void release(const Request& request);
+  // A queued request gave up; true if it was still queued (no callback will come).
+  bool cancel(std::uint64_t id);
+
+  std::uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  // The limits' configured values, for messages.
+  routing::AdmissionLimits limits() const;
+  Stats stats() const;
+
+ private:
+  struct Waiter {
+    boost::asio::io_context* io;
+    Done done;
+  };
+
+  // Polls the controller and posts every outcome to its worker. Lock held on entry;
+  // released before posting.
+  void poll_and_dispatch(std::unique_lock<std::mutex>& lock);
+  void count_rejection(routing::Limit limit);
+  void timer_loop();
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  routing::AdmissionController controller_;
+  std::unordered_map<std::uint64_t, Waiter> waiters_;
+  Stats counters_;  // rejected, waits, admitted (the gauges come from the controller)
+  std::atomic<bool> enabled_;
+  std::atomic<std::uint64_t> next_id_{1};
+  bool stopping_ = false;
+  std::thread timer_;
+};
+
+}  // namespace infergate::gateway
