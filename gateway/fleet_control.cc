@@ -72,6 +72,7 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
       affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
       admission_(std::make_shared<AdmissionGate>(admission_limits(config), config.limits.any())),
       parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
+      compression_pool_(std::make_shared<boost::asio::thread_pool>(2)),
       targets_(std::make_shared<const TargetTable>()) {
   monitor_ = std::make_unique<health::HealthMonitor>(
       control_, health_options(config), std::make_shared<health::GrpcProbeTransport>(channels_),
@@ -97,10 +98,28 @@ WorkerShared FleetControl::worker_shared() {
           [this] {
             for (Worker* w : workers_) boost::asio::post(w->io(), [w] { w->resume_parked(); });
           },
+      .compression = compression_pool_,
   };
 }
 
+void FleetControl::set_compression(const config::Config& config) {
+  compression_.clear();
+  for (const config::BackendConfig& b : config.backends) {
+    compression_[b.name] = {parse_encoding(b.compression == "none" ? "" : b.compression),
+                            b.compression_min_bytes};
+  }
+  auto next = std::make_shared<TargetTable>(*targets_);
+  for (auto& [id, target] : *next) {
+    auto it = compression_.find(target.name);
+    if (it == compression_.end()) continue;
+    target.compression = it->second.first;
+    target.compression_min_bytes = it->second.second;
+  }
+  targets_ = std::move(next);
+}
+
 void FleetControl::start(const config::Config& config) {
+  set_compression(config);
   monitor_->set_backends(backend_specs(config));
   monitor_->start();
 }
@@ -109,11 +128,13 @@ void FleetControl::apply(const config::Config& config) {
   monitor_->set_options(health_options(config));
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
   admission_->set_limits(admission_limits(config), config.limits.any());
+  set_compression(config);
   monitor_->set_backends(backend_specs(config));
 }
 
 void FleetControl::stop() {
   if (monitor_) monitor_->stop();
+  if (compression_pool_) compression_pool_->join();
 }
 
 void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added) {
@@ -125,6 +146,10 @@ void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& sp
     return;
   }
   BackendTarget t{.name = spec.name, .address = spec.address};
+  if (auto it = compression_.find(spec.name); it != compression_.end()) {
+    t.compression = it->second.first;
+    t.compression_min_bytes = it->second.second;
+  }
   // Resolved once, here; the probes' own channel resolves on its own.
   const size_t colon = spec.address.rfind(':');
   std::string host = spec.address.substr(0, colon);

@@ -6,6 +6,9 @@
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
+#include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "config/config.h"
@@ -42,6 +45,8 @@ class FleetControl {
  private:
   void publish(std::shared_ptr<const routing::Fleet> fleet);
   void on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added);
+  // Takes the config's per-backend compression and applies it to the known targets.
+  void set_compression(const config::Config& config);
 
   boost::asio::io_context& control_;
   std::shared_ptr<health::BackendChannels> channels_;
@@ -49,8 +54,11 @@ class FleetControl {
   std::shared_ptr<routing::AffinityTable> affinity_;
   std::shared_ptr<AdmissionGate> admission_;
   std::shared_ptr<std::atomic<std::int64_t>> parked_;
+  std::shared_ptr<boost::asio::thread_pool> compression_pool_;
   std::unique_ptr<health::HealthMonitor> monitor_;
   std::shared_ptr<const TargetTable> targets_;
+  // Per backend name: how requests to it are compressed (from the config).
+  std::unordered_map<std::string, std::pair<Encoding, std::uint64_t>> compression_;
   std::vector<Worker*> workers_;
 };
 

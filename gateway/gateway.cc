@@ -46,6 +46,10 @@ DataPlaneOptions data_plane_options(const config::Config& config) {
       .upstream_connections_per_backend = config.upstream.connections_per_backend,
       .connect_timeout =
           std::chrono::duration_cast<std::chrono::milliseconds>(config.upstream.connect_timeout),
+      .response_compression = parse_encoding(config.frontend.response_compression == "none"
+                                                 ? ""
+                                                 : config.frontend.response_compression),
+      .response_compression_min_bytes = config.frontend.response_compression_min_bytes,
   };
 }
 

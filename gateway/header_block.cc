@@ -42,6 +42,16 @@ void HeaderBlock::append_forwardable(std::vector<nghttp2_nv>& out) const {
   }
 }
 
+void set_nv(std::vector<nghttp2_nv>& headers, std::string_view name, std::string_view value) {
+  for (nghttp2_nv& nv : headers) {
+    if (std::string_view(reinterpret_cast<const char*>(nv.name), nv.namelen) == name) {
+      nv = make_nv(name, value);
+      return;
+    }
+  }
+  headers.push_back(make_nv(name, value));
+}
+
 std::vector<nghttp2_nv>& nv_scratch() {
   thread_local std::vector<nghttp2_nv> scratch;
   scratch.clear();

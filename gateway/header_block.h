@@ -43,6 +43,9 @@ class HeaderBlock {
 };
 
 // An nghttp2_nv for literal strings (copied by nghttp2 on submit).
+// Sets (or replaces) a header in a list about to be submitted; `value` must outlive it.
+void set_nv(std::vector<nghttp2_nv>& headers, std::string_view name, std::string_view value);
+
 nghttp2_nv make_nv(std::string_view name, std::string_view value);
 
 // A cleared vector for building one HEADERS frame (kept per thread, so its capacity

@@ -144,6 +144,37 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
                       "The backend's weight, times its slow-start ramp",
                       MetricType::Gauge,
                       {}};
+  // Per-backend byte counters: on the wire (after compression), and compression's work.
+  struct CounterSpec {
+    const char* name;
+    const char* help;
+    std::atomic<std::uint64_t> routing::BackendRuntime::*field;
+    double scale;
+  };
+  static const CounterSpec kCounters[] = {
+      {"infergate_backend_request_bytes_total",
+       "Request message bytes sent to the backend, as sent (after compression)",
+       &routing::BackendRuntime::request_wire_bytes, 1},
+      {"infergate_backend_response_bytes_total",
+       "Response message bytes received from the backend, as received",
+       &routing::BackendRuntime::response_wire_bytes, 1},
+      {"infergate_backend_compressed_requests_total",
+       "Requests the gateway compressed for the backend (backends[].compression)",
+       &routing::BackendRuntime::compressed_requests, 1},
+      {"infergate_backend_compression_input_bytes_total",
+       "Bytes of the compressed requests before compression",
+       &routing::BackendRuntime::compression_in_bytes, 1},
+      {"infergate_backend_compression_output_bytes_total",
+       "Bytes of the compressed requests after compression (what was sent)",
+       &routing::BackendRuntime::compression_out_bytes, 1},
+      {"infergate_backend_compression_cpu_seconds_total",
+       "Time spent compressing requests for the backend (one pool thread each)",
+       &routing::BackendRuntime::compression_ns, 1e-9},
+  };
+  std::vector<MetricFamily> counters;
+  for (const CounterSpec& c : kCounters) {
+    counters.push_back(MetricFamily{c.name, c.help, MetricType::Counter, {}});
+  }
   static constexpr routing::BackendState kStates[] = {
       routing::BackendState::kUnknown, routing::BackendState::kHealthy,
       routing::BackendState::kUnhealthy, routing::BackendState::kEjected,
@@ -158,11 +189,18 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
         gauge(static_cast<double>(b.runtime->outstanding.load(std::memory_order_relaxed)),
               {{"backend", b.name}}));
     weight.metric.push_back(gauge(b.effective_weight(), {{"backend", b.name}}));
+    for (size_t i = 0; i < std::size(kCounters); ++i) {
+      const auto& value = (*b.runtime).*(kCounters[i].field);
+      counters[i].metric.push_back(
+          counter(static_cast<double>(value.load(std::memory_order_relaxed)) * kCounters[i].scale,
+                  {{"backend", b.name}}));
+    }
   }
   std::vector<MetricFamily> out;
   out.push_back(std::move(state));
   out.push_back(std::move(outstanding));
   out.push_back(std::move(weight));
+  for (MetricFamily& f : counters) out.push_back(std::move(f));
   out.push_back(MetricFamily{"infergate_healthy_backends",
                              "Backends taking new requests",
                              MetricType::Gauge,

@@ -9,6 +9,8 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "gateway/prefix_inflater.h"
+
 namespace infergate::gateway {
 
 struct DataPlaneOptions {
@@ -24,6 +26,10 @@ struct DataPlaneOptions {
   std::uint32_t upstream_streams_per_connection = 100;
   std::uint32_t upstream_connections_per_backend = 8;
   std::chrono::milliseconds connect_timeout{2000};
+  // ModelInfer responses to clients that accept it are compressed with this (kIdentity:
+  // never), when the message has at least response_compression_min_bytes.
+  Encoding response_compression = Encoding::kIdentity;
+  std::uint64_t response_compression_min_bytes = 64 * 1024;
   // A request whose routing fields are out of canonical order is buffered whole before
   // it is routed; past this size it is refused instead.
   std::uint64_t max_reorder_buffer_bytes = 64ull << 20;
@@ -49,6 +55,9 @@ struct BackendTarget {
   boost::asio::ip::tcp::endpoint endpoint;
   bool resolved = false;
   std::string resolve_error;
+  // Requests to it: compressed with this when their message has at least min bytes.
+  Encoding compression = Encoding::kIdentity;
+  std::uint64_t compression_min_bytes = 64 * 1024;
 };
 
 using TargetTable = std::unordered_map<std::uint32_t, BackendTarget>;

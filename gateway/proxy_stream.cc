@@ -67,6 +67,10 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     try_route();
   } else if (up_ != nullptr) {
     up_->resume(up_id_);
+  } else if (request_compressing_) {
+    // Held whole to be compressed: the client is credited as it arrives.
+    credit_request(request_received_);
+    maybe_compress_request();
   }
 }
 
@@ -77,6 +81,8 @@ void ProxyStream::on_request_end() {
     try_route();
   } else if (up_ != nullptr) {
     up_->resume(up_id_);
+  } else if (request_compressing_) {
+    maybe_compress_request();
   }
 }
 
@@ -100,6 +106,7 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
 }
 
 ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
+  if (response_held_) return NGHTTP2_ERR_DEFERRED;  // being compressed
   const size_t n = std::min(length, response_.size());
   if (n == 0 && !response_ended_) return NGHTTP2_ERR_DEFERRED;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
@@ -137,6 +144,9 @@ void ProxyStream::set_upstream(UpstreamConnection* up, std::int32_t id) {
 
 void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
   request_headers_.append_forwardable(out);
+  if (request_encoding_ != Encoding::kIdentity) {
+    set_nv(out, "grpc-encoding", encoding_name(request_encoding_));
+  }
 }
 
 void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers) {
@@ -163,6 +173,7 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   retained_.clear();
   std::vector<nghttp2_nv>& headers = nv_scratch();
   response_headers_.append_forwardable(headers);
+  if (!end_stream) plan_response_compression(headers);
   response_started_ = true;
   if (end_stream) {
     // Trailers-Only: the whole answer is this one HEADERS frame.
@@ -181,8 +192,15 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
     credit_response(response_received_);
     return;
   }
+  if (runtime_) runtime_->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
   response_framer_.feed(data);
   response_.append(data);
+  if (response_held_) {
+    // Held whole to be compressed: the backend is credited as it arrives.
+    credit_response(response_received_);
+    maybe_compress_response();
+    if (response_held_) return;
+  }
   nghttp2_session_resume_data(down_->session(), down_id_);
   down_->schedule_flush();
 }
@@ -190,6 +208,13 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
 void ProxyStream::on_response_end() {
   backend_finished_ = true;
   if (response_ended_ || down_ == nullptr) return;
+  if (response_held_) {
+    if (response_compression_started_) {
+      response_end_pending_ = true;  // ends when the compressed message is in place
+      return;
+    }
+    response_held_ = false;  // the message never completed: what came goes as it is
+  }
   response_ended_ = true;
   nghttp2_session_resume_data(down_->session(), down_id_);
   down_->schedule_flush();
@@ -234,7 +259,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   upstream_finished_ = true;
   release_admission();
   discard_request();
-  if (!response_ended_ && down_ != nullptr) {
+  if (!response_ended_ && !response_end_pending_ && down_ != nullptr) {
     if (error_code == NGHTTP2_REFUSED_STREAM) {
       fail_after_upstream(
           GrpcCode::kUnavailable,
@@ -283,6 +308,7 @@ int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
   }
   int rc = up_->append_data_frame(framehd, length, request_, retain_ ? &retained_ : nullptr);
   if (rc != 0) return rc;
+  if (runtime_) runtime_->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
   if (retain_) retained_bytes_ += length;
   request_sent_ += length;
   worker_.stats().request_bytes_total.add(length);

@@ -25,6 +25,7 @@
 #include "gateway/grpc_status.h"
 #include "gateway/header_block.h"
 #include "gateway/intrusive_list.h"
+#include "gateway/message_compressor.h"
 #include "gateway/methods.h"
 #include "gateway/prefix_inflater.h"
 #include "gateway/request_view.h"
@@ -114,6 +115,23 @@ class ProxyStream {
   void park_for_backend();
   std::shared_ptr<bool> alive_token();
 
+  // Compression (proxy_stream_compression.cc).
+  // Opens the backend stream, or first compresses the request for this backend.
+  void submit_upstream();
+  // Compresses the request once all of it is here (ModelInfer: one message).
+  void maybe_compress_request();
+  void on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took);
+  // Decides, at the backend's response headers, whether the client gets the response
+  // compressed; adds grpc-encoding to `headers` if so.
+  void plan_response_compression(std::vector<nghttp2_nv>& headers);
+  // Holds the response until its message is whole, then compresses it.
+  void maybe_compress_response();
+  void on_response_compressed(CompressedMessage message, size_t original);
+  // Runs `work` on the compression pool; `done` comes back on this worker if the stream
+  // still exists.
+  template <typename Work, typename Done>
+  void off_loop(Work work, Done done);
+
   // Answers the gateway makes from the fleet or by fanning out (proxy_stream_answers.cc).
   bool whole_message(std::string& out);
   void answer_from_fleet(const std::string& message);
@@ -168,6 +186,18 @@ class ProxyStream {
   RequestView pending_view_;
   std::string pending_sequence_text_;
   bool parked_ = false;
+
+  // Compression. The request: the encoding chosen for this backend, and whether the
+  // stream is holding the message to compress it (before the backend stream opens).
+  Encoding request_encoding_ = Encoding::kIdentity;  // what the request was compressed with
+  Encoding compress_with_ = Encoding::kIdentity;
+  bool request_compressing_ = false;
+  bool request_compression_started_ = false;
+  // The response: the encoding promised to the client, and whether the message is held.
+  Encoding response_encoding_ = Encoding::kIdentity;
+  bool response_held_ = false;
+  bool response_compression_started_ = false;
+  bool response_end_pending_ = false;
 
   Method method_ = Method::kUnknown;
   HeaderBlock request_headers_;

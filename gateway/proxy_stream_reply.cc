@@ -67,6 +67,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
     reply_local(code, message);
     return;
   }
+  if (response_held_ && !response_compression_started_) response_held_ = false;
   status_ = code;
   status_known_ = true;
   if (response_framer_.at_boundary()) {

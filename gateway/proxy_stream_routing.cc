@@ -304,8 +304,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   retain_ = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
             static_cast<int>(tried_.size()) <= worker_.routing().retries &&
             worker_.routing().retry_buffer_bytes > 0;
-  UpstreamConnection* up = worker_.pool(b.id).acquire();
-  if (!up->submit(this)) on_upstream_lost("the backend connection refused a new stream");
+  submit_upstream();
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {

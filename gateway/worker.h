@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -47,6 +48,8 @@ struct WorkerShared {
   // call that has every worker try them again (any thread).
   std::shared_ptr<std::atomic<std::int64_t>> parked;
   std::function<void()> resume_parked_everywhere;
+  // Where messages are compressed, off the event loops.
+  std::shared_ptr<boost::asio::thread_pool> compression;
 };
 
 class Worker {

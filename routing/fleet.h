@@ -23,6 +23,15 @@ struct BackendRuntime {
   std::atomic<std::int64_t> outstanding{0};
   // Consecutive transport failures or UNAVAILABLE/INTERNAL answers (passive detection).
   std::atomic<std::uint32_t> consecutive_failures{0};
+  // Message bytes sent to the backend and received from it, as they crossed the wire
+  // (after compression); and the requests compressed for it: bytes in and out, CPU time.
+  std::atomic<std::uint64_t> request_wire_bytes{0};
+  std::atomic<std::uint64_t> response_wire_bytes{0};
+  std::atomic<std::uint64_t> compressed_requests{0};
+  std::atomic<std::uint64_t> compression_in_bytes{0};
+  std::atomic<std::uint64_t> compression_out_bytes{0};
+  std::atomic<std::uint64_t> compression_ns{0};
+
   // Takes one of at most `cap` concurrent slots (0: no cap): outstanding + 1, unless that
   // would exceed the cap. The one place a capped backend's count may grow.
   bool try_acquire(std::uint32_t cap);
