@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -140,6 +141,26 @@ TEST(Admission, JobCapRefusesAThirdJobUntilOneGoesIdle) {
   EXPECT_TRUE(infer(*stub, "job-b").ok());
   EXPECT_EQ(infer(*stub, "job-a").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_GE(gw.metric("infergate_admission_rejections_total{limit=\"max_jobs\"}"), 3);
+}
+
+TEST(Admission, AReloadAppliesNewLimits) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}});
+  auto stub = make_stub(gw.port());
+  ASSERT_TRUE(infer(*stub, "job-a").ok());
+  ASSERT_TRUE(infer(*stub, "job-b").ok());  // no limits: any number of jobs
+  {
+    std::ofstream out(gw.config_path());
+    out << "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\nworkers: 2\n"
+        << "backends:\n  - name: a\n    address: \"" << sim.address() << "\"\n"
+        << "limits:\n  max_jobs: 1\n  job_idle_timeout: 30s\n";
+  }
+  gw.process().signal(SIGHUP);
+  ASSERT_TRUE(gw.process().wait_for_line("reloaded", 5s));
+  // Jobs are counted from the reload on: the first one in takes the only place.
+  EXPECT_TRUE(infer(*stub, "job-c").ok());
+  EXPECT_EQ(infer(*stub, "job-a").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(infer(*stub, "job-c").ok());
 }
 
 TEST(Admission, LinkBandwidthHoldsTheRequestByteRate) {
