@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct BackendConfig {
   std::uint32_t max_inflight = 0;    // concurrent requests from the gateway; 0: no cap
   std::string compression = "none";  // requests to it: none | gzip | deflate
   std::uint64_t compression_min_bytes = 64 * 1024;  // smaller messages go as they are
+  std::optional<HttpUrl> metrics_url;               // its Triton metrics page, scraped when set
 };
 
 // Admission control: who may send, how much at once, how fast. 0 everywhere = no limit.
@@ -64,6 +66,9 @@ struct HealthConfig {
   std::chrono::nanoseconds ejection_max = std::chrono::seconds(60);
   double max_ejected_percent = 50;
   std::chrono::nanoseconds slow_start = std::chrono::seconds(10);
+  // Scraping of the backends' metrics_url pages.
+  std::chrono::nanoseconds metrics_interval = std::chrono::seconds(5);
+  std::chrono::nanoseconds metrics_timeout = std::chrono::seconds(2);
 };
 
 // The client-facing HTTP/2 side.
@@ -94,6 +99,7 @@ struct Config {
   int workers = 0;  // data-plane threads; 0 = one per core
   std::chrono::nanoseconds drain_timeout = std::chrono::seconds(30);
   std::string log_level = "info";
+  bool access_log = false;  // one "access" log line per finished RPC
   FrontendConfig frontend;
   UpstreamConfig upstream;
   RoutingConfig routing;

@@ -1,5 +1,6 @@
 #include "config/host_port.h"
 
+#include <cctype>
 #include <charconv>
 
 namespace infergate::config {
@@ -66,6 +67,43 @@ Parsed<HostPort> parse_host_port(std::string_view text, bool allow_port_zero) {
     return {.error = "address '" + shown + "' has port 0; a backend needs a real port"};
   }
   return {.value = HostPort{.host = std::string(host), .port = static_cast<std::uint16_t>(value)}};
+}
+
+std::string HttpUrl::to_string() const { return "http://" + address.to_string() + path; }
+
+Parsed<HttpUrl> parse_http_url(std::string_view text) {
+  const std::string shown(text);
+  const std::string example = " (e.g. http://10.0.0.5:8002/metrics)";
+  const size_t scheme_end = text.find("://");
+  if (scheme_end == std::string_view::npos) {
+    return {.error = "URL '" + shown + "' must start with http://" + example};
+  }
+  std::string scheme(text.substr(0, scheme_end));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme == "https") {
+    return {.error = "URL '" + shown + "' uses https; only plain http is supported"};
+  }
+  if (scheme != "http") return {.error = "URL '" + shown + "' must be an http:// URL" + example};
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return {.error = "URL '" + shown + "' has a space or a control character"};
+    }
+  }
+  if (text.find('#') != std::string_view::npos) {
+    return {.error = "URL '" + shown + "' must not have a fragment ('#')"};
+  }
+  const std::string_view rest = text.substr(scheme_end + 3);
+  const size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  if (authority.find('@') != std::string_view::npos) {
+    return {.error = "URL '" + shown + "' must not carry user info ('@')"};
+  }
+  Parsed<HostPort> address = parse_host_port(authority, /*allow_port_zero=*/false);
+  if (!address.ok()) return {.error = "URL '" + shown + "': " + address.error};
+  if (slash == std::string_view::npos) {
+    return {.error = "URL '" + shown + "' needs a path" + example};
+  }
+  return {.value = HttpUrl{.address = *address.value, .path = std::string(rest.substr(slash))}};
 }
 
 }  // namespace infergate::config

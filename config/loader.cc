@@ -50,6 +50,16 @@ BackendConfig read_backend(const Value& v) {
   if (auto x = m.get("compression_min_bytes")) {
     if (auto n = x->bytes()) b.compression_min_bytes = *n;
   }
+  if (auto x = m.get("metrics_url")) {
+    if (auto s = x->string()) {
+      Parsed<HttpUrl> url = parse_http_url(*s);
+      if (url.ok()) {
+        b.metrics_url = *url.value;
+      } else {
+        x->problem(url.error);
+      }
+    }
+  }
   m.finish();
   return b;
 }
@@ -183,11 +193,16 @@ void read_health(const Value& v, HealthConfig& h) {
   if (auto x = m.get("slow_start")) {
     if (auto d = x->duration()) h.slow_start = *d;  // 0s turns it off
   }
+  read_positive(m, "metrics_interval", h.metrics_interval);
+  read_positive(m, "metrics_timeout", h.metrics_timeout);
   m.finish();
   if (h.ejection_max < h.ejection_base) {
     v.problem("health.ejection_max must not be shorter than health.ejection_base");
   }
   if (h.timeout > h.interval) v.problem("health.timeout must not exceed health.interval");
+  if (h.metrics_timeout > h.metrics_interval) {
+    v.problem("health.metrics_timeout must not exceed health.metrics_interval");
+  }
 }
 
 void read_limits(const Value& v, LimitsConfig& l) {
@@ -237,6 +252,9 @@ void read_process(MapReader& m, Config& config) {
   }
   if (auto x = m.get("drain_timeout")) {
     if (auto d = x->duration()) config.drain_timeout = *d;
+  }
+  if (auto x = m.get("access_log")) {
+    if (auto b = x->boolean()) config.access_log = *b;
   }
   if (auto x = m.get("log_level")) {
     if (auto level = x->choice({"trace", "debug", "info", "warn", "error", "critical", "off"})) {

@@ -65,6 +65,24 @@ std::vector<health::BackendSpec> backend_specs(const config::Config& config) {
   return specs;
 }
 
+health::ScrapeOptions scrape_options(const config::Config& config) {
+  return health::ScrapeOptions{
+      .interval = config.health.metrics_interval,
+      .timeout = config.health.metrics_timeout,
+  };
+}
+
+std::map<std::string, health::HttpEndpoint> metrics_endpoints(const config::Config& config) {
+  std::map<std::string, health::HttpEndpoint> endpoints;
+  for (const config::BackendConfig& b : config.backends) {
+    if (!b.metrics_url) continue;
+    endpoints[b.name] = health::HttpEndpoint{.host = b.metrics_url->address.host,
+                                             .port = b.metrics_url->address.port,
+                                             .target = b.metrics_url->path};
+  }
+  return endpoints;
+}
+
 FleetControl::FleetControl(boost::asio::io_context& control, const config::Config& config)
     : control_(control),
       channels_(std::make_shared<health::BackendChannels>()),
@@ -74,6 +92,8 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
       parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
       compression_pool_(std::make_shared<boost::asio::thread_pool>(2)),
       targets_(std::make_shared<const TargetTable>()) {
+  scraper_ = std::make_unique<health::MetricsScraper>(
+      control_, scrape_options(config), [] { return std::chrono::steady_clock::now(); });
   monitor_ = std::make_unique<health::HealthMonitor>(
       control_, health_options(config), std::make_shared<health::GrpcProbeTransport>(channels_),
       [this](std::shared_ptr<const routing::Fleet> fleet) { publish(std::move(fleet)); },
@@ -120,8 +140,10 @@ void FleetControl::set_compression(const config::Config& config) {
 
 void FleetControl::start(const config::Config& config) {
   set_compression(config);
+  scraper_->set_endpoints(metrics_endpoints(config));
   monitor_->set_backends(backend_specs(config));
   monitor_->start();
+  scraper_->start();
 }
 
 void FleetControl::apply(const config::Config& config) {
@@ -129,11 +151,14 @@ void FleetControl::apply(const config::Config& config) {
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
   admission_->set_limits(admission_limits(config), config.limits.any());
   set_compression(config);
+  scraper_->set_options(scrape_options(config));
+  scraper_->set_endpoints(metrics_endpoints(config));
   monitor_->set_backends(backend_specs(config));
 }
 
 void FleetControl::stop() {
   if (monitor_) monitor_->stop();
+  if (scraper_) scraper_->stop();
   if (compression_pool_) compression_pool_->join();
 }
 
@@ -172,6 +197,7 @@ void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& sp
 }
 
 void FleetControl::publish(std::shared_ptr<const routing::Fleet> fleet) {
+  if (scraper_) scraper_->set_fleet(fleet);  // scrapes follow membership and draining
   for (Worker* w : workers_) {
     boost::asio::post(w->io(), [w, fleet, targets = targets_] { w->set_fleet(fleet, targets); });
   }

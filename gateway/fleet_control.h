@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,6 +19,7 @@
 #include "gateway/worker.h"
 #include "health/backend_channels.h"
 #include "health/health_monitor.h"
+#include "health/metrics_scraper.h"
 #include "routing/affinity.h"
 
 namespace infergate::gateway {
@@ -41,6 +43,9 @@ class FleetControl {
   std::shared_ptr<const routing::Fleet> fleet() const { return monitor_->fleet(); }
   const routing::AffinityTable& affinity() const { return *affinity_; }
   const AdmissionGate& admission() const { return *admission_; }
+  // The backends' own Triton metrics (those with a metrics_url), in name order: the last
+  // good scrape's signals, whether they are fresh, and the last error. Any thread.
+  health::TritonSnapshot triton_signals() const { return scraper_->snapshot(); }
 
  private:
   void publish(std::shared_ptr<const routing::Fleet> fleet);
@@ -55,6 +60,7 @@ class FleetControl {
   std::shared_ptr<AdmissionGate> admission_;
   std::shared_ptr<std::atomic<std::int64_t>> parked_;
   std::shared_ptr<boost::asio::thread_pool> compression_pool_;
+  std::unique_ptr<health::MetricsScraper> scraper_;  // before monitor_, which publishes to it
   std::unique_ptr<health::HealthMonitor> monitor_;
   std::shared_ptr<const TargetTable> targets_;
   // Per backend name: how requests to it are compressed (from the config).
@@ -66,5 +72,8 @@ health::HealthOptions health_options(const config::Config& config);
 RoutingOptions routing_options(const config::Config& config);
 routing::AdmissionLimits admission_limits(const config::Config& config);
 std::vector<health::BackendSpec> backend_specs(const config::Config& config);
+health::ScrapeOptions scrape_options(const config::Config& config);
+// The backends that have a metrics_url, by name.
+std::map<std::string, health::HttpEndpoint> metrics_endpoints(const config::Config& config);
 
 }  // namespace infergate::gateway

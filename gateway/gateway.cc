@@ -1,12 +1,16 @@
 #include "gateway/gateway.h"
 
 #include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <map>
 #include <thread>
 
 #include <boost/asio/post.hpp>
 
 #include "config/loader.h"
 #include "gateway/logging.h"
+#include "gateway/triton_export.h"
 #include "gateway/version.h"
 
 namespace infergate::gateway {
@@ -34,7 +38,54 @@ std::optional<tcp::endpoint> bind_endpoint(boost::asio::io_context& io, const co
   return results.begin()->endpoint();
 }
 
+// The scraped Triton signals the status page shows, by backend name.
+std::map<std::string, BackendGpu> gpus(const health::TritonSnapshot& snapshot) {
+  std::map<std::string, BackendGpu> out;
+  for (const health::TritonStatus& s : snapshot) {
+    out[s.backend] = BackendGpu{.utilization = s.signals.gpu_utilization,
+                                .memory_used_bytes = s.signals.gpu_memory_used_bytes,
+                                .memory_total_bytes = s.signals.gpu_memory_total_bytes,
+                                .pending_requests = s.signals.pending_requests,
+                                .fresh = s.fresh};
+  }
+  return out;
+}
+
+// A short hash (FNV-1a, 64 bits) of a file's text: which config is running.
+std::string file_version(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "unknown";
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  char c;
+  while (in.get(c)) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  char buf[20];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
 }  // namespace
+
+StatusInputs Gateway::status_inputs() const {
+  return StatusInputs{
+      .version = kVersion,
+      .policy = config_->routing.policy,
+      .config_source = config_->source,
+      .config_version = config_version_,
+      .started_at = started_at_,
+      .config_loaded_at = config_loaded_at_,
+      .fleet = fleet_->fleet(),
+      .recent = status_->recent(),
+      .gpus = gpus(fleet_->triton_signals()),
+      .admission_enabled = fleet_->admission().enabled(),
+      .limits = fleet_->admission().limits(),
+      .admission = fleet_->admission().stats(),
+      .active_streams = active_streams(),
+      .draining = draining_,
+  };
+}
 
 DataPlaneOptions data_plane_options(const config::Config& config) {
   return DataPlaneOptions{
@@ -50,6 +101,7 @@ DataPlaneOptions data_plane_options(const config::Config& config) {
                                                  ? ""
                                                  : config.frontend.response_compression),
       .response_compression_min_bytes = config.frontend.response_compression_min_bytes,
+      .access_log = config.access_log,
   };
 }
 
@@ -84,7 +136,8 @@ std::string Gateway::start() {
   }
   fleet_->attach(raw);
   metrics_ = std::make_unique<MetricsExporter>(
-      const_raw, [this] { return fleet_->fleet(); }, &fleet_->admission());
+      const_raw, [this] { return fleet_->fleet(); }, &fleet_->admission(),
+      [this] { return triton_families(fleet_->triton_signals()); });
   admin_ = std::make_unique<AdminServer>(control_);
   admin_->route("/healthz", [this] {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
@@ -93,6 +146,14 @@ std::string Gateway::start() {
   admin_->route("/metrics", [this] {
     return AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                          .body = metrics_->render()};
+  });
+  status_ = std::make_unique<StatusTracker>(control_, [this] { return fleet_->fleet(); });
+  admin_->route("/status", [this] {
+    return AdminResponse{.content_type = "text/html; charset=utf-8",
+                         .body = status_html(status_inputs())};
+  });
+  admin_->route("/status.json", [this] {
+    return AdminResponse{.content_type = "application/json", .body = status_json(status_inputs())};
   });
   listener_ = std::make_unique<Listener>(control_, raw);
   if (std::string e = listener_->listen(*grpc); !e.empty()) {
@@ -104,6 +165,9 @@ std::string Gateway::start() {
   }
   fleet_->start(*config_);
   for (auto& w : workers_) w->start();
+  status_->start();
+  started_at_ = config_loaded_at_ = std::chrono::system_clock::now();
+  config_version_ = file_version(config_->source);
 
   signals_.add(SIGTERM);
   signals_.add(SIGINT);
@@ -160,10 +224,11 @@ void Gateway::reload() {
   // What the running process cannot change: say so rather than pretend.
   if (!(next.listen == config_->listen) || !(next.admin_listen == config_->admin_listen) ||
       next.workers != config_->workers || next.drain_timeout != config_->drain_timeout ||
-      !(next.frontend == config_->frontend) || !(next.upstream == config_->upstream)) {
+      !(next.frontend == config_->frontend) || !(next.upstream == config_->upstream) ||
+      next.access_log != config_->access_log) {
     gateway_log().warn(
-        "reload_partial reason=\"listen, admin_listen, workers, drain_timeout, frontend and "
-        "upstream keep their running values until a restart\"");
+        "reload_partial reason=\"listen, admin_listen, workers, drain_timeout, frontend, "
+        "upstream and access_log keep their running values until a restart\"");
   }
   fleet_->apply(next);
   const RoutingOptions routing = routing_options(next);
@@ -180,8 +245,12 @@ void Gateway::reload() {
   merged->drain_timeout = config_->drain_timeout;
   merged->frontend = config_->frontend;
   merged->upstream = config_->upstream;
+  merged->access_log = config_->access_log;
   config_ = std::move(merged);
-  gateway_log().info("reloaded config={} backends={}", config_->source, config_->backends.size());
+  config_loaded_at_ = std::chrono::system_clock::now();
+  config_version_ = file_version(config_->source);
+  gateway_log().info("reloaded config={} version={} backends={}", config_->source, config_version_,
+                     config_->backends.size());
 }
 
 void Gateway::begin_drain() {
@@ -216,6 +285,7 @@ void Gateway::check_drained() {
 }
 
 void Gateway::stop() {
+  if (status_) status_->stop();
   if (fleet_) fleet_->stop();
   if (admin_) admin_->close();
   if (listener_) listener_->close();

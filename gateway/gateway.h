@@ -16,6 +16,7 @@
 #include "gateway/listener.h"
 #include "gateway/metrics.h"
 #include "gateway/options.h"
+#include "gateway/status_page.h"
 #include "gateway/worker.h"
 
 namespace infergate::gateway {
@@ -43,6 +44,8 @@ class Gateway {
   void begin_drain();
   void check_drained();
   void stop();
+  // What /status and /status.json show.
+  StatusInputs status_inputs() const;
   std::uint64_t active_streams() const;
 
   std::shared_ptr<const config::Config> config_;
@@ -56,6 +59,10 @@ class Gateway {
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::unique_ptr<FleetControl> fleet_;
+  std::unique_ptr<StatusTracker> status_;
+  std::chrono::system_clock::time_point started_at_;
+  std::chrono::system_clock::time_point config_loaded_at_;
+  std::string config_version_;  // a hash of the config file's text when loaded
   bool draining_ = false;
 };
 

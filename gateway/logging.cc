@@ -24,6 +24,10 @@ std::shared_ptr<spdlog::logger>& config_logger() {
   static std::shared_ptr<spdlog::logger> l = spdlog::default_logger();
   return l;
 }
+std::shared_ptr<spdlog::logger>& access_logger() {
+  static std::shared_ptr<spdlog::logger> l = spdlog::default_logger();
+  return l;
+}
 
 }  // namespace
 
@@ -35,6 +39,7 @@ bool setup_logging(const std::string& level) {
   gateway_logger() = make("gateway", sink);
   config_logger() = make("config", sink);
   make("health", sink);  // used by health/, found by name
+  access_logger() = make("access", sink);
   set_log_level(level);
   return true;
 }
@@ -42,11 +47,13 @@ bool setup_logging(const std::string& level) {
 void set_log_level(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
   spdlog::apply_all([&](const std::shared_ptr<spdlog::logger>& l) {
-    l->set_level(spdlog::level::from_str(level));
+    // The access log is switched by its own setting, not by log_level.
+    l->set_level(l->name() == "access" ? spdlog::level::info : spdlog::level::from_str(level));
   });
 }
 
 spdlog::logger& gateway_log() { return *gateway_logger(); }
 spdlog::logger& config_log() { return *config_logger(); }
+spdlog::logger& access_log() { return *access_logger(); }
 
 }  // namespace infergate::gateway

@@ -17,5 +17,7 @@ void set_log_level(const std::string& level);
 // The module loggers; valid after setup_logging (a default logger before).
 spdlog::logger& gateway_log();
 spdlog::logger& config_log();
+// One line per finished request, when the access log is on (off by default).
+spdlog::logger& access_log();
 
 }  // namespace infergate::gateway

@@ -3,6 +3,8 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/text_serializer.h>
 
+#include <map>
+
 #include "gateway/admission_gate.h"
 #include "gateway/stats.h"
 #include "gateway/version.h"
@@ -27,6 +29,24 @@ ClientMetric gauge(double value, std::vector<ClientMetric::Label> labels = {}) {
   m.label = std::move(labels);
   m.gauge.value = value;
   return m;
+}
+
+// A histogram sample from non-cumulative bucket counts (the last one is +Inf).
+template <typename Counts>
+ClientMetric histogram(std::vector<ClientMetric::Label> labels, std::uint64_t count,
+                       double sum_seconds, const Counts& buckets,
+                       const std::array<double, 17>& bounds) {
+  ClientMetric h;
+  h.label = std::move(labels);
+  h.histogram.sample_count = count;
+  h.histogram.sample_sum = sum_seconds;
+  std::uint64_t cumulative = 0;
+  for (size_t b = 0; b < bounds.size(); ++b) {
+    cumulative += buckets[b];
+    h.histogram.bucket.push_back({cumulative, bounds[b]});
+  }
+  h.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
+  return h;
 }
 
 // Sums the workers' series for each (method, code) that has seen a request.
@@ -69,21 +89,64 @@ class DataPlaneCollector : public prometheus::Collectable {
             {"code", std::string(grpc_code_name(static_cast<GrpcCode>(c)))},
             {"method", std::string(method_info(static_cast<Method>(m)).name)}};
         requests.metric.push_back(counter(static_cast<double>(count), labels));
-        ClientMetric h;
-        h.label = labels;
-        h.histogram.sample_count = count;
-        h.histogram.sample_sum = static_cast<double>(sum_ns) * 1e-9;
-        std::uint64_t cumulative = 0;
-        for (size_t b = 0; b < WorkerStats::kLatencyBounds.size(); ++b) {
-          cumulative += buckets[b];
-          h.histogram.bucket.push_back({cumulative, WorkerStats::kLatencyBounds[b]});
-        }
-        h.histogram.bucket.push_back({count, std::numeric_limits<double>::infinity()});
-        latency.metric.push_back(std::move(h));
+        latency.metric.push_back(histogram(labels, count, static_cast<double>(sum_ns) * 1e-9,
+                                           buckets, WorkerStats::kLatencyBounds));
       }
     }
     out.push_back(std::move(requests));
     out.push_back(std::move(latency));
+    collect_models(out);
+    collect_overhead(out);
+  }
+
+  // Summed over workers; each worker has its own slots, so labels are merged by name.
+  void collect_models(std::vector<MetricFamily>& out) const {
+    struct Sum {
+      std::uint64_t count = 0;
+      std::uint64_t sum_ns = 0;
+      std::array<std::uint64_t, WorkerStats::kBuckets> buckets{};
+    };
+    std::map<std::string, Sum> by_model;
+    for (const Worker* w : workers_) {
+      for (const WorkerStats::ModelSeries& m : w->stats().models()) {
+        const std::string* name = m.name.load(std::memory_order_acquire);
+        if (name == nullptr) continue;
+        Sum& s = by_model[*name];
+        s.count += m.series.count.get();
+        s.sum_ns += m.series.sum_ns.get();
+        for (size_t b = 0; b < s.buckets.size(); ++b) s.buckets[b] += m.series.buckets[b].get();
+      }
+    }
+    MetricFamily f{"infergate_model_request_duration_seconds",
+                   "End-to-end time of inference RPCs (ModelInfer, ModelStreamInfer) by model, "
+                   "as seen by the gateway; models the fleet does not know are 'other'",
+                   MetricType::Histogram,
+                   {}};
+    for (const auto& [model, s] : by_model) {
+      f.metric.push_back(histogram({{"model", model}}, s.count,
+                                   static_cast<double>(s.sum_ns) * 1e-9, s.buckets,
+                                   WorkerStats::kLatencyBounds));
+    }
+    out.push_back(std::move(f));
+  }
+
+  void collect_overhead(std::vector<MetricFamily>& out) const {
+    std::uint64_t count = 0;
+    std::uint64_t sum_ns = 0;
+    std::array<std::uint64_t, WorkerStats::kBuckets> buckets{};
+    for (const Worker* w : workers_) {
+      const WorkerStats::Series& s = w->stats().overhead();
+      count += s.count.get();
+      sum_ns += s.sum_ns.get();
+      for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += s.buckets[b].get();
+    }
+    out.push_back(MetricFamily{
+        "infergate_gateway_overhead_seconds",
+        "Time a successful ModelInfer spent in the gateway itself: end to end, less the "
+        "backends' time and the admission queue wait",
+        MetricType::Histogram,
+        {histogram({}, count, static_cast<double>(sum_ns) * 1e-9, buckets,
+                   WorkerStats::kOverheadBounds)}});
   }
 
   void collect_totals(std::vector<MetricFamily>& out) const {
@@ -129,6 +192,82 @@ class DataPlaneCollector : public prometheus::Collectable {
 
   std::vector<const Worker*> workers_;
 };
+
+// What each backend answered and how fast, its failures, retries and ejections.
+std::vector<MetricFamily> backend_outcomes(const routing::Fleet& fleet) {
+  MetricFamily answers{"infergate_backend_requests_total",
+                       "Attempts the backend answered, by gRPC status code",
+                       MetricType::Counter,
+                       {}};
+  MetricFamily latency{"infergate_backend_request_duration_seconds",
+                       "Time from a stream's start on the backend to the end of its answer",
+                       MetricType::Histogram,
+                       {}};
+  MetricFamily transport{"infergate_backend_transport_failures_total",
+                         "Attempts that ended without an answer (reset, connection lost, "
+                         "refused stream)",
+                         MetricType::Counter,
+                         {}};
+  MetricFamily retries{"infergate_backend_retries_total",
+                       "Requests retried on another backend after failing on this one",
+                       MetricType::Counter,
+                       {}};
+  MetricFamily ejections{"infergate_backend_ejections_total",
+                         "Times passive outlier detection ejected the backend",
+                         MetricType::Counter,
+                         {}};
+  for (const routing::BackendInfo& b : fleet.backends()) {
+    const routing::BackendStats& s = b.runtime->stats;
+    std::uint64_t count = 0;
+    for (size_t c = 0; c < s.answers.size(); ++c) {
+      const std::uint64_t n = s.answers[c].load(std::memory_order_relaxed);
+      count += n;
+      if (n == 0) continue;
+      answers.metric.push_back(counter(
+          static_cast<double>(n),
+          {{"backend", b.name}, {"code", std::string(grpc_code_name(static_cast<GrpcCode>(c)))}}));
+    }
+    std::array<std::uint64_t, routing::BackendStats::kBuckets> buckets{};
+    for (size_t i = 0; i < buckets.size(); ++i) {
+      buckets[i] = s.latency_buckets[i].load(std::memory_order_relaxed);
+    }
+    latency.metric.push_back(
+        histogram({{"backend", b.name}}, count,
+                  static_cast<double>(s.latency_sum_ns.load(std::memory_order_relaxed)) * 1e-9,
+                  buckets, routing::kLatencyBounds));
+    auto load = [](const std::atomic<std::uint64_t>& a) {
+      return static_cast<double>(a.load(std::memory_order_relaxed));
+    };
+    transport.metric.push_back(counter(load(s.transport_failures), {{"backend", b.name}}));
+    retries.metric.push_back(counter(load(s.retries), {{"backend", b.name}}));
+    ejections.metric.push_back(counter(load(s.ejections), {{"backend", b.name}}));
+  }
+  std::vector<MetricFamily> out;
+  out.push_back(std::move(answers));
+  out.push_back(std::move(latency));
+  out.push_back(std::move(transport));
+  out.push_back(std::move(retries));
+  out.push_back(std::move(ejections));
+  return out;
+}
+
+// For each model the fleet has listed: how many backends take requests for it now.
+MetricFamily model_backends(const routing::Fleet& fleet) {
+  std::map<std::string, size_t> serving;
+  for (const routing::BackendInfo& b : fleet.backends()) {
+    for (const auto& [model, versions] : b.models) serving[model] += 0;
+    for (const routing::ModelIndexEntry& e : b.index) serving[e.name] += 0;
+  }
+  for (auto& [model, n] : serving) n = fleet.candidates(model, "").size();
+  MetricFamily f{"infergate_model_backends",
+                 "Healthy backends on which the model is ready (0: listed, but nowhere ready)",
+                 MetricType::Gauge,
+                 {}};
+  for (const auto& [model, n] : serving) {
+    f.metric.push_back(gauge(static_cast<double>(n), {{"model", model}}));
+  }
+  return f;
+}
 
 // Per-backend state from the latest fleet snapshot.
 std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
@@ -200,6 +339,8 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
   out.push_back(std::move(state));
   out.push_back(std::move(outstanding));
   out.push_back(std::move(weight));
+  for (MetricFamily& f : backend_outcomes(fleet)) out.push_back(std::move(f));
+  out.push_back(model_backends(fleet));
   for (MetricFamily& f : counters) out.push_back(std::move(f));
   out.push_back(MetricFamily{"infergate_healthy_backends",
                              "Backends taking new requests",
@@ -253,11 +394,12 @@ std::vector<MetricFamily> admission_families(const AdmissionGate::Stats& s) {
 }  // namespace
 
 MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
-                                 const AdmissionGate* admission)
+                                 const AdmissionGate* admission, ExtraFamilies extra)
     : registry_(std::make_shared<prometheus::Registry>()),
       data_plane_(std::make_shared<DataPlaneCollector>(std::move(workers))),
       fleet_(std::move(fleet)),
-      admission_(admission) {}
+      admission_(admission),
+      extra_(std::move(extra)) {}
 
 MetricsExporter::~MetricsExporter() = default;
 
@@ -271,6 +413,9 @@ std::string MetricsExporter::render() const {
   if (admission_ != nullptr) {
     for (MetricFamily& f : admission_families(admission_->stats()))
       families.push_back(std::move(f));
+  }
+  if (extra_) {
+    for (MetricFamily& f : extra_()) families.push_back(std::move(f));
   }
   std::vector<MetricFamily> registered = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(registered.begin()),

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <prometheus/collectable.h>
+#include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
 #include <functional>
@@ -21,8 +22,10 @@ class MetricsExporter {
  public:
   using FleetSource = std::function<std::shared_ptr<const routing::Fleet>()>;
 
+  using ExtraFamilies = std::function<std::vector<prometheus::MetricFamily>()>;
+
   MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
-                  const AdmissionGate* admission = nullptr);
+                  const AdmissionGate* admission = nullptr, ExtraFamilies extra = {});
   ~MetricsExporter();
 
   // Control-plane metrics are registered here (gauges and counters off the hot path).
@@ -36,6 +39,7 @@ class MetricsExporter {
   std::shared_ptr<prometheus::Collectable> data_plane_;
   FleetSource fleet_;
   const AdmissionGate* admission_;
+  ExtraFamilies extra_;
 };
 
 }  // namespace infergate::gateway

@@ -30,6 +30,8 @@ struct DataPlaneOptions {
   // never), when the message has at least response_compression_min_bytes.
   Encoding response_compression = Encoding::kIdentity;
   std::uint64_t response_compression_min_bytes = 64 * 1024;
+  // One "access" log line per finished RPC.
+  bool access_log = false;
   // A request whose routing fields are out of canonical order is buffered whole before
   // it is routed; past this size it is refused instead.
   std::uint64_t max_reorder_buffer_bytes = 64ull << 20;

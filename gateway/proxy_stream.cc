@@ -1,6 +1,7 @@
 #include "gateway/proxy_stream.h"
 
 #include "gateway/downstream_connection.h"
+#include "gateway/logging.h"
 #include "gateway/upstream_connection.h"
 #include "gateway/worker.h"
 
@@ -91,7 +92,16 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
   if (!status_known_) {
     status_ = error_code == NGHTTP2_CANCEL ? GrpcCode::kCancelled : GrpcCode::kUnknown;
   }
-  worker_.stats().record(method_, status_, std::chrono::steady_clock::now() - start_);
+  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  worker_.stats().record(method_, status_, elapsed);
+  if (method_info(method_).scan_prefix && !model_.empty() && fleet_) {
+    worker_.stats().record_model(fleet_->known(model_) ? std::string_view(model_) : "other",
+                                 elapsed);
+  }
+  if (method_ == Method::kModelInfer && status_ == GrpcCode::kOk && !tried_.empty()) {
+    worker_.stats().record_overhead(elapsed - backend_time_ - waited_);
+  }
+  if (worker_.options().access_log) write_access_log(elapsed);
   down_->detach(this);
   // The client is gone; what it sent us and what we hold for it no longer matters.
   credit_request(request_received_);
@@ -133,6 +143,30 @@ int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) 
   worker_.stats().response_bytes_total.add(length);
   credit_response(response_sent_);
   return 0;
+}
+
+void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
+  std::string job = ticket_.job;
+  if (job.empty()) {
+    const std::string_view named = request_headers_.find(worker_.routing().job_header);
+    job = named.empty() ? down_->peer() : std::string(named);
+  }
+  const routing::BackendInfo* b = backend();
+  using ms = std::chrono::duration<double, std::milli>;
+  // Client-supplied text: no quotes or control characters may break the line's format.
+  auto clean = [](std::string s) {
+    for (char& c : s) {
+      if (c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
+    }
+    return s.size() > 128 ? s.substr(0, 128) : s;
+  };
+  access_log().info(
+      "request method={} job=\"{}\" model=\"{}\" backend={} code={} request_bytes={} "
+      "response_bytes={} gateway_ms={:.3f} backend_ms={:.3f} queue_ms={:.3f} attempts={}",
+      method_info(method_).name, clean(job), clean(model_), b == nullptr ? "-" : b->name,
+      grpc_code_name(status_), request_received_, response_sent_,
+      ms(elapsed - backend_time_ - waited_).count(), ms(backend_time_).count(), ms(waited_).count(),
+      tried_.size());
 }
 
 // ---------------------------------------------------------------- backend leg
@@ -225,6 +259,9 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   credit_response(response_received_);
   up_ = nullptr;
   if (retry_pending_) {
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    backend_time_ += took;
+    if (runtime_) runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
     finish_attempt(/*failed=*/true, /*counts=*/true);
     if (retry("backend " + backend_label() + " answered UNAVAILABLE")) return;
     retry_pending_ = false;
@@ -241,15 +278,21 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     // or a cancellation says nothing about it.
     const bool failed = status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal;
     const bool counts = status_ != GrpcCode::kDeadlineExceeded && status_ != GrpcCode::kCancelled;
-    if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer && runtime_) {
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    backend_time_ += took;
+    if (runtime_) {
+      runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
       // Latency-aware least-loaded learns how long this backend takes per request.
-      runtime_->observe_latency(
-          static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                         std::chrono::steady_clock::now() - attempt_start_)
-                                         .count()));
+      if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer) {
+        runtime_->observe_latency(static_cast<std::uint64_t>(took.count()));
+      }
     }
     finish_attempt(failed, counts);
   } else {
+    backend_time_ += std::chrono::steady_clock::now() - attempt_start_;
+    if (runtime_ && !reset_by_us_) {
+      runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+    }
     finish_attempt(/*failed=*/!reset_by_us_, /*counts=*/!reset_by_us_);
     if (!reset_by_us_ && !response_started_ && error_code == NGHTTP2_REFUSED_STREAM &&
         retry("backend " + backend_label() + " refused the stream")) {
@@ -280,6 +323,7 @@ void ProxyStream::on_upstream_lost(std::string_view reason) {
   up_ = nullptr;
   // The backend's session is going away: its windows need no credit.
   response_credited_ = response_received_;
+  if (runtime_) runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
   finish_attempt(/*failed=*/true, /*counts=*/true);
   if (!response_started_ && retry(std::string(reason))) return;
   upstream_finished_ = true;

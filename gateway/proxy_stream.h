@@ -153,6 +153,8 @@ class ProxyStream {
   void discard_request();
   void discard_response();
   void maybe_destroy();
+  // One access-log line for this RPC (when the access log is on).
+  void write_access_log(std::chrono::nanoseconds elapsed) const;
 
   Worker& worker_;
   DownstreamConnection* down_;
@@ -161,6 +163,9 @@ class ProxyStream {
   std::int32_t up_id_ = -1;
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point attempt_start_;  // when the current attempt began
+  std::chrono::steady_clock::time_point wait_start_;     // queued or parked since
+  std::chrono::nanoseconds backend_time_{0};             // spent on backends, over all attempts
+  std::chrono::nanoseconds waited_{0};                   // in the admission queue or parked
 
   // Routing: the fleet this request started with, and its attempts.
   std::shared_ptr<const routing::Fleet> fleet_;

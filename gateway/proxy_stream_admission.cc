@@ -101,6 +101,7 @@ bool ProxyStream::admit_request() {
       return true;
     case routing::AdmissionController::Verdict::kQueued:
       admission_ = Admission::kQueued;
+      wait_start_ = std::chrono::steady_clock::now();
       return false;
     case routing::AdmissionController::Verdict::kRejected:
       break;
@@ -126,6 +127,7 @@ void ProxyStream::on_admission(const routing::AdmissionController::Outcome& outc
                        duration_cast<milliseconds>(outcome.pushback));
   }
   admission_ = Admission::kAdmitted;
+  waited_ += std::chrono::steady_clock::now() - wait_start_;
   if (down_ == nullptr || response_ended_) return release_admission();
   fleet_ = worker_.fleet();
   route_admitted();
@@ -151,6 +153,7 @@ void ProxyStream::release_admission() {
 void ProxyStream::park_for_backend() {
   if (parked_) return;
   parked_ = true;
+  wait_start_ = std::chrono::steady_clock::now();
   worker_.park(this, alive_token());
 }
 

@@ -209,6 +209,7 @@ void ProxyStream::route_admitted() {
 
 void ProxyStream::resume_routing() {
   parked_ = false;
+  waited_ += std::chrono::steady_clock::now() - wait_start_;
   if (down_ == nullptr || response_ended_) return;
   fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
   route_admitted();
@@ -343,6 +344,9 @@ bool ProxyStream::retry(const std::string& reason) {
   if (r.status != routing::PickResult::Status::kPicked) return false;
   if (!worker_.retry_budget().try_retry(std::chrono::steady_clock::now())) return false;
   worker_.stats().retries_total.add(1);
+  if (const int failed = fleet_->find(tried_.back()); failed >= 0) {
+    fleet_->backends()[failed].runtime->stats.retries.fetch_add(1, std::memory_order_relaxed);
+  }
   (void)reason;
   // The request starts over from its first byte on a fresh stream.
   request_.prepend(std::move(retained_));

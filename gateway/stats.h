@@ -6,9 +6,15 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "gateway/grpc_status.h"
 #include "gateway/methods.h"
+#include "routing/backend_stats.h"
 
 namespace infergate::gateway {
 
@@ -27,10 +33,13 @@ class LocalCounter {
 class WorkerStats {
  public:
   // Upper bounds of the latency histogram buckets, in seconds (+Inf is implicit).
-  static constexpr std::array<double, 17> kLatencyBounds = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-      0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0, 30.0};
+  static constexpr const std::array<double, 17>& kLatencyBounds = routing::kLatencyBounds;
+  // The gateway's own time per request is far smaller: finer buckets.
+  static constexpr std::array<double, 17> kOverheadBounds = {
+      0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+      0.005,    0.01,    0.025,    0.05,    0.1,    0.25,    0.5,    1.0};
   static constexpr size_t kBuckets = kLatencyBounds.size() + 1;
+  static constexpr size_t kMaxModels = 64;  // distinct model labels; then "other"
 
   struct Series {
     LocalCounter count;
@@ -38,8 +47,23 @@ class WorkerStats {
     std::array<LocalCounter, kBuckets> buckets;  // non-cumulative
   };
 
+  // A model's series; its name is published once the slot is claimed.
+  struct ModelSeries {
+    std::atomic<const std::string*> name{nullptr};
+    Series series;
+  };
+
   // One finished RPC: its method, final status and end-to-end time in the gateway.
   void record(Method method, GrpcCode code, std::chrono::nanoseconds latency);
+  // An inference RPC's end-to-end time, by model (a name the fleet does not know is
+  // passed as "other" by the caller, keeping the label set bounded). Owner only.
+  void record_model(std::string_view model, std::chrono::nanoseconds latency);
+  // A ModelInfer's time inside the gateway: end to end, less the backend's time and the
+  // admission queue wait. Owner only.
+  void record_overhead(std::chrono::nanoseconds overhead);
+
+  const std::array<ModelSeries, kMaxModels>& models() const { return models_; }
+  const Series& overhead() const { return overhead_; }
 
   const Series& series(Method method, GrpcCode code) const {
     return series_[static_cast<size_t>(method)][static_cast<size_t>(code)];
@@ -54,6 +78,10 @@ class WorkerStats {
 
  private:
   std::array<std::array<Series, kGrpcCodeCount>, kMethodCount> series_;
+  std::array<ModelSeries, kMaxModels> models_;
+  std::unordered_map<std::string, size_t> model_slots_;  // owner only
+  std::vector<std::unique_ptr<const std::string>> model_names_;
+  Series overhead_;
 };
 
 }  // namespace infergate::gateway

@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "gateway/logging.h"
 #include "gateway/upstream_pool.h"
 #include "gateway/worker.h"
 
@@ -154,6 +155,14 @@ void UpstreamConnection::connect() {
     connect_timer_.cancel();
     if (ec) {
       worker().stats().upstream_connect_failures_total.add(1);
+      std::uint64_t dropped = 0;
+      if (worker().backend_warnings().allow(std::chrono::steady_clock::now(), &dropped)) {
+        const BackendTarget& t = worker().target(backend_);
+        gateway_log().warn(
+            "backend_connect_failed backend={} address={} worker={} error=\"{}\" "
+            "suppressed={}",
+            t.name, t.address, worker().index(), ec.message(), dropped);
+      }
       return close("cannot connect: " + ec.message());
     }
     on_connected();

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gateway/block_pool.h"
+#include "gateway/log_limiter.h"
 #include "gateway/options.h"
 #include "gateway/stats.h"
 #include "routing/affinity.h"
@@ -107,6 +108,9 @@ class Worker {
   const RoutingOptions& routing() const { return routing_; }
   const WorkerShared& shared() const { return shared_; }
 
+  // Warnings about backends this worker cannot reach, rate-limited.
+  LogLimiter& backend_warnings() { return backend_warnings_; }
+
   void stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
   void stream_closed() { active_streams_.fetch_sub(1, std::memory_order_relaxed); }
 
@@ -137,6 +141,7 @@ class Worker {
   std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
   std::unordered_set<DownstreamConnection*> downstream_;
   std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
+  LogLimiter backend_warnings_;
   std::vector<H2Connection*> dirty_;
   std::vector<H2Connection*> flushing_;
   bool dirty_posted_ = false;

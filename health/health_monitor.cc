@@ -253,6 +253,9 @@ void HealthMonitor::apply(Tracked& t, const Transition& transition) {
   log().log(level, "backend_state backend={} from={} to={} reason=\"{}\"", t.spec.name,
             routing::backend_state_name(transition.from),
             routing::backend_state_name(transition.to), transition.reason);
+  if (transition.to == BackendState::kEjected) {
+    t.runtime->stats.ejections.fetch_add(1, std::memory_order_relaxed);
+  }
   if (degraded && affinity_) {
     if (size_t lost = affinity_->mark_lost(t.id); lost > 0) {
       log().warn("sequences_lost backend={} count={}", t.spec.name, lost);

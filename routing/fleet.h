@@ -12,6 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "routing/backend_stats.h"
+
 namespace infergate::routing {
 
 enum class BackendState : std::uint8_t { kUnknown, kHealthy, kUnhealthy, kEjected, kDraining };
@@ -31,6 +33,8 @@ struct BackendRuntime {
   std::atomic<std::uint64_t> compression_in_bytes{0};
   std::atomic<std::uint64_t> compression_out_bytes{0};
   std::atomic<std::uint64_t> compression_ns{0};
+  // Answers, latencies, failures, retries and ejections (for /metrics and /status).
+  BackendStats stats;
 
   // Takes one of at most `cap` concurrent slots (0: no cap): outstanding + 1, unless that
   // would exceed the cap. The one place a capped backend's count may grow.
@@ -42,6 +46,11 @@ struct BackendRuntime {
 
   // Folds one completed request's latency into latency_ewma_ns (weight 1/8).
   void observe_latency(std::uint64_t ns);
+
+  // Requests waiting inside the backend itself (Triton's own
+  // nv_inference_pending_request_count), from its scraped metrics; -1 when unknown or
+  // stale. Set by the control plane's metrics scraper; least-loaded breaks ties with it.
+  std::atomic<std::int64_t> triton_pending{-1};
 };
 
 // The versions of one model that a backend has ready.

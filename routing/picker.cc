@@ -78,28 +78,51 @@ PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
   return {PickResult::Status::kPicked, chosen};
 }
 
+bool Picker::fewer_pending(const BackendInfo& a, const BackendInfo& b) {
+  const std::int64_t pa = a.runtime->triton_pending.load(std::memory_order_relaxed);
+  const std::int64_t pb = b.runtime->triton_pending.load(std::memory_order_relaxed);
+  return pa >= 0 && pb >= 0 && pa < pb;
+}
+
 int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> candidates,
                          const PickRequest& request) {
   const auto& backends = fleet.backends();
   if (candidates.size() <= kFullScanMax || !request.exclude.empty() || fleet.has_caps()) {
-    // Small sets: compare all; ties go to a random one of the best, so equal backends
-    // share the load.
-    int best = -1;
+    // Small sets: compare all. Among the best scores, a backend whose Triton reports more
+    // pending requests than another tied one loses; the rest (the fewest known pending,
+    // and those with no known count) share the load at random, so equal backends do.
+    int best = -1;        // a random one of the tied backends with no known pending count
+    int best_known = -1;  // a random one of those with the fewest known pending
     double best_score = std::numeric_limits<double>::infinity();
+    std::int64_t least_pending = std::numeric_limits<std::int64_t>::max();
     std::uint64_t ties = 0;
+    std::uint64_t known_ties = 0;
     const double unit = latency_aware_ ? latency_unit(backends, candidates) : 0;
     for (std::uint32_t p : candidates) {
       if (excluded(fleet, p, request)) continue;
       const double s = score(backends[p], unit);
+      if (s > best_score) continue;
       if (s < best_score) {
-        best = static_cast<int>(p);
         best_score = s;
-        ties = 1;
-      } else if (s == best_score && random_.below(++ties) == 0) {
-        best = static_cast<int>(p);
+        best = best_known = -1;
+        ties = known_ties = 0;
+        least_pending = std::numeric_limits<std::int64_t>::max();
+      }
+      const std::int64_t pending =
+          backends[p].runtime->triton_pending.load(std::memory_order_relaxed);
+      if (pending < 0) {
+        if (++ties == 1 || random_.below(ties) == 0) best = static_cast<int>(p);
+      } else if (pending < least_pending) {
+        least_pending = pending;
+        best_known = static_cast<int>(p);
+        known_ties = 1;
+      } else if (pending == least_pending && random_.below(++known_ties) == 0) {
+        best_known = static_cast<int>(p);
       }
     }
-    return best;
+    if (known_ties == 0) return best;
+    if (ties == 0) return best_known;
+    return random_.below(ties + known_ties) < known_ties ? best_known : best;
   }
   // Power of two choices: two distinct random candidates, the less loaded wins.
   const std::uint64_t n = candidates.size();
@@ -110,6 +133,9 @@ int Picker::least_loaded(const Fleet& fleet, std::span<const std::uint32_t> cand
   const double unit = latency_aware_ ? latency_unit(backends, pair) : 0;
   const double sa = score(backends[pair[0]], unit);
   const double sb = score(backends[pair[1]], unit);
+  if (sa == sb && fewer_pending(backends[pair[1]], backends[pair[0]])) {
+    return static_cast<int>(candidates[b]);
+  }
   return static_cast<int>(sa <= sb ? candidates[a] : candidates[b]);
 }
 

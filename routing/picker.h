@@ -1,6 +1,8 @@
 // Chooses the backend for one request: least-loaded (outstanding requests divided by
-// effective weight; a full scan for small candidate sets, power of two choices beyond),
-// or round-robin or random for comparison. One Picker per worker; not thread-safe.
+// effective weight; a full scan for small candidate sets, power of two choices beyond;
+// equal scores go to the backend with fewer requests pending inside Triton, when its
+// scraped metrics say so), or round-robin or random for comparison. One Picker per
+// worker; not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -48,6 +50,10 @@ class Picker {
   // how much slower than that this backend has been. An idle backend's past latency is
   // not held against it (otherwise one slow moment could starve it for good).
   static double score(const BackendInfo& backend, double latency_unit_ns = 0);
+  // Between two backends of equal score: true if both report how many requests wait
+  // inside them (Triton's pending count, while fresh) and `a` has fewer. Unknown counts
+  // never win or lose a tie.
+  static bool fewer_pending(const BackendInfo& a, const BackendInfo& b);
   // The smallest recent latency among these backends, or 0 if any has none yet.
   static double latency_unit(const std::vector<BackendInfo>& backends,
                              std::span<const std::uint32_t> positions);

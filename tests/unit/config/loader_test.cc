@@ -142,6 +142,96 @@ allow_repository_control: maybe
   EXPECT_THAT(all, HasSubstr("timeout must not exceed"));
 }
 
+TEST(ConfigLoader, MetricsUrlsAndScrapeSettings) {
+  LoadResult r = load(R"(
+backends:
+  - name: gpu-a
+    address: "10.0.0.5:8001"
+    metrics_url: "http://10.0.0.5:8002/metrics"
+  - name: gpu-b
+    address: "[fd00::7]:8001"
+    metrics_url: "HTTP://[fd00::7]:8002/metrics?name=nv_gpu"
+  - name: gpu-c
+    address: "triton-2.triton.svc:8001"
+health:
+  metrics_interval: 10s
+  metrics_timeout: 3s
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const Config& c = *r.config;
+  ASSERT_TRUE(c.backends[0].metrics_url.has_value());
+  EXPECT_EQ(c.backends[0].metrics_url->address, (HostPort{"10.0.0.5", 8002}));
+  EXPECT_EQ(c.backends[0].metrics_url->path, "/metrics");
+  EXPECT_EQ(c.backends[0].metrics_url->to_string(), "http://10.0.0.5:8002/metrics");
+  ASSERT_TRUE(c.backends[1].metrics_url.has_value());
+  EXPECT_EQ(c.backends[1].metrics_url->address.host, "fd00::7");
+  EXPECT_EQ(c.backends[1].metrics_url->path, "/metrics?name=nv_gpu");
+  EXPECT_EQ(c.backends[1].metrics_url->to_string(), "http://[fd00::7]:8002/metrics?name=nv_gpu");
+  EXPECT_FALSE(c.backends[2].metrics_url.has_value());  // optional: not scraped
+  EXPECT_EQ(c.health.metrics_interval, std::chrono::seconds(10));
+  EXPECT_EQ(c.health.metrics_timeout, std::chrono::seconds(3));
+}
+
+TEST(ConfigLoader, ScrapeSettingsHaveDefaults) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1"}])");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  EXPECT_FALSE(r.config->backends[0].metrics_url.has_value());
+  EXPECT_EQ(r.config->health.metrics_interval, std::chrono::seconds(5));
+  EXPECT_EQ(r.config->health.metrics_timeout, std::chrono::seconds(2));
+}
+
+TEST(ConfigLoader, BadMetricsUrlsAreLocated) {
+  LoadResult r = load(R"(backends:
+  - {name: a, address: "h:1", metrics_url: "https://h:8002/metrics"}
+  - {name: b, address: "h:2", metrics_url: "h:8002/metrics"}
+  - {name: c, address: "h:3", metrics_url: "http://h/metrics"}
+  - {name: d, address: "h:4", metrics_url: "http://h:8002"}
+  - {name: e, address: "h:5", metrics_url: "http://h:0/metrics"}
+  - {name: f, address: "h:6", metrics_url: "http://user@h:8002/metrics"}
+  - {name: g, address: "h:7", metrics_url: "http://h:8002/my metrics"}
+  - {name: i, address: "h:8", metrics_url: "ftp://h:8002/metrics"}
+  - {name: j, address: "h:9", metrics_url: "http://h:8002/metrics#top"}
+  - {name: k, address: "h:10", metrics_url: [1, 2]}
+)");
+  EXPECT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "backends[0].metrics_url").message, HasSubstr("only plain http"));
+  EXPECT_THAT(problem_at(r, "backends[1].metrics_url").message,
+              HasSubstr("must start with http://"));
+  EXPECT_THAT(problem_at(r, "backends[2].metrics_url").message, HasSubstr("needs a port"));
+  EXPECT_THAT(problem_at(r, "backends[3].metrics_url").message, HasSubstr("needs a path"));
+  EXPECT_THAT(problem_at(r, "backends[4].metrics_url").message, HasSubstr("port 0"));
+  EXPECT_THAT(problem_at(r, "backends[5].metrics_url").message, HasSubstr("user info"));
+  EXPECT_THAT(problem_at(r, "backends[6].metrics_url").message, HasSubstr("space"));
+  EXPECT_THAT(problem_at(r, "backends[7].metrics_url").message, HasSubstr("http:// URL"));
+  EXPECT_THAT(problem_at(r, "backends[8].metrics_url").message, HasSubstr("fragment"));
+  problem_at(r, "backends[9].metrics_url");  // not a string
+  Problem p = problem_at(r, "backends[0].metrics_url");
+  EXPECT_EQ(p.line, 2);
+  EXPECT_EQ(p.column, 44);
+  EXPECT_THAT(p.message, HasSubstr("https://h:8002/metrics"));
+}
+
+TEST(ConfigLoader, BadScrapeSettings) {
+  LoadResult r = load(R"(backends: [{name: a, address: "h:1"}]
+health:
+  metrics_interval: 0s
+  metrics_timeout: soon
+)");
+  EXPECT_THAT(problem_at(r, "health.metrics_interval").message, HasSubstr("must be positive"));
+  problem_at(r, "health.metrics_timeout");
+  LoadResult slow = load(R"(backends: [{name: a, address: "h:1"}]
+health:
+  metrics_interval: 1s
+  metrics_timeout: 2s
+  metrics_intervall: 3s
+)");
+  std::string all;
+  for (const Problem& p : slow.problems) all += p.to_string() + "\n";
+  EXPECT_THAT(all, HasSubstr("metrics_timeout must not exceed health.metrics_interval"));
+  EXPECT_THAT(problem_at(slow, "health.metrics_intervall").message,
+              HasSubstr("did you mean 'metrics_interval'"));
+}
+
 TEST(ConfigLoader, LimitsAndCompressionContract) {
   LoadResult r = load(R"(
 backends:

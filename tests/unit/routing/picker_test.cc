@@ -209,6 +209,56 @@ TEST(Picker, RoundRobinAndRandomIgnoreLoad) {
   EXPECT_NEAR(a, 500, 100);
 }
 
+void set_triton_pending(const Fleet& f, int position, std::int64_t pending) {
+  f.backends()[position].runtime->triton_pending = pending;
+}
+
+TEST(Picker, TritonsPendingCountBreaksTiesBetweenEqualScores) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  set_triton_pending(f, 0, 5);
+  set_triton_pending(f, 1, 1);
+  set_triton_pending(f, 2, 3);
+  Picker p(Policy::kLeastLoaded, 1);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(picked(p, f, "m"), "b");
+  // Only a tie-break: a lower score still wins over fewer pending requests.
+  set_load(f, 1, 1);
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(picked(p, f, "m"), "c");
+  // Equal pending counts share the load.
+  set_triton_pending(f, 0, 3);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 2000; ++i) ++counts[picked(p, f, "m")];
+  EXPECT_EQ(counts["b"], 0);
+  EXPECT_NEAR(counts["a"], 1000, 150);
+  EXPECT_NEAR(counts["c"], 1000, 150);
+}
+
+TEST(Picker, AnUnknownOrStalePendingCountNeitherWinsNorLosesATie) {
+  Fleet f = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  set_triton_pending(f, 0, 4);   // more than c: loses to c
+  set_triton_pending(f, 1, -1);  // no metrics_url, or stale: not compared
+  set_triton_pending(f, 2, 2);
+  Picker p(Policy::kLeastLoaded, 5);
+  std::map<std::string, int> counts;
+  for (int i = 0; i < 3000; ++i) ++counts[picked(p, f, "m")];
+  EXPECT_EQ(counts["a"], 0);
+  EXPECT_NEAR(counts["b"], 1500, 200);
+  EXPECT_NEAR(counts["c"], 1500, 200);
+}
+
+TEST(Picker, TritonsPendingCountBreaksTiesInPowerOfTwoChoices) {
+  FleetBuilder builder;
+  for (int i = 0; i < 20; ++i) builder.add("b" + std::to_string(i), {"m"});
+  Fleet f = builder.build();
+  for (int i = 0; i < 20; ++i) set_triton_pending(f, i, i == 7 ? 1000 : 0);
+  Picker p(Policy::kLeastLoaded, 3);
+  int hot = 0;
+  for (int i = 0; i < 2000; ++i) hot += picked(p, f, "m") == "b7";
+  EXPECT_EQ(hot, 0);  // equal scores everywhere; b7's queue loses every pair it is in
+  for (int i = 0; i < 20; ++i) set_triton_pending(f, i, -1);
+  for (int i = 0; i < 2000; ++i) hot += picked(p, f, "m") == "b7";
+  EXPECT_GT(hot, 0);  // without the counts, the first of a tied pair wins
+}
+
 TEST(Picker, SlowStartLowersTheEffectiveWeight) {
   FleetBuilder builder;
   builder.add("a", {"m"}).add("b", {"m"});
