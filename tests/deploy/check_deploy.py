@@ -503,9 +503,9 @@ def cmd_stub_apiserver(port_file):
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    with open(port_file + ".tmp", "w") as f:
-        f.write(str(server.server_address[1]))
-    os.rename(port_file + ".tmp", port_file)
+    # PORT_FILE is a FIFO the caller reads with a deadline: one line, the port.
+    with open(port_file, "w") as f:
+        f.write(f"{server.server_address[1]}\n")
     server.serve_forever()
 
 

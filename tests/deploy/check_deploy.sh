@@ -99,17 +99,19 @@ section "(b) Kubernetes manifests"
 # for --dry-run=client, and there is no cluster here. A local stand-in serves discovery for
 # the built-in kinds and the Prometheus Operator's PodMonitor, and finds no objects, so
 # each object is decoded, mapped and reported "created (dry run)" by kubectl itself.
-python3 "$helper" stub-apiserver "$tmp/port" &
+mkfifo "$tmp/port.fifo"
+exec 3<>"$tmp/port.fifo"  # opened read-write: the read below cannot block on open
+python3 "$helper" stub-apiserver "$tmp/port.fifo" &
 stub_pid=$!
-for _ in $(seq 100); do [[ -s $tmp/port ]] && break; sleep 0.05; done
-if [[ ! -s $tmp/port ]]; then
-  echo "check_deploy: FAIL: the discovery stand-in did not start" >&2
+if ! read -r -t 20 stub_port <&3 || [[ ! $stub_port =~ ^[0-9]+$ ]]; then
+  echo "check_deploy: FAIL: the discovery stand-in did not start within 20 s" >&2
   exit 2
 fi
+exec 3<&-
 cat >"$tmp/kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
-clusters: [{name: stub, cluster: {server: "http://127.0.0.1:$(cat "$tmp/port")"}}]
+clusters: [{name: stub, cluster: {server: "http://127.0.0.1:$stub_port"}}]
 contexts: [{name: stub, context: {cluster: stub, user: stub}}]
 users: [{name: stub, user: {}}]
 current-context: stub
