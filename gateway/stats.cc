@@ -23,7 +23,7 @@ void WorkerStats::record(Method method, GrpcCode code, std::chrono::nanoseconds 
 }
 
 void WorkerStats::record_model(std::string_view model, std::chrono::nanoseconds latency) {
-  auto it = model_slots_.find(std::string(model));
+  auto it = model_slots_.find(model);
   if (it == model_slots_.end()) {
     // A new label: the last slot is kept for "other" once the others are taken.
     const size_t slot = std::min(model_slots_.size(), kMaxModels - 1);

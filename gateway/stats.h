@@ -15,6 +15,7 @@
 #include "gateway/grpc_status.h"
 #include "gateway/methods.h"
 #include "routing/backend_stats.h"
+#include "routing/fleet.h"
 
 namespace infergate::gateway {
 
@@ -79,7 +80,7 @@ class WorkerStats {
  private:
   std::array<std::array<Series, kGrpcCodeCount>, kMethodCount> series_;
   std::array<ModelSeries, kMaxModels> models_;
-  std::unordered_map<std::string, size_t> model_slots_;  // owner only
+  routing::StringMap<size_t> model_slots_;  // owner only
   std::vector<std::unique_ptr<const std::string>> model_names_;
   Series overhead_;
 };

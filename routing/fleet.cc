@@ -83,18 +83,16 @@ int Fleet::find(std::uint32_t id) const {
 const std::vector<std::uint32_t>& Fleet::candidates(std::string_view model,
                                                     std::string_view version) const {
   if (version.empty()) {
-    auto it = candidates_.find(std::string(model));
+    auto it = candidates_.find(model);
     return it == candidates_.end() ? none_ : it->second;
   }
   auto it = candidates_.find(version_key(model, version));
   if (it != candidates_.end()) return it->second;
   // Backends that list the model without versions may serve any version.
-  auto any = unversioned_.find(std::string(model));
+  auto any = unversioned_.find(model);
   return any == unversioned_.end() ? none_ : any->second;
 }
 
-bool Fleet::known(std::string_view model) const {
-  return known_.find(std::string(model)) != known_.end();
-}
+bool Fleet::known(std::string_view model) const { return known_.find(model) != known_.end(); }
 
 }  // namespace infergate::routing

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -15,6 +16,15 @@
 #include "routing/backend_stats.h"
 
 namespace infergate::routing {
+
+// Hashes std::string keys and looks them up by std::string_view without building a
+// string (a lookup per request must not allocate).
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 enum class BackendState : std::uint8_t { kUnknown, kHealthy, kUnhealthy, kEjected, kDraining };
 
@@ -117,9 +127,9 @@ class Fleet {
   std::vector<BackendInfo> backends_;
   std::uint64_t generation_;
   // Positions in backends_, by "model" and by "model\0version".
-  std::unordered_map<std::string, std::vector<std::uint32_t>> candidates_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> unversioned_;
-  std::unordered_map<std::string, bool> known_;
+  StringMap<std::vector<std::uint32_t>> candidates_;
+  StringMap<std::vector<std::uint32_t>> unversioned_;
+  StringMap<bool> known_;
   std::vector<std::uint32_t> routable_;
   std::vector<std::uint32_t> none_;
   bool has_caps_ = false;
