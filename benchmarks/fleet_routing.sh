@@ -78,6 +78,10 @@ die() {
   exit 1
 }
 
+# stop_process, free_port, tail_log, wait_for_log, wait_for_port, render, proxy_pids.
+# shellcheck source=benchmarks/lib/procs.sh
+source "$ROOT/benchmarks/lib/procs.sh"
+
 usage() {
   cat <<'EOF'
 usage: benchmarks/fleet_routing.sh [options]
@@ -189,15 +193,6 @@ duration_s() {
 
 # --- Processes -------------------------------------------------------------------------
 
-# stop_process PID: TERM, up to 5 s to exit (nginx's master takes its workers down), KILL.
-stop_process() {
-  local pid=$1 deadline=$((SECONDS + 5))
-  kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.05; done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$? pid
   trap - EXIT INT TERM
@@ -208,44 +203,6 @@ cleanup() {
     if ((KEEP)); then log "work dir kept: $WORK_DIR"; else rm -rf -- "$WORK_DIR"; fi
   fi
   exit "$rc"
-}
-
-# free_port: a port nothing listens on now (the OS picks it; we close it and reuse it).
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# tail_log FILE: the last lines of a process log, for error messages.
-tail_log() { tail -n 15 -- "$1" 2>/dev/null | sed 's/^/    /' >&2 || true; }
-
-# wait_for_log PID FILE REGEX: poll FILE until a line matches REGEX (prints the match),
-# failing if PID exits or the deadline passes.
-wait_for_log() {
-  local pid=$1 file=$2 regex=$3 deadline=$((SECONDS + READY_DEADLINE_S)) match
-  while ((SECONDS < deadline)); do
-    if match=$(grep -Eo -m1 -- "$regex" "$file" 2>/dev/null); then
-      echo "$match"
-      return 0
-    fi
-    kill -0 "$pid" 2>/dev/null || { log "process $pid exited; log $file:"; tail_log "$file"; return 1; }
-    sleep 0.05
-  done
-  log "no '$regex' in $file after ${READY_DEADLINE_S}s:"
-  tail_log "$file"
-  return 1
-}
-
-# wait_for_port PID PORT LOG: poll until 127.0.0.1:PORT accepts a connection.
-wait_for_port() {
-  local pid=$1 port=$2 logfile=$3 deadline=$((SECONDS + READY_DEADLINE_S))
-  while ((SECONDS < deadline)); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    kill -0 "$pid" 2>/dev/null || { log "process $pid exited; log $logfile:"; tail_log "$logfile"; return 1; }
-    sleep 0.05
-  done
-  log "127.0.0.1:$port not listening after ${READY_DEADLINE_S}s; log $logfile:"
-  tail_log "$logfile"
-  return 1
 }
 
 # start_sim NAME SPEC: one sim on an OS-picked gRPC port and metrics port (both logged).
@@ -314,16 +271,6 @@ wait_quiet() {
     fi
     sleep 0.05
   done
-}
-
-# render TEMPLATE OUT KEY=VALUE...: copy TEMPLATE to OUT replacing every @KEY@ by VALUE
-# (values may span lines).
-render() {
-  local template=$1 out=$2 text kv
-  shift 2
-  text=$(<"$template")
-  for kv in "$@"; do text=${text//@${kv%%=*}@/${kv#*=}}; done
-  printf '%s\n' "$text" >"$out"
 }
 
 # start_nginx: least_conn over the sims (nginx.conf.in), with its small-message buffers
@@ -413,17 +360,6 @@ start_targets() {
     esac
   done
   for target in "${TARGET_LIST[@]}"; do wait_forwarding "$target" || true; done
-}
-
-# proxy_pids TARGET: the balancer's root pid and all its descendants (nginx workers).
-proxy_pids() {
-  local queue=("${PROXY_PID[$1]}") pid
-  while ((${#queue[@]})); do
-    pid=${queue[0]}
-    queue=("${queue[@]:1}")
-    echo "$pid"
-    mapfile -t -O "${#queue[@]}" queue < <(pgrep -P "$pid" || true)
-  done
 }
 
 # proxy_cpu_ticks TARGET: utime+stime (clock ticks) summed over the balancer's processes.
