@@ -28,12 +28,40 @@ std::string_view limit_name(Limit limit) {
   return "none";
 }
 
+namespace {
+
+// a + d, saturating at TimePoint::max() (a queue_timeout of years must not wrap).
+AdmissionController::TimePoint saturating_add(AdmissionController::TimePoint a,
+                                              AdmissionController::Duration d) {
+  using TP = AdmissionController::TimePoint;
+  if (d.count() <= 0) return a;
+  if (a.time_since_epoch().count() > TP::max().time_since_epoch().count() - d.count()) {
+    return TP::max();
+  }
+  return a + d;
+}
+
+}  // namespace
+
 AdmissionController::AdmissionController(AdmissionLimits limits) : limits_(limits) {}
 
-void AdmissionController::set_limits(const AdmissionLimits& limits) { limits_ = limits; }
+void AdmissionController::set_limits(const AdmissionLimits& limits) {
+  const bool retime = limits.queue_timeout != limits_.queue_timeout;
+  const bool recap = limits.per_job_max_inflight != limits_.per_job_max_inflight;
+  limits_ = limits;
+  if (retime) {
+    for (auto& [id, w] : waiters_) {
+      w.expires = std::min(w.deadline, saturating_add(w.since, limits_.queue_timeout));
+    }
+    for (size_t i = heap_.size() / 2; i-- > 0;) heap_sift_down(i);
+  }
+  if (recap) {
+    for (auto& [name, job] : jobs_) update_ring(job);
+  }
+}
 
 bool AdmissionController::active(const Job& job, TimePoint now) const {
-  return job.inflight > 0 || !job.waiting.empty() ||
+  return job.inflight > 0 || job.first != nullptr ||
          now - job.last_active < limits_.job_idle_timeout;
 }
 
@@ -46,19 +74,20 @@ size_t AdmissionController::active_jobs(TimePoint now) const {
 void AdmissionController::forget_idle(TimePoint now) {
   if (now - last_forget_ < std::chrono::seconds(1)) return;
   last_forget_ = now;
+  // An inactive job has no waiter, so nothing points at it.
   std::erase_if(jobs_, [&](const auto& kv) { return !active(kv.second, now); });
 }
 
 bool AdmissionController::touch_job(std::string_view name, TimePoint now) {
   forget_idle(now);
-  auto it = jobs_.find(std::string(name));
+  auto it = jobs_.find(name);
   if (it != jobs_.end() && active(it->second, now)) {
     it->second.last_active = now;
     return true;
   }
   if (limits_.max_jobs != 0 && active_jobs(now) >= limits_.max_jobs) return false;
-  Job& job = jobs_[std::string(name)];
-  job.last_active = now;
+  if (it == jobs_.end()) it = jobs_.try_emplace(std::string(name)).first;
+  it->second.last_active = now;
   return true;
 }
 
@@ -84,14 +113,16 @@ double AdmissionController::tokens(TimePoint now) {
   return tokens_;
 }
 
-Limit AdmissionController::blocking_limit(const Job& job, const Request& r, TimePoint now) {
-  if (limits_.per_job_max_inflight != 0 && job.inflight >= limits_.per_job_max_inflight) {
-    return Limit::kPerJobInflight;
-  }
+bool AdmissionController::under_job_cap(const Job& job) const {
+  return limits_.per_job_max_inflight == 0 || job.inflight < limits_.per_job_max_inflight;
+}
+
+Limit AdmissionController::blocking_limit(const Job& job, std::uint64_t bytes, TimePoint now) {
+  if (!under_job_cap(job)) return Limit::kPerJobInflight;
   if (limits_.max_inflight != 0 && inflight_ >= limits_.max_inflight) return Limit::kMaxInflight;
   // One request larger than the whole budget may still go alone.
   if (limits_.max_bytes_in_flight != 0 && bytes_in_flight_ > 0 &&
-      bytes_in_flight_ + r.bytes > limits_.max_bytes_in_flight) {
+      bytes_in_flight_ + bytes > limits_.max_bytes_in_flight) {
     return Limit::kBytesInFlight;
   }
   if (limits_.link_bytes_per_second != 0) {
@@ -103,19 +134,19 @@ Limit AdmissionController::blocking_limit(const Job& job, const Request& r, Time
   return Limit::kNone;
 }
 
-void AdmissionController::take(Job& job, const Request& r) {
+void AdmissionController::take(Job& job, std::uint64_t bytes) {
   ++job.inflight;
   ++inflight_;
-  bytes_in_flight_ += r.bytes;
-  if (limits_.link_bytes_per_second != 0) tokens_ -= static_cast<double>(r.bytes);
+  bytes_in_flight_ += bytes;
+  if (limits_.link_bytes_per_second != 0) tokens_ -= static_cast<double>(bytes);
 }
 
 AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
-                                                                 const Request& r) const {
+                                                                 std::uint64_t bytes) const {
   using std::chrono::milliseconds;
   if (limit == Limit::kMaxJobs) return limits_.job_idle_timeout;
   if (limit == Limit::kLinkBandwidth && limits_.link_bytes_per_second != 0) {
-    const double deficit = std::max(0.0, -tokens_) + static_cast<double>(r.bytes);
+    const double deficit = std::max(0.0, -tokens_) + static_cast<double>(bytes);
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
         deficit / static_cast<double>(limits_.link_bytes_per_second)));
   }
@@ -125,122 +156,195 @@ AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
 AdmissionController::Decision AdmissionController::admit(const Request& r, TimePoint now) {
   Job& job = jobs_[r.job];
   job.last_active = now;
-  const Limit limit = blocking_limit(job, r, now);
-  if (limit == Limit::kNone && queued_ == 0) {
-    take(job, r);
+  const Limit limit = blocking_limit(job, r.bytes, now);
+  if (limit == Limit::kNone && waiters_.empty()) {
+    take(job, r.bytes);
     return {};
   }
   if (r.deadline <= now) return {Verdict::kRejected, Limit::kDeadline, Duration(0)};
-  if (queued_ >= limits_.max_queue) {
-    return {Verdict::kRejected, Limit::kQueueFull, estimate_wait(limit, r)};
+  // A second request with a queued one's id cannot be told apart from it: refused.
+  if (waiters_.size() >= limits_.max_queue || waiters_.contains(r.id)) {
+    return {Verdict::kRejected, Limit::kQueueFull, estimate_wait(limit, r.bytes)};
   }
-  job.waiting.emplace_back(r, now);
-  ++queued_;
-  if (!job.in_ring) {
-    job.in_ring = true;
-    ring_.push_back(r.job);
-  }
+  enqueue(job, r, now);
   return {Verdict::kQueued, limit == Limit::kNone ? Limit::kMaxInflight : limit, Duration(0)};
+}
+
+void AdmissionController::enqueue(Job& job, const Request& r, TimePoint now) {
+  Waiter& w = waiters_[r.id];
+  w.id = r.id;
+  w.bytes = r.bytes;
+  w.deadline = r.deadline;
+  w.since = now;
+  w.expires = std::min(r.deadline, saturating_add(now, limits_.queue_timeout));
+  w.seq = next_seq_++;
+  w.job = &job;
+  w.prev = job.last;
+  w.next = nullptr;
+  (job.last != nullptr ? job.last->next : job.first) = &w;
+  job.last = &w;
+  heap_push(&w);
+  update_ring(job);
+}
+
+void AdmissionController::remove(Waiter& w) {
+  Job& job = *w.job;
+  (w.prev != nullptr ? w.prev->next : job.first) = w.next;
+  (w.next != nullptr ? w.next->prev : job.last) = w.prev;
+  heap_erase(&w);
+  waiters_.erase(w.id);
+  update_ring(job);
 }
 
 void AdmissionController::release(const Request& r, TimePoint now) {
   auto it = jobs_.find(r.job);
   if (it != jobs_.end()) {
-    if (it->second.inflight > 0) --it->second.inflight;
-    it->second.last_active = now;
+    Job& job = it->second;
+    if (job.inflight > 0) --job.inflight;
+    job.last_active = now;
+    update_ring(job);  // back under its cap: its waiters take turns again
   }
   if (inflight_ > 0) --inflight_;
   bytes_in_flight_ -= std::min(bytes_in_flight_, r.bytes);
 }
 
 bool AdmissionController::cancel(std::uint64_t id) {
-  for (auto& [name, job] : jobs_) {
-    for (auto it = job.waiting.begin(); it != job.waiting.end(); ++it) {
-      if (it->first.id == id) {
-        job.waiting.erase(it);
-        --queued_;
-        return true;
-      }
-    }
-  }
-  return false;
+  auto it = waiters_.find(id);
+  if (it == waiters_.end()) return false;
+  remove(it->second);
+  return true;
 }
 
 std::vector<AdmissionController::Outcome> AdmissionController::poll(TimePoint now) {
   std::vector<Outcome> out;
-  if (queued_ == 0) return out;
-  // Waits that ran out: the client's deadline, or the gateway's queue_timeout.
-  for (auto& [name, job] : jobs_) {
-    for (auto it = job.waiting.begin(); it != job.waiting.end();) {
-      const Request& r = it->first;
-      const bool deadline = r.deadline <= now;
-      if (deadline || now - it->second >= limits_.queue_timeout) {
-        const Limit limit = deadline ? Limit::kDeadline : Limit::kQueueTimeout;
-        out.push_back({r.id, false, limit, now - it->second, estimate_wait(limit, r)});
-        it = job.waiting.erase(it);
-        --queued_;
-      } else {
-        ++it;
-      }
-    }
-  }
-  // Round-robin over jobs: each turn admits one request of the next job that can take
-  // one, so a job's burst waits behind the other jobs' requests.
-  bool progress = true;
-  while (progress && queued_ > 0) {
-    progress = false;
-    for (size_t turns = ring_.size(); turns > 0 && !ring_.empty(); --turns) {
-      const std::string name = ring_.front();
-      ring_.pop_front();
-      auto it = jobs_.find(name);
-      if (it == jobs_.end() || it->second.waiting.empty()) {
-        if (it != jobs_.end()) it->second.in_ring = false;
-        continue;
-      }
-      Job& job = it->second;
-      auto& [r, since] = job.waiting.front();
-      const Limit limit = blocking_limit(job, r, now);
-      if (limit != Limit::kNone && limit != Limit::kPerJobInflight) {
-        // A gateway-wide limit: this job keeps its turn (a smaller request of another
-        // job must not overtake it forever) and nobody else goes this round.
-        ring_.push_front(name);
-        return out;
-      }
-      if (limit == Limit::kNone) {
-        take(job, r);
-        out.push_back({r.id, true, Limit::kNone, now - since, Duration(0)});
-        job.waiting.pop_front();
-        --queued_;
-        progress = true;
-      }
-      if (job.waiting.empty()) {
-        job.in_ring = false;
-      } else {
-        ring_.push_back(name);
-      }
-    }
-  }
+  if (waiters_.empty()) return out;
+  expire(now, out);
+  serve(now, out);
   return out;
 }
 
-std::optional<AdmissionController::TimePoint> AdmissionController::next_wake(TimePoint now) const {
-  if (queued_ == 0) return std::nullopt;
-  std::optional<TimePoint> wake;
-  auto consider = [&](TimePoint t) {
-    if (!wake || t < *wake) wake = t;
-  };
-  for (const auto& [name, job] : jobs_) {
-    for (const auto& [r, since] : job.waiting) {
-      consider(std::min(r.deadline, since + limits_.queue_timeout));
-    }
+void AdmissionController::expire(TimePoint now, std::vector<Outcome>& out) {
+  // Waits that ran out: the client's deadline, or the gateway's queue_timeout.
+  while (!heap_.empty() && heap_.front()->expires <= now) {
+    Waiter& w = *heap_.front();
+    const Limit limit = w.deadline <= now ? Limit::kDeadline : Limit::kQueueTimeout;
+    out.push_back({w.id, false, limit, now - w.since, estimate_wait(limit, w.bytes)});
+    remove(w);
   }
+}
+
+void AdmissionController::serve(TimePoint now, std::vector<Outcome>& out) {
+  // Round-robin over the jobs that may send: each turn admits the oldest request of the
+  // job whose turn it is, and that job goes to the back, so a job's burst waits behind
+  // the other jobs' requests.
+  while (ring_head_ != nullptr) {
+    Job& job = *ring_head_;
+    Waiter& w = *job.first;
+    const Limit limit = blocking_limit(job, w.bytes, now);
+    if (limit == Limit::kPerJobInflight) {  // the ring holds only jobs under their cap
+      ring_erase(job);
+      continue;
+    }
+    // A gateway-wide limit: this job keeps its turn (a smaller request of another job
+    // must not overtake it forever) and nobody else goes.
+    if (limit != Limit::kNone) return;
+    take(job, w.bytes);
+    out.push_back({w.id, true, Limit::kNone, now - w.since, Duration(0)});
+    ring_head_ = job.ring_next;
+    remove(w);  // the job leaves the ring if it has no waiter left or reached its cap
+  }
+}
+
+void AdmissionController::update_ring(Job& job) {
+  const bool ready = job.first != nullptr && under_job_cap(job);
+  if (ready && !job.in_ring) ring_push_back(job);
+  if (!ready && job.in_ring) ring_erase(job);
+}
+
+void AdmissionController::ring_push_back(Job& job) {
+  job.in_ring = true;
+  if (ring_head_ == nullptr) {
+    ring_head_ = job.ring_prev = job.ring_next = &job;
+    return;
+  }
+  Job* tail = ring_head_->ring_prev;
+  tail->ring_next = &job;
+  job.ring_prev = tail;
+  job.ring_next = ring_head_;
+  ring_head_->ring_prev = &job;
+}
+
+void AdmissionController::ring_erase(Job& job) {
+  job.in_ring = false;
+  if (job.ring_next == &job) {
+    ring_head_ = nullptr;
+  } else {
+    job.ring_prev->ring_next = job.ring_next;
+    job.ring_next->ring_prev = job.ring_prev;
+    if (ring_head_ == &job) ring_head_ = job.ring_next;
+  }
+  job.ring_prev = job.ring_next = nullptr;
+}
+
+bool AdmissionController::heap_less(const Waiter* a, const Waiter* b) const {
+  return a->expires != b->expires ? a->expires < b->expires : a->seq < b->seq;
+}
+
+void AdmissionController::heap_place(size_t i, Waiter* w) {
+  heap_[i] = w;
+  w->heap_index = i;
+}
+
+void AdmissionController::heap_push(Waiter* w) {
+  heap_.push_back(w);
+  w->heap_index = heap_.size() - 1;
+  heap_sift_up(w->heap_index);
+}
+
+void AdmissionController::heap_erase(Waiter* w) {
+  const size_t i = w->heap_index;
+  Waiter* last = heap_.back();
+  heap_.pop_back();
+  if (last == w) return;
+  heap_place(i, last);
+  heap_sift_up(i);
+  heap_sift_down(last->heap_index);
+}
+
+void AdmissionController::heap_sift_up(size_t i) {
+  Waiter* w = heap_[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (!heap_less(w, heap_[parent])) break;
+    heap_place(i, heap_[parent]);
+    i = parent;
+  }
+  heap_place(i, w);
+}
+
+void AdmissionController::heap_sift_down(size_t i) {
+  Waiter* w = heap_[i];
+  const size_t n = heap_.size();
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap_less(heap_[child + 1], heap_[child])) ++child;
+    if (!heap_less(heap_[child], w)) break;
+    heap_place(i, heap_[child]);
+    i = child;
+  }
+  heap_place(i, w);
+}
+
+std::optional<AdmissionController::TimePoint> AdmissionController::next_wake(TimePoint now) const {
+  if (waiters_.empty()) return std::nullopt;
+  TimePoint wake = heap_.front()->expires;
   if (limits_.link_bytes_per_second != 0 && tokens_ < 0) {
     const double seconds = -tokens_ / static_cast<double>(limits_.link_bytes_per_second);
-    consider(refilled_ +
-             std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds)));
+    wake = std::min(wake, refilled_ + std::chrono::duration_cast<Duration>(
+                                          std::chrono::duration<double>(seconds)));
   }
-  if (wake && *wake < now) wake = now;
-  return wake;
+  return std::max(wake, now);
 }
 
 }  // namespace infergate::routing

@@ -3,12 +3,17 @@
 // (round-robin) order across jobs. Pure: time is passed in, nothing here blocks or
 // reads a clock. Not thread-safe; the gateway serialises calls (one short lock per
 // decision, never held across I/O).
+//
+// Cost per event, with n requests queued: admit O(log n); cancel O(log n); release O(1);
+// poll O(log n) per request it admits or times out, plus O(1); next_wake O(1). Waiters are
+// indexed by id, kept in a FIFO per job and in a min-heap of when their wait runs out;
+// only jobs that could send a request now (they have waiters and are under their own
+// cap) take turns in the round-robin ring.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <deque>
-#include <list>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +77,11 @@ class AdmissionController {
   };
 
   explicit AdmissionController(AdmissionLimits limits);
+  // The waiters point into jobs_ and at each other: no copies.
+  AdmissionController(const AdmissionController&) = delete;
+  AdmissionController& operator=(const AdmissionController&) = delete;
+  // New limits apply to queued requests too (a changed queue_timeout or per-job cap
+  // re-sorts the queue: O(n), on reload only).
   void set_limits(const AdmissionLimits& limits);
   const AdmissionLimits& limits() const { return limits_; }
 
@@ -82,11 +92,13 @@ class AdmissionController {
   Decision admit(const Request& request, TimePoint now);
   // An admitted request finished (or was cancelled): its resources return.
   void release(const Request& request, TimePoint now);
-  // A queued request gave up (cancelled or its stream died): removed at once.
+  // A queued request gave up (cancelled or its stream died): removed at once. False if
+  // it was not queued (never, or already admitted or timed out by poll()).
   bool cancel(std::uint64_t id);
 
-  // Admits queued requests that fit now, in fair order across jobs, and rejects those
-  // whose wait ran out. Call after release(), and at next_wake().
+  // Rejects the queued requests whose wait ran out (in the order their time ran out),
+  // then admits those that fit now, in fair order across jobs. Call after release(),
+  // cancel() and set_limits(), after admit() queued a request, and at next_wake().
   std::vector<Outcome> poll(TimePoint now);
   // When poll() should run next even if nothing is released (token refill, timeouts).
   std::optional<TimePoint> next_wake(TimePoint now) const;
@@ -94,32 +106,78 @@ class AdmissionController {
   // Gauges.
   std::uint32_t inflight() const { return inflight_; }
   std::uint64_t bytes_in_flight() const { return bytes_in_flight_; }
-  size_t queued() const { return queued_; }
+  size_t queued() const { return waiters_.size(); }
   size_t active_jobs(TimePoint now) const;
   double tokens(TimePoint now);
 
  private:
+  struct Job;
+  // A queued request. Lives in waiters_ (stable node), linked into its job's FIFO and
+  // placed in heap_.
+  struct Waiter {
+    std::uint64_t id = 0;
+    std::uint64_t bytes = 0;
+    TimePoint deadline = TimePoint::max();
+    TimePoint since{};      // when it was queued
+    TimePoint expires{};    // min(deadline, since + queue_timeout): the heap's key
+    std::uint64_t seq = 0;  // queue order, breaks ties in the heap
+    Job* job = nullptr;
+    Waiter* prev = nullptr;  // the job's FIFO
+    Waiter* next = nullptr;
+    size_t heap_index = 0;
+  };
   struct Job {
     std::uint32_t inflight = 0;
     TimePoint last_active{};
-    std::deque<std::pair<Request, TimePoint>> waiting;  // with the time it was queued
+    Waiter* first = nullptr;  // FIFO of this job's waiters, oldest first
+    Waiter* last = nullptr;
+    // In the ring while it has waiters and is under per_job_max_inflight.
+    Job* ring_prev = nullptr;
+    Job* ring_next = nullptr;
     bool in_ring = false;
   };
 
-  // The limit that holds `r` back now, or kNone if it fits.
-  Limit blocking_limit(const Job& job, const Request& r, TimePoint now);
-  void take(Job& job, const Request& r);
+  // The limit that holds back `bytes` of `job` now, or kNone if it fits.
+  Limit blocking_limit(const Job& job, std::uint64_t bytes, TimePoint now);
+  bool under_job_cap(const Job& job) const;
+  void take(Job& job, std::uint64_t bytes);
   void refill(TimePoint now);
   bool active(const Job& job, TimePoint now) const;
-  Duration estimate_wait(Limit limit, const Request& r) const;
+  Duration estimate_wait(Limit limit, std::uint64_t bytes) const;
   void forget_idle(TimePoint now);
 
+  void enqueue(Job& job, const Request& r, TimePoint now);
+  // Unlinks `w` from its job, the ring (if the job has no waiter left) and the heap, and
+  // erases it.
+  void remove(Waiter& w);
+  void expire(TimePoint now, std::vector<Outcome>& out);
+  void serve(TimePoint now, std::vector<Outcome>& out);
+  // Puts `job` in the ring (at the back) or takes it out, as its waiters and cap say.
+  void update_ring(Job& job);
+  void ring_push_back(Job& job);
+  void ring_erase(Job& job);
+  // The min-heap of waiters by (expires, seq).
+  bool heap_less(const Waiter* a, const Waiter* b) const;
+  void heap_push(Waiter* w);
+  void heap_erase(Waiter* w);
+  void heap_sift_up(size_t i);
+  void heap_sift_down(size_t i);
+  void heap_place(size_t i, Waiter* w);
+
   AdmissionLimits limits_;
-  std::unordered_map<std::string, Job> jobs_;
-  std::list<std::string> ring_;  // jobs with waiting requests, in service order
+  // Looked up by string_view without building a string.
+  struct NameHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  // Nodes are stable: waiters and the ring point into them.
+  std::unordered_map<std::string, Job, NameHash, std::equal_to<>> jobs_;
+  std::unordered_map<std::uint64_t, Waiter> waiters_;
+  std::vector<Waiter*> heap_;
+  Job* ring_head_ = nullptr;  // the job whose turn it is
+  std::uint64_t next_seq_ = 0;
   std::uint32_t inflight_ = 0;
   std::uint64_t bytes_in_flight_ = 0;
-  size_t queued_ = 0;
   double tokens_ = 0;
   TimePoint refilled_{};
   bool bucket_started_ = false;

@@ -2,6 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
 namespace infergate::routing {
 namespace {
 
@@ -10,6 +17,10 @@ using AC = AdmissionController;
 using TP = AC::TimePoint;
 
 const TP t0 = TP{} + 1000s;
+
+std::chrono::milliseconds ms(std::uint64_t n) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(n));
+}
 
 AC::Request req(std::uint64_t id, std::string job, std::uint64_t bytes = 100,
                 TP deadline = TP::max()) {
@@ -176,6 +187,310 @@ TEST(Admission, AJobWithRequestsInFlightStaysActive) {
   EXPECT_FALSE(ac.touch_job("b", t0 + 10s));  // a's request is still running
   ac.release(req(1, "a"), t0 + 10s);
   EXPECT_TRUE(ac.touch_job("b", t0 + 12s));
+}
+
+// Releases `running` and returns the one request poll() admits in its place.
+AC::Request next_admitted(AC& ac, const AC::Request& running, TP now,
+                          const std::map<std::uint64_t, std::string>& job_of) {
+  ac.release(running, now);
+  auto out = ac.poll(now);
+  EXPECT_EQ(out.size(), 1u);
+  if (out.size() != 1) return req(0, "none");
+  EXPECT_TRUE(out[0].admitted);
+  return req(out[0].id, job_of.at(out[0].id));
+}
+
+TEST(Admission, CancelOfAMiddleWaiterKeepsTheOthersInOrder) {
+  AC ac({.max_inflight = 1});
+  ASSERT_EQ(ac.admit(req(1, "a"), t0).verdict, AC::Verdict::kAdmitted);
+  std::map<std::uint64_t, std::string> job_of;
+  for (std::uint64_t id = 2; id <= 6; ++id) {
+    job_of[id] = "a";
+    ASSERT_EQ(ac.admit(req(id, "a"), t0).verdict, AC::Verdict::kQueued);
+  }
+  EXPECT_TRUE(ac.cancel(4));
+  EXPECT_FALSE(ac.cancel(4));
+  EXPECT_EQ(ac.queued(), 4u);
+  std::vector<std::uint64_t> order;
+  AC::Request running = req(1, "a");
+  for (int i = 0; i < 4; ++i) {
+    running = next_admitted(ac, running, t0, job_of);
+    order.push_back(running.id);
+  }
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{2, 3, 5, 6}));
+  EXPECT_EQ(ac.queued(), 0u);
+  EXPECT_FALSE(ac.next_wake(t0));
+}
+
+TEST(Admission, CancelOfTheFirstAndLastWaiters) {
+  AC ac({.max_inflight = 1});
+  ac.admit(req(1, "a"), t0);
+  std::map<std::uint64_t, std::string> job_of;
+  for (std::uint64_t id = 2; id <= 5; ++id) {
+    job_of[id] = "a";
+    ac.admit(req(id, "a"), t0);
+  }
+  EXPECT_TRUE(ac.cancel(2));
+  EXPECT_TRUE(ac.cancel(5));
+  AC::Request running = next_admitted(ac, req(1, "a"), t0, job_of);
+  EXPECT_EQ(running.id, 3u);
+  // A request queued after the cancellations goes behind the survivors.
+  job_of[6] = "a";
+  ac.admit(req(6, "a"), t0);
+  running = next_admitted(ac, running, t0, job_of);
+  EXPECT_EQ(running.id, 4u);
+  running = next_admitted(ac, running, t0, job_of);
+  EXPECT_EQ(running.id, 6u);
+}
+
+TEST(Admission, ManyWaitersTimeOutInTheOrderTheirTimeRunsOut) {
+  // 1,000 waiters queued 1 ms apart; every third also has its own deadline, sooner than
+  // the 10 s queue_timeout for some and later for others.
+  AC ac({.max_inflight = 1, .queue_timeout = 10s});
+  ASSERT_EQ(ac.admit(req(1000000, "busy"), t0).verdict, AC::Verdict::kAdmitted);
+  std::vector<std::pair<TP, std::uint64_t>> expected;  // (when it runs out, id)
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    const TP queued_at = t0 + ms(i);
+    TP deadline = TP::max();
+    if (i % 3 == 0) deadline = queued_at + ms(1 + (i * 7919) % 20000);  // up to 20 s
+    ASSERT_EQ(ac.admit(req(i, "job" + std::to_string(i % 7), 100, deadline), queued_at).verdict,
+              AC::Verdict::kQueued);
+    expected.emplace_back(std::min(deadline, queued_at + 10s), i);
+  }
+  std::stable_sort(expected.begin(), expected.end(),
+                   [](const auto& x, const auto& y) { return x.first < y.first; });
+  std::vector<std::uint64_t> order;
+  TP now = t0 + 1s;
+  while (ac.queued() > 0) {
+    auto wake = ac.next_wake(now);
+    ASSERT_TRUE(wake);
+    ASSERT_GE(*wake, now);
+    // Nothing runs out before next_wake() says so.
+    if (*wake > now) {
+      EXPECT_TRUE(ac.poll(*wake - 1ns).empty());
+    }
+    now = *wake;
+    for (const AC::Outcome& o : ac.poll(now)) {
+      EXPECT_FALSE(o.admitted);
+      order.push_back(o.id);
+      const bool own_deadline = o.id % 3 == 0 && o.limit == Limit::kDeadline;
+      EXPECT_TRUE(own_deadline || o.limit == Limit::kQueueTimeout) << o.id;
+      if (o.limit == Limit::kQueueTimeout) {
+        EXPECT_EQ(o.waited, 10s);
+      }
+    }
+  }
+  ASSERT_EQ(order.size(), expected.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    // Ties (the same instant) may come out in either order; the instants may not.
+    const auto it = std::find_if(expected.begin(), expected.end(),
+                                 [&](const auto& e) { return e.second == order[i]; });
+    ASSERT_NE(it, expected.end());
+    EXPECT_EQ(it->first, expected[i].first) << "position " << i;
+  }
+}
+
+TEST(Admission, FairnessHoldsAfterCancel) {
+  AC ac({.max_inflight = 1});
+  ASSERT_EQ(ac.admit(req(100, "busy"), t0).verdict, AC::Verdict::kAdmitted);
+  std::map<std::uint64_t, std::string> job_of;
+  // Three jobs take turns: a1 b1 c1 a2 b2 c2 a3 b3 c3.
+  for (std::uint64_t i = 1; i <= 3; ++i) {
+    for (const char* j : {"a", "b", "c"}) {
+      const std::uint64_t id = i * 10 + static_cast<std::uint64_t>(j[0] - 'a');
+      job_of[id] = j;
+      ac.admit(req(id, j), t0);
+    }
+  }
+  // a1 goes; then b gives up its first request and c its last: b keeps its turn with b2.
+  AC::Request running = next_admitted(ac, req(100, "busy"), t0, job_of);
+  EXPECT_EQ(running.id, 10u);
+  EXPECT_TRUE(ac.cancel(11));
+  EXPECT_TRUE(ac.cancel(32));
+  std::vector<std::uint64_t> order;
+  while (ac.queued() > 0) {
+    running = next_admitted(ac, running, t0, job_of);
+    order.push_back(running.id);
+  }
+  EXPECT_EQ(order, (std::vector<std::uint64_t>{21, 12, 20, 31, 22, 30}));
+}
+
+TEST(Admission, AJobWhoseWaitersAllLeaveLosesItsTurn) {
+  AC ac({.max_inflight = 1});
+  ac.admit(req(100, "busy"), t0);
+  std::map<std::uint64_t, std::string> job_of{{1, "a"}, {2, "b"}, {3, "b"}, {4, "c"}};
+  for (const auto& [id, job] : job_of) ac.admit(req(id, job), t0);
+  // b's turn comes after a's; both of b's requests leave before it.
+  AC::Request running = next_admitted(ac, req(100, "busy"), t0, job_of);
+  EXPECT_EQ(running.id, 1u);
+  EXPECT_TRUE(ac.cancel(2));
+  EXPECT_TRUE(ac.cancel(3));
+  running = next_admitted(ac, running, t0, job_of);
+  EXPECT_EQ(running.id, 4u);
+  // b comes back later: it queues behind nobody.
+  job_of[5] = "b";
+  job_of[6] = "a";
+  ac.admit(req(6, "a"), t0);
+  ac.admit(req(5, "b"), t0);
+  running = next_admitted(ac, running, t0, job_of);
+  EXPECT_EQ(running.id, 6u);
+  running = next_admitted(ac, running, t0, job_of);
+  EXPECT_EQ(running.id, 5u);
+}
+
+TEST(Admission, CancellingTheLargeRequestThatHoldsItsTurnLetsOthersGo) {
+  AC ac({.max_bytes_in_flight = 1000});
+  ASSERT_EQ(ac.admit(req(1, "small", 600), t0).verdict, AC::Verdict::kAdmitted);
+  ac.admit(req(2, "large", 900), t0);
+  ac.admit(req(3, "small", 300), t0);
+  EXPECT_TRUE(ac.poll(t0).empty());
+  EXPECT_TRUE(ac.cancel(2));
+  auto out = ac.poll(t0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 3u);
+}
+
+TEST(Admission, AJobAtItsCapRejoinsTheTurnsWhenOneOfItsRequestsEnds) {
+  AC ac({.max_inflight = 2, .per_job_max_inflight = 1});
+  ASSERT_EQ(ac.admit(req(1, "a"), t0).verdict, AC::Verdict::kAdmitted);
+  ASSERT_EQ(ac.admit(req(2, "b"), t0).verdict, AC::Verdict::kAdmitted);
+  ac.admit(req(3, "a"), t0);
+  ac.admit(req(4, "a"), t0);
+  ac.admit(req(5, "c"), t0);
+  // Only the global cap and a's own cap hold anyone back; c cannot go (max_inflight).
+  EXPECT_TRUE(ac.poll(t0).empty());
+  ac.release(req(2, "b"), t0);  // a slot frees, but a is at its cap: c goes
+  auto out = ac.poll(t0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 5u);
+  ac.release(req(1, "a"), t0);  // a is under its cap again: its oldest waiter goes
+  out = ac.poll(t0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 3u);
+  EXPECT_EQ(ac.queued(), 1u);
+}
+
+TEST(Admission, ANewQueueTimeoutAppliesToQueuedRequests) {
+  AC ac({.max_inflight = 1, .queue_timeout = 30s});
+  ac.admit(req(1, "a"), t0);
+  ac.admit(req(2, "a"), t0);
+  ac.admit(req(3, "a"), t0 + 1s);
+  EXPECT_EQ(*ac.next_wake(t0 + 1s), t0 + 30s);
+  ac.set_limits({.max_inflight = 1, .queue_timeout = 5s});
+  EXPECT_EQ(*ac.next_wake(t0 + 1s), t0 + 5s);
+  auto out = ac.poll(t0 + 5s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 2u);
+  EXPECT_EQ(out[0].limit, Limit::kQueueTimeout);
+  EXPECT_EQ(*ac.next_wake(t0 + 5s), t0 + 6s);
+}
+
+TEST(Admission, ALoweredPerJobCapHoldsQueuedRequests) {
+  AC ac({.max_inflight = 10});
+  for (std::uint64_t id = 1; id <= 10; ++id) ac.admit(req(id, "a"), t0);
+  ac.admit(req(11, "a"), t0);
+  ac.admit(req(12, "b"), t0);
+  ac.set_limits({.max_inflight = 10, .per_job_max_inflight = 2});
+  ac.release(req(1, "a"), t0);
+  auto out = ac.poll(t0);  // a still holds 9 > 2: only b goes
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 12u);
+}
+
+TEST(Admission, ASecondRequestWithAQueuedIdIsRefused) {
+  AC ac({.max_inflight = 1});
+  ac.admit(req(1, "a"), t0);
+  ASSERT_EQ(ac.admit(req(2, "a"), t0).verdict, AC::Verdict::kQueued);
+  EXPECT_EQ(ac.admit(req(2, "b"), t0).verdict, AC::Verdict::kRejected);
+  EXPECT_EQ(ac.queued(), 1u);
+}
+
+TEST(Admission, ALongestQueueTimeoutDoesNotWrap) {
+  AC ac({.max_inflight = 1, .queue_timeout = AC::Duration::max()});
+  ac.admit(req(1, "a"), t0);
+  ac.admit(req(2, "a"), t0);
+  EXPECT_EQ(*ac.next_wake(t0), TP::max());
+  EXPECT_TRUE(ac.poll(t0 + std::chrono::hours(24 * 365)).empty());
+}
+
+// Random admits, releases, cancels and time steps against a model of what must hold:
+// every queued request leaves exactly once (admitted, timed out or cancelled), never
+// before its time runs out, never after poll() at that time; the caps are never exceeded,
+// and poll() leaves no request waiting that the caps would let in.
+TEST(Admission, RandomEventsKeepEveryInvariant) {
+  std::mt19937_64 rng(20261130);
+  const AdmissionLimits limits{
+      .max_inflight = 8, .per_job_max_inflight = 3, .max_queue = 500, .queue_timeout = 2s};
+  AC ac(limits);
+  struct Queued {
+    std::string job;
+    TP since;
+    TP deadline;
+  };
+  std::map<std::uint64_t, Queued> queued;
+  std::map<std::uint64_t, std::string> running;
+  std::map<std::string, std::uint32_t> per_job;
+  TP now = t0;
+  std::uint64_t next_id = 1;
+  auto check_outcomes = [&](const std::vector<AC::Outcome>& out) {
+    for (const AC::Outcome& o : out) {
+      auto it = queued.find(o.id);
+      ASSERT_NE(it, queued.end()) << o.id;
+      if (o.admitted) {
+        running[o.id] = it->second.job;
+        ++per_job[it->second.job];
+      } else {
+        const bool ran_out = it->second.deadline <= now || now - it->second.since >= 2s;
+        EXPECT_TRUE(ran_out) << o.id;
+      }
+      queued.erase(it);
+    }
+    EXPECT_LE(running.size(), 8u);
+    for (const auto& [job, n] : per_job) EXPECT_LE(n, 3u) << job;
+    EXPECT_EQ(ac.queued(), queued.size());
+    EXPECT_EQ(ac.inflight(), running.size());
+    for (const auto& [id, q] : queued) {
+      // Nothing past its time is left, and a job under its cap does not wait while
+      // the gateway has room.
+      EXPECT_FALSE(q.deadline <= now || now - q.since >= 2s) << id;
+      EXPECT_FALSE(running.size() < 8 && per_job[q.job] < 3) << id;
+    }
+  };
+  for (int step = 0; step < 20000; ++step) {
+    const int what = static_cast<int>(rng() % 10);
+    if (what < 4) {
+      const std::uint64_t id = next_id++;
+      const std::string job = "j" + std::to_string(rng() % 12);
+      const TP deadline = rng() % 4 == 0 ? now + ms(1 + rng() % 3000) : TP::max();
+      const AC::Decision d = ac.admit(req(id, job, 100, deadline), now);
+      if (d.verdict == AC::Verdict::kAdmitted) {
+        EXPECT_TRUE(queued.empty());
+        running[id] = job;
+        ++per_job[job];
+      } else if (d.verdict == AC::Verdict::kQueued) {
+        queued[id] = {job, now, deadline};
+        check_outcomes(ac.poll(now));
+      } else {
+        EXPECT_EQ(queued.size(), 500u);
+      }
+    } else if (what < 7 && !running.empty()) {
+      auto it = std::next(running.begin(), static_cast<long>(rng() % running.size()));
+      const AC::Request r = req(it->first, it->second);
+      --per_job[it->second];
+      running.erase(it);
+      ac.release(r, now);
+      check_outcomes(ac.poll(now));
+    } else if (what < 8 && !queued.empty()) {
+      auto it = std::next(queued.begin(), static_cast<long>(rng() % queued.size()));
+      EXPECT_TRUE(ac.cancel(it->first));
+      queued.erase(it);
+      check_outcomes(ac.poll(now));
+    } else {
+      now += ms(rng() % 200);
+      check_outcomes(ac.poll(now));
+    }
+    if (::testing::Test::HasFailure()) break;
+  }
 }
 
 }  // namespace
