@@ -37,10 +37,22 @@ std::uint64_t RetryBudget::retries_in_window(TimePoint now) {
   return n;
 }
 
+bool RetryBudget::take_floor(TimePoint now) {
+  if (min_retries_ == 0) return false;
+  const Duration interval = kWindow / min_retries_;
+  if (!floor_started_) {
+    // Cold: one retry now, the next one interval later.
+    floor_started_ = true;
+    floor_next_ = now + interval * (kFloorBurst - 1);
+  }
+  if (now < floor_next_ - interval * (kFloorBurst - 1)) return false;
+  floor_next_ = std::max(floor_next_, now) + interval;
+  return true;
+}
+
 bool RetryBudget::try_retry(TimePoint now) {
-  const double allowed = std::max<double>(
-      min_retries_, percent_ / 100.0 * static_cast<double>(requests_in_window(now)));
-  if (static_cast<double>(retries_in_window(now)) + 1 > allowed) return false;
+  const double share = percent_ / 100.0 * static_cast<double>(requests_in_window(now));
+  if (static_cast<double>(retries_in_window(now)) + 1 > share && !take_floor(now)) return false;
   ++current(now).retries;
   return true;
 }

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "routing/retry_budget.h"
 
 namespace infergate::routing {
@@ -75,10 +77,69 @@ TEST(RetryBudget, AMinimumKeepsQuietGatewaysRetrying) {
   const TP now = TP{} + 5s;
   b.on_request(now);
   EXPECT_TRUE(b.try_retry(now));
-  EXPECT_TRUE(b.try_retry(now));
-  EXPECT_TRUE(b.try_retry(now));
+  EXPECT_FALSE(b.try_retry(now));  // the floor pays out one at a time
+  // 3 per 10 s: the next one a third of the window later.
+  EXPECT_FALSE(b.try_retry(now + 3333ms));
+  EXPECT_TRUE(b.try_retry(now + 3334ms));
+  EXPECT_FALSE(b.try_retry(now + 3334ms));
+  EXPECT_EQ(b.retries_in_window(now + 3334ms), 2u);
+}
+
+TEST(RetryBudget, AColdBurstTakesOneFloorRetryAndLaterFailuresGetTheirs) {
+  RetryBudget b(/*percent=*/0, /*min_retries=*/3);
+  const TP start = TP{} + 5s;
+  // Eight requests fail together right after start: one is retried.
+  int burst = 0;
+  for (int i = 0; i < 8; ++i) {
+    b.on_request(start);
+    burst += b.try_retry(start);
+  }
+  EXPECT_EQ(burst, 1);
+  // Then one failure a second for a minute: 3 per 10 s are retried, spread out.
+  std::vector<int> retried_at;
+  for (int s = 1; s <= 60; ++s) {
+    const TP now = start + std::chrono::seconds(s);
+    b.on_request(now);
+    if (b.try_retry(now)) retried_at.push_back(s);
+  }
+  EXPECT_EQ(retried_at.size(), 18u);
+  EXPECT_EQ(retried_at.front(), 4);
+  for (size_t i = 1; i < retried_at.size(); ++i) {
+    EXPECT_GE(retried_at[i] - retried_at[i - 1], 3);
+    EXPECT_LE(retried_at[i] - retried_at[i - 1], 4);
+  }
+}
+
+TEST(RetryBudget, AnIdleFloorHoldsAtMostTwo) {
+  RetryBudget b(0, /*min_retries=*/3);
+  const TP start = TP{} + 5s;
+  EXPECT_TRUE(b.try_retry(start));
+  const TP later = start + 100s;
+  EXPECT_TRUE(b.try_retry(later));
+  EXPECT_TRUE(b.try_retry(later));
+  EXPECT_FALSE(b.try_retry(later));
+  EXPECT_FALSE(b.try_retry(later + 3333ms));
+  EXPECT_TRUE(b.try_retry(later + 3334ms));
+}
+
+TEST(RetryBudget, TheShareAndTheFloorAddUp) {
+  RetryBudget b(10, /*min_retries=*/3);
+  const TP now = TP{} + 100s;
+  for (int i = 0; i < 100; ++i) b.on_request(now);
+  int allowed = 0;
+  for (int i = 0; i < 50; ++i) allowed += b.try_retry(now);
+  EXPECT_EQ(allowed, 11);  // 10% of 100, and the floor's one
+  // The floor's retries count against the share: it does not come back with them.
+  EXPECT_FALSE(b.try_retry(now + 1s));
+  EXPECT_TRUE(b.try_retry(now + 3334ms));
+}
+
+TEST(RetryBudget, NoFloorWhenTheMinimumIsZero) {
+  RetryBudget b(10, /*min_retries=*/0);
+  const TP now = TP{} + 5s;
+  b.on_request(now);
   EXPECT_FALSE(b.try_retry(now));
-  EXPECT_EQ(b.retries_in_window(now), 3u);
+  EXPECT_FALSE(b.try_retry(now + 60s));
 }
 
 }  // namespace
