@@ -1,8 +1,13 @@
 // The gateway's one admission point: routing::AdmissionController behind a short lock,
 // shared by all workers. A request that has to wait is parked here with a callback that
 // is posted back to its own worker when the wait ends (admitted, timed out, or past its
-// deadline). A timer thread wakes the queue when time alone can let someone in (token
-// refill) or out (timeouts). Nothing here is touched when no limit is configured.
+// deadline). A steady_timer on the control io_context wakes the queue when time alone
+// can let someone in (token refill) or out (timeouts); no thread of its own. Nothing here
+// is touched when no limit is configured.
+//
+// Lifetime: the control io_context must outlive the gate. stop() (the destructor runs
+// it too) cancels the timer and drops the parked callbacks; once it returns, the gate
+// posts nothing to any io_context. Call it before the workers' io_contexts can die.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -10,14 +15,10 @@
 #include <array>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
-#include <string>
+#include <memory>
 #include <string_view>
-#include <thread>
-#include <unordered_map>
 
 #include "routing/admission.h"
 
@@ -49,7 +50,9 @@ class AdmissionGate {
     std::uint64_t admitted_total = 0;
   };
 
-  explicit AdmissionGate(const routing::AdmissionLimits& limits, bool enabled);
+  // `control`: the control plane's io_context, whose thread runs the gate's timer.
+  AdmissionGate(boost::asio::io_context& control, const routing::AdmissionLimits& limits,
+                bool enabled);
   ~AdmissionGate();
   AdmissionGate(const AdmissionGate&) = delete;
   AdmissionGate& operator=(const AdmissionGate&) = delete;
@@ -62,12 +65,17 @@ class AdmissionGate {
   // Every RPC of a job: false when the job is new and max_jobs are active (refused).
   bool touch_job(std::string_view job);
   // Admitted now, queued (then `done` is posted to `io` later, exactly once, unless
-  // cancel() returns true first), or rejected.
+  // cancel() returns true first or the gate is stopped), or rejected. Any thread.
   Decision admit(const Request& request, boost::asio::io_context& io, Done done);
   // An admitted request is over: what it held returns, and waiters that now fit go.
   void release(const Request& request);
   // A queued request gave up; true if it was still queued (no callback will come).
   bool cancel(std::uint64_t id);
+
+  // Shutdown: the timer is cancelled, parked callbacks are dropped (never called), and
+  // once this returns nothing more is posted to any io_context; the counts stay usable.
+  // Idempotent; any thread.
+  void stop();
 
   std::uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
   // The limits' configured values, for messages.
@@ -75,26 +83,13 @@ class AdmissionGate {
   Stats stats() const;
 
  private:
-  struct Waiter {
-    boost::asio::io_context* io;
-    Done done;
-  };
+  // Everything the timer's handler touches: it holds a weak reference, so a handler
+  // that comes up after the gate is gone does nothing.
+  class State;
 
-  // Polls the controller and posts every outcome to its worker. Lock held on entry;
-  // released before posting.
-  void poll_and_dispatch(std::unique_lock<std::mutex>& lock);
-  void count_rejection(routing::Limit limit);
-  void timer_loop();
-
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  routing::AdmissionController controller_;
-  std::unordered_map<std::uint64_t, Waiter> waiters_;
-  Stats counters_;  // rejected, waits, admitted (the gauges come from the controller)
+  std::shared_ptr<State> state_;
   std::atomic<bool> enabled_;
   std::atomic<std::uint64_t> next_id_{1};
-  bool stopping_ = false;
-  std::thread timer_;
 };
 
 }  // namespace infergate::gateway

@@ -88,7 +88,8 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
       channels_(std::make_shared<health::BackendChannels>()),
       fanout_(std::make_shared<FanOut>(channels_)),
       affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
-      admission_(std::make_shared<AdmissionGate>(admission_limits(config), config.limits.any())),
+      admission_(
+          std::make_shared<AdmissionGate>(control, admission_limits(config), config.limits.any())),
       parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
       compression_pool_(std::make_shared<boost::asio::thread_pool>(2)),
       targets_(std::make_shared<const TargetTable>()) {
