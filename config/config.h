@@ -37,6 +37,20 @@ struct LimitsConfig {
   std::uint32_t max_queue = 10000;
   std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
 
+  // Bounds on what one peer can make the gateway hold (never 0: these always apply).
+  // Stream bytes buffered by the whole process; 0 in the file = a quarter of the
+  // machine's memory, resolved by the loader.
+  std::uint64_t max_buffered_bytes = 0;
+  // A model-scoped request's bytes before its first tensor (model, version, id,
+  // parameters): what routing reads, inflated if compressed.
+  std::uint64_t max_routing_fields_bytes = 64 * 1024;
+  // A request whose fields are out of canonical order is held whole up to this.
+  std::uint64_t max_reorder_bytes = 64ull << 20;
+  // Requests the gateway answers itself or fans out, as received and as inflated.
+  std::uint64_t max_control_message_bytes = 16ull << 20;
+  // How long a request waits for a slot on a backend at its max_inflight.
+  std::chrono::nanoseconds backend_wait_timeout = std::chrono::seconds(30);
+
   // True when any limit is set (otherwise admission is skipped entirely).
   bool any() const {
     return max_jobs != 0 || max_inflight != 0 || per_job_max_inflight != 0 ||
@@ -78,6 +92,16 @@ struct FrontendConfig {
   std::uint64_t connection_window_bytes = 16 << 20;
   std::string response_compression = "none";  // none | gzip | deflate, if the client accepts
   std::uint64_t response_compression_min_bytes = 64 * 1024;
+  // A new connection must send the client preface and SETTINGS within this.
+  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  // A connection with no open stream for this long is closed (GOAWAY first).
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(300);
+  // A stream on which no byte moved, on either leg, for this long is ended.
+  std::chrono::nanoseconds stream_idle_timeout = std::chrono::seconds(300);
+  // Client connections held at once; more are accepted and closed at once.
+  std::uint32_t max_connections = 10000;
+  // A request's decoded header list; far past it (4x) the connection is closed.
+  std::uint64_t max_header_bytes = 64 * 1024;
 
   bool operator==(const FrontendConfig&) const = default;
 };
@@ -87,6 +111,14 @@ struct UpstreamConfig {
   std::chrono::nanoseconds connect_timeout = std::chrono::seconds(2);
   std::uint32_t streams_per_connection = 100;
   std::uint32_t connections_per_backend = 8;  // per worker
+  // A backend stream that has received nothing for this long is reset.
+  std::chrono::nanoseconds stream_idle_timeout = std::chrono::seconds(300);
+  // PING every interval; no answer within the timeout closes the connection.
+  std::chrono::nanoseconds keepalive_interval = std::chrono::seconds(30);
+  std::chrono::nanoseconds keepalive_timeout = std::chrono::seconds(10);
+  // Streams one connection carries in its life before it is retired (stream IDs are
+  // 31 bits, two per stream: a connection can never open more than 2^30).
+  std::uint32_t max_streams_per_connection = 1000000000;
 
   bool operator==(const UpstreamConfig&) const = default;
 };

@@ -7,10 +7,20 @@
 #include <map>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "config/yaml_reader.h"
 
 namespace infergate::config {
 namespace {
+
+// limits.max_buffered_bytes when the file leaves it 0: a quarter of physical memory.
+std::uint64_t default_buffer_budget() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 1ull << 30;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page) / 4;
+}
 
 bool valid_backend_name(const std::string& name) {
   if (name.empty() || name.size() > 64) return false;
@@ -99,6 +109,34 @@ std::optional<std::uint64_t> read_window(const Value& v) {
   return bytes;
 }
 
+// A duration that must be positive.
+void read_positive(MapReader& m, std::string_view key, std::chrono::nanoseconds& out) {
+  if (auto x = m.get(key)) {
+    if (auto d = x->duration()) {
+      if (d->count() > 0) {
+        out = *d;
+      } else {
+        x->problem(std::string(key) + " must be positive");
+      }
+    }
+  }
+}
+
+// A size in [min, max] bytes.
+void read_size(MapReader& m, std::string_view key, std::uint64_t min, std::uint64_t max,
+               std::uint64_t& out) {
+  if (auto x = m.get(key)) {
+    if (auto n = x->bytes()) {
+      if (*n >= min && *n <= max) {
+        out = *n;
+      } else {
+        x->problem(std::string(key) + " must be between " + format_bytes(min) + " and " +
+                   format_bytes(max));
+      }
+    }
+  }
+}
+
 void read_frontend(const Value& v, FrontendConfig& f) {
   MapReader m(v);
   if (auto x = m.get("max_concurrent_streams")) {
@@ -116,6 +154,13 @@ void read_frontend(const Value& v, FrontendConfig& f) {
   if (auto x = m.get("response_compression_min_bytes")) {
     if (auto n = x->bytes()) f.response_compression_min_bytes = *n;
   }
+  read_positive(m, "handshake_timeout", f.handshake_timeout);
+  read_positive(m, "idle_timeout", f.idle_timeout);
+  read_positive(m, "stream_idle_timeout", f.stream_idle_timeout);
+  if (auto x = m.get("max_connections")) {
+    if (auto n = x->integer(1, 1 << 24)) f.max_connections = static_cast<std::uint32_t>(*n);
+  }
+  read_size(m, "max_header_bytes", 1024, 16 << 20, f.max_header_bytes);
   m.finish();
 }
 
@@ -136,20 +181,15 @@ void read_upstream(const Value& v, UpstreamConfig& u) {
   if (auto x = m.get("connections_per_backend")) {
     if (auto n = x->integer(1, 1024)) u.connections_per_backend = static_cast<std::uint32_t>(*n);
   }
-  m.finish();
-}
-
-// A duration that must be positive.
-void read_positive(MapReader& m, std::string_view key, std::chrono::nanoseconds& out) {
-  if (auto x = m.get(key)) {
-    if (auto d = x->duration()) {
-      if (d->count() > 0) {
-        out = *d;
-      } else {
-        x->problem(std::string(key) + " must be positive");
-      }
+  read_positive(m, "stream_idle_timeout", u.stream_idle_timeout);
+  read_positive(m, "keepalive_interval", u.keepalive_interval);
+  read_positive(m, "keepalive_timeout", u.keepalive_timeout);
+  if (auto x = m.get("max_streams_per_connection")) {
+    if (auto n = x->integer(1, 1 << 30)) {
+      u.max_streams_per_connection = static_cast<std::uint32_t>(*n);
     }
   }
+  m.finish();
 }
 
 void read_count(MapReader& m, std::string_view key, int min, int max, int& out) {
@@ -243,6 +283,11 @@ void read_limits(const Value& v, LimitsConfig& l) {
   }
   count("max_queue", l.max_queue);
   read_positive(m, "queue_timeout", l.queue_timeout);
+  read_size(m, "max_buffered_bytes", 0, std::uint64_t{1} << 50, l.max_buffered_bytes);
+  read_size(m, "max_routing_fields_bytes", 1024, 64ull << 20, l.max_routing_fields_bytes);
+  read_size(m, "max_reorder_bytes", 1024, 2ull << 30, l.max_reorder_bytes);
+  read_size(m, "max_control_message_bytes", 1024, 2ull << 30, l.max_control_message_bytes);
+  read_positive(m, "backend_wait_timeout", l.backend_wait_timeout);
   m.finish();
 }
 
@@ -319,6 +364,9 @@ LoadResult load_config_string(std::string_view yaml, const std::string& source) 
   auto config = std::make_shared<Config>();
   config->source = source;
   read_root(Value(doc, "", &sink), *config);
+  if (config->limits.max_buffered_bytes == 0) {
+    config->limits.max_buffered_bytes = default_buffer_budget();
+  }
   if (!sink.problems().empty()) return LoadResult{.problems = std::move(sink.problems())};
   return LoadResult{.config = std::move(config)};
 }

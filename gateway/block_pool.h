@@ -4,6 +4,10 @@
 // tensor bytes); from then on the same memory is handed to writev() by reference, so a
 // block stays alive while a queue or an in-flight write still points into it.
 // Single-threaded: a pool, its blocks and every BlockRef belong to one worker thread.
+//
+// Every block in use is charged to a process-wide BufferBudget (limits.max_buffered_bytes)
+// that streams consult before they take more; blocks are mapped from the OS one by one,
+// so a free list trimmed after a burst gives the memory back (RSS falls with it).
 #pragma once
 
 #include <atomic>
@@ -16,13 +20,36 @@ namespace infergate::gateway {
 
 class BlockPool;
 
+// The bytes every worker's blocks may hold together. Any thread.
+class BufferBudget {
+ public:
+  explicit BufferBudget(std::uint64_t limit_bytes) : limit_(limit_bytes) {}
+
+  std::uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
+  void set_limit(std::uint64_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
+  std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
+  // True when `more` bytes would not fit.
+  bool would_exceed(std::uint64_t more) const { return used() + more > limit(); }
+
+  void charge(std::uint64_t bytes) { used_.fetch_add(bytes, std::memory_order_relaxed); }
+  void refund(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::uint64_t> limit_;
+  std::atomic<std::uint64_t> used_{0};
+};
+
 struct Block {
-  static constexpr size_t kSize = 64 * 1024;
+  // One block is exactly 64 KiB of mapped memory: this header, then the data.
+  static constexpr size_t kMappedSize = 64 * 1024;
+  static constexpr size_t kHeaderSize = 64;
+  static constexpr size_t kSize = kMappedSize - kHeaderSize;
 
   BlockPool* pool;
   std::uint32_t refs;
-  std::uint8_t data[kSize];
+  alignas(kHeaderSize) std::uint8_t data[kSize];
 };
+static_assert(sizeof(Block) == Block::kMappedSize);
 
 // A counted reference to a Block; the block returns to its pool when the last goes.
 class BlockRef {
@@ -50,25 +77,39 @@ class BlockRef {
 
 class BlockPool {
  public:
-  // Keeps at most `max_free` released blocks for reuse; the rest go back to the heap.
-  explicit BlockPool(size_t max_free = 256) : max_free_(max_free) {}
+  // Keeps at most `max_free` released blocks for reuse; the rest go back to the OS.
+  // Blocks in use are charged to `budget` when one is given (it must outlive the pool).
+  explicit BlockPool(size_t max_free = 256, BufferBudget* budget = nullptr)
+      : max_free_(max_free), budget_(budget) {}
   ~BlockPool();
   BlockPool(const BlockPool&) = delete;
   BlockPool& operator=(const BlockPool&) = delete;
 
   BlockRef acquire();
 
+  // Gives free blocks back to the OS until at most `keep` remain. Owner thread.
+  void trim(size_t keep);
+  // Called about once a second: keeps as many free blocks as the last period's peak
+  // demand could use again (at least a few), and gives the rest back.
+  void trim_to_recent_peak();
+
   // Blocks handed out and not yet released: the memory a worker holds for stream data.
   // Readable from any thread (the admin thread reports it).
   size_t blocks_in_use() const { return in_use_.load(std::memory_order_relaxed); }
-  size_t bytes_in_use() const { return blocks_in_use() * Block::kSize; }
+  size_t bytes_in_use() const { return blocks_in_use() * Block::kMappedSize; }
+  size_t free_blocks() const { return free_.size(); }
+  BufferBudget* budget() const { return budget_; }
 
  private:
   friend class BlockRef;
   void release(Block* b);
 
+  static constexpr size_t kMinKeptFree = 32;
+
   size_t max_free_;
+  BufferBudget* budget_;
   std::atomic<size_t> in_use_{0};  // written by the owning worker only
+  size_t peak_in_use_ = 0;         // since the last trim_to_recent_peak()
   std::vector<Block*> free_;
 };
 

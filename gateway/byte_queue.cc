@@ -26,23 +26,24 @@ void SliceQueue::pop_front() {
 void ByteQueue::append(std::span<const std::uint8_t> data) {
   size_ += data.size();
   while (!data.empty()) {
-    // Fill the back slice's block while it has room. Output buffers may hold references
-    // to its earlier bytes, but only this queue ever writes into a data block.
-    if (!slices_.empty()) {
-      Slice& back = slices_.back();
-      const size_t end = back.offset + back.length;
-      if (end < Block::kSize) {
-        const size_t n = std::min(data.size(), Block::kSize - end);
-        std::memcpy(back.block.data() + end, data.data(), n);
-        back.length += static_cast<std::uint32_t>(n);
-        data = data.subspan(n);
-        continue;
-      }
+    if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
+      tail_used_ = 0;  // nobody else points into it: start it over
     }
-    BlockRef block = pool_->acquire();
-    const size_t n = std::min(data.size(), Block::kSize);
-    std::memcpy(block.data(), data.data(), n);
-    slices_.push_back(Slice{std::move(block), 0, static_cast<std::uint32_t>(n)});
+    if (!tail_ || tail_used_ == Block::kSize) {
+      tail_ = pool_->acquire();
+      tail_used_ = 0;
+    }
+    // Only this queue ever writes into its tail block; output buffers and retry buffers
+    // may hold references to the bytes before tail_used_, which never change.
+    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
+    std::memcpy(tail_.data() + tail_used_, data.data(), n);
+    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
+        slices_.back().offset + slices_.back().length == tail_used_) {
+      slices_.back().length += static_cast<std::uint32_t>(n);
+    } else {
+      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
+    }
+    tail_used_ += static_cast<std::uint32_t>(n);
     data = data.subspan(n);
   }
 }
@@ -108,6 +109,8 @@ void ByteQueue::prepend(SliceQueue&& slices) {
 size_t ByteQueue::clear() {
   const size_t dropped = size_;
   slices_.clear();
+  tail_.reset();
+  tail_used_ = 0;
   size_ = 0;
   return dropped;
 }

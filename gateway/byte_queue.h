@@ -60,7 +60,7 @@ class ByteQueue {
  public:
   explicit ByteQueue(BlockPool& pool) : pool_(&pool) {}
 
-  // Copies `data` in.
+  // Copies `data` in, filling the current block before taking a new one.
   void append(std::span<const std::uint8_t> data);
 
   size_t size() const { return size_; }
@@ -81,11 +81,17 @@ class ByteQueue {
 
   // Drops everything; returns how many bytes were dropped.
   size_t clear();
+  // No more bytes will be appended: lets go of the block appends were filling.
+  void seal() { tail_.reset(); }
 
  private:
   BlockPool* pool_;
-  SliceQueue slices_;  // front = oldest; the back one may still be filling
+  SliceQueue slices_;  // front = oldest
   size_t size_ = 0;
+  // The block appends fill, kept after its bytes were taken so that small chunks share
+  // blocks (bytes retained for a retry then pin about what they count).
+  BlockRef tail_;
+  std::uint32_t tail_used_ = 0;
 };
 
 class OutputBuffer {

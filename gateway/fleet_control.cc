@@ -92,6 +92,7 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
           std::make_shared<AdmissionGate>(control, admission_limits(config), config.limits.any())),
       parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
       compression_pool_(std::make_shared<boost::asio::thread_pool>(2)),
+      buffer_budget_(std::make_shared<BufferBudget>(config.limits.max_buffered_bytes)),
       targets_(std::make_shared<const TargetTable>()) {
   scraper_ = std::make_unique<health::MetricsScraper>(
       control_, scrape_options(config), [] { return std::chrono::steady_clock::now(); });
@@ -120,6 +121,7 @@ WorkerShared FleetControl::worker_shared() {
             for (Worker* w : workers_) boost::asio::post(w->io(), [w] { w->resume_parked(); });
           },
       .compression = compression_pool_,
+      .buffer_budget = buffer_budget_,
   };
 }
 
@@ -151,6 +153,7 @@ void FleetControl::apply(const config::Config& config) {
   monitor_->set_options(health_options(config));
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
   admission_->set_limits(admission_limits(config), config.limits.any());
+  buffer_budget_->set_limit(config.limits.max_buffered_bytes);
   set_compression(config);
   scraper_->set_options(scrape_options(config));
   scraper_->set_endpoints(metrics_endpoints(config));

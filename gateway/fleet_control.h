@@ -60,6 +60,7 @@ class FleetControl {
   std::shared_ptr<AdmissionGate> admission_;
   std::shared_ptr<std::atomic<std::int64_t>> parked_;
   std::shared_ptr<boost::asio::thread_pool> compression_pool_;
+  std::shared_ptr<BufferBudget> buffer_budget_;
   std::unique_ptr<health::MetricsScraper> scraper_;  // before monitor_, which publishes to it
   std::unique_ptr<health::HealthMonitor> monitor_;
   std::shared_ptr<const TargetTable> targets_;

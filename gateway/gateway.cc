@@ -6,6 +6,8 @@
 #include <map>
 #include <thread>
 
+#include <sys/resource.h>
+
 #include <boost/asio/post.hpp>
 
 #include "config/loader.h"
@@ -66,6 +68,26 @@ std::string file_version(const std::string& path) {
   return buf;
 }
 
+// frontend.max_connections, within what the process's file-descriptor limit allows (the
+// soft limit is raised to the hard one first); the rest stay for backends, the admin
+// port and the process itself.
+std::uint32_t connection_cap(const config::Config& config) {
+  constexpr rlim_t kReserved = 256;
+  rlimit fds{};
+  if (::getrlimit(RLIMIT_NOFILE, &fds) != 0) return config.frontend.max_connections;
+  if (fds.rlim_cur < fds.rlim_max) {
+    fds.rlim_cur = fds.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &fds) != 0) ::getrlimit(RLIMIT_NOFILE, &fds);
+  }
+  const rlim_t usable = fds.rlim_cur > 2 * kReserved ? fds.rlim_cur - kReserved : fds.rlim_cur / 2;
+  if (usable >= config.frontend.max_connections) return config.frontend.max_connections;
+  gateway_log().warn(
+      "max_connections_capped configured={} file_descriptor_limit={} effective={} "
+      "reason=\"raise the process's RLIMIT_NOFILE to serve more\"",
+      config.frontend.max_connections, fds.rlim_cur, usable);
+  return static_cast<std::uint32_t>(usable);
+}
+
 }  // namespace
 
 StatusInputs Gateway::status_inputs() const {
@@ -102,6 +124,18 @@ DataPlaneOptions data_plane_options(const config::Config& config) {
                                                  : config.frontend.response_compression),
       .response_compression_min_bytes = config.frontend.response_compression_min_bytes,
       .access_log = config.access_log,
+      .max_reorder_buffer_bytes = config.limits.max_reorder_bytes,
+      .max_routing_fields_bytes = config.limits.max_routing_fields_bytes,
+      .max_control_message_bytes = config.limits.max_control_message_bytes,
+      .max_header_bytes = config.frontend.max_header_bytes,
+      .handshake_timeout = config.frontend.handshake_timeout,
+      .idle_timeout = config.frontend.idle_timeout,
+      .stream_idle_timeout = config.frontend.stream_idle_timeout,
+      .upstream_stream_idle_timeout = config.upstream.stream_idle_timeout,
+      .backend_wait_timeout = config.limits.backend_wait_timeout,
+      .keepalive_interval = config.upstream.keepalive_interval,
+      .keepalive_timeout = config.upstream.keepalive_timeout,
+      .upstream_max_streams_per_connection = config.upstream.max_streams_per_connection,
   };
 }
 
@@ -155,7 +189,7 @@ std::string Gateway::start() {
   admin_->route("/status.json", [this] {
     return AdminResponse{.content_type = "application/json", .body = status_json(status_inputs())};
   });
-  listener_ = std::make_unique<Listener>(control_, raw);
+  listener_ = std::make_unique<Listener>(control_, raw, connection_cap(*config_));
   if (std::string e = listener_->listen(*grpc); !e.empty()) {
     return "cannot listen on " + config_->listen.to_string() + ": " + e;
   }
@@ -232,9 +266,13 @@ void Gateway::reload() {
   }
   fleet_->apply(next);
   const RoutingOptions routing = routing_options(next);
+  const DataPlaneOptions options = data_plane_options(next);
   for (auto& w : workers_) {
     Worker* worker = w.get();
-    boost::asio::post(worker->io(), [worker, routing] { worker->set_routing(routing); });
+    boost::asio::post(worker->io(), [worker, routing, options] {
+      worker->set_routing(routing);
+      worker->set_stream_limits(options);
+    });
   }
   if (next.log_level != config_->log_level) set_log_level(next.log_level);
   // Keep the parts that did not change in the running config.

@@ -81,4 +81,9 @@ std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view valu
   }
 }
 
+std::string clip(std::string_view client_text, size_t max_bytes) {
+  if (client_text.size() <= max_bytes) return std::string(client_text);
+  return std::string(client_text.substr(0, max_bytes)) + "...";
+}
+
 }  // namespace infergate::gateway

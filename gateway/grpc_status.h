@@ -42,6 +42,10 @@ std::optional<GrpcCode> parse_grpc_status(std::string_view value);
 // 0x20-0x7E, and '%', become %XX).
 std::string percent_encode_grpc_message(std::string_view message);
 
+// Client-supplied text (a model name, a path) as the gateway's messages quote it: at
+// most `max_bytes`, then "...". A message never echoes an unbounded peer string.
+std::string clip(std::string_view client_text, size_t max_bytes = 128);
+
 // Parses grpc-timeout ("100m", "5S", "30u", "2H"): at most 8 digits and one unit
 // (H, M, S, m, u, n). nullopt if malformed.
 std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view value);

@@ -44,10 +44,13 @@ void H2Connection::on_readable() {
   for (int round = 0; round < 8; ++round) {
     ssize_t n = ::read(socket_.native_handle(), buf.data(), buf.size());
     if (n > 0) {
+      bytes_read_ += static_cast<std::uint64_t>(n);
       ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), static_cast<size_t>(n));
       if (closed_) return;
       if (rv < 0) {
         // nghttp2 has queued a GOAWAY for most protocol errors: send it, then close.
+        on_recv_error(static_cast<int>(rv));
+        if (closed_) return;
         flush();
         return close(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
       }
@@ -90,6 +93,7 @@ void H2Connection::flush() {
     if (!out_.empty()) {
       // The socket is full: wait until it drains, then go on.
       write_blocked_ = true;
+      write_blocked_since_ = std::chrono::steady_clock::now();
       ++pending_handlers_;
       socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
                          [this](const boost::system::error_code& ec) {
@@ -155,6 +159,14 @@ void H2Connection::close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
   on_teardown(reason);
+  // Unread input would make the kernel answer the close with RST and drop what is still
+  // unsent (a GOAWAY saying why): read what has arrived first, so the close is a FIN.
+  if (socket_.is_open()) {
+    std::span<std::uint8_t> buf = worker_.read_buffer();
+    for (int round = 0; round < 16; ++round) {
+      if (::read(socket_.native_handle(), buf.data(), buf.size()) <= 0) break;
+    }
+  }
   boost::system::error_code ec;
   socket_.close(ec);  // cancels the pending waits; their handlers see closed_
   out_.clear();

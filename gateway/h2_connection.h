@@ -21,6 +21,10 @@ namespace infergate::gateway {
 
 class Worker;
 
+// The largest frame either leg advertises it will take (SETTINGS_MAX_FRAME_SIZE) and
+// the largest DATA frame the gateway sends.
+inline constexpr size_t kMaxFrameBytes = 256 * 1024;
+
 class H2Connection {
  public:
   virtual ~H2Connection();
@@ -38,6 +42,9 @@ class H2Connection {
   void close(std::string_view reason);
 
   bool closed() const { return closed_; }
+  // True while the socket has not taken what the connection has to write, and since when.
+  bool write_blocked() const { return write_blocked_; }
+  std::chrono::steady_clock::time_point write_blocked_since() const { return write_blocked_since_; }
 
   // Called by the worker for a scheduled flush.
   void run_scheduled_flush();
@@ -71,6 +78,11 @@ class H2Connection {
   virtual void on_session_done() { close("session finished"); }
   // Called after each flush that left the connection open.
   virtual void after_flush() {}
+  // Called when nghttp2 rejects what the peer sent with a fatal error (before the
+  // connection flushes what it can and closes): a chance to queue a GOAWAY and count.
+  virtual void on_recv_error(int nghttp2_error) { (void)nghttp2_error; }
+  // Bytes read from the peer so far.
+  std::uint64_t bytes_read() const { return bytes_read_; }
 
   static constexpr size_t kMaxOutputBytes = 1 << 20;
 
@@ -89,9 +101,11 @@ class H2Connection {
   OutputBuffer out_;
   bool started_ = false;
   bool write_blocked_ = false;
+  std::chrono::steady_clock::time_point write_blocked_since_{};
   bool flush_posted_ = false;
   bool closed_ = false;
   bool reap_posted_ = false;
+  std::uint64_t bytes_read_ = 0;
   int pending_handlers_ = 0;
 };
 

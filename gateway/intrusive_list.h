@@ -46,6 +46,17 @@ class IntrusiveList {
 
   T* front() const { return empty() ? nullptr : static_cast<T*>(head_.next->owner); }
 
+  // Calls f(T*) for each element in order. f may remove the element it is given (its
+  // successor is read first), but no other.
+  template <typename F>
+  void for_each(F&& f) {
+    for (ListHook* h = head_.next; h != &head_;) {
+      ListHook* next = h->next;
+      f(static_cast<T*>(h->owner));
+      h = next;
+    }
+  }
+
   // Removes and returns the first element, or nullptr.
   T* pop_front() {
     T* item = front();

@@ -188,6 +188,33 @@ class DataPlaneCollector : public prometheus::Collectable {
         gauge(buffered));
     one("infergate_build_info", "The running infergate's version", MetricType::Gauge,
         gauge(1, {{"version", kVersion}}));
+    labelled(
+        out, "infergate_client_protocol_errors_total",
+        "Client connections closed for abusing HTTP/2 or overstaying a bound, by reason", "reason",
+        kProtocolErrorNames, [](const WorkerStats& s) -> const auto& { return s.protocol_errors; });
+    labelled(
+        out, "infergate_stream_timeouts_total",
+        "Streams the gateway ended on a deadline: the client's grpc-timeout, "
+        "frontend.stream_idle_timeout, upstream.stream_idle_timeout, "
+        "limits.backend_wait_timeout",
+        "reason", kExpiryNames, [](const WorkerStats& s) -> const auto& { return s.expiries; });
+    labelled(
+        out, "infergate_requests_over_limit_total",
+        "Requests refused with RESOURCE_EXHAUSTED for passing a byte cap", "limit", kByteCapNames,
+        [](const WorkerStats& s) -> const auto& { return s.over_limit; });
+  }
+
+  // One counter family with a label per slot of a per-worker array, summed over workers.
+  template <size_t N, typename Get>
+  void labelled(std::vector<MetricFamily>& out, const char* name, const char* help,
+                const char* label, const std::array<std::string_view, N>& values, Get get) const {
+    MetricFamily f{name, help, MetricType::Counter, {}};
+    for (size_t i = 0; i < N; ++i) {
+      double total = 0;
+      for (const Worker* w : workers_) total += static_cast<double>(get(w->stats())[i].get());
+      f.metric.push_back(counter(total, {{label, std::string(values[i])}}));
+    }
+    out.push_back(std::move(f));
   }
 
   std::vector<const Worker*> workers_;

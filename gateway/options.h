@@ -35,6 +35,29 @@ struct DataPlaneOptions {
   // A request whose routing fields are out of canonical order is buffered whole before
   // it is routed; past this size it is refused instead.
   std::uint64_t max_reorder_buffer_bytes = 64ull << 20;
+  // What routing may read of a model-scoped message before its first tensor (inflated).
+  std::uint64_t max_routing_fields_bytes = 64 * 1024;
+  // Requests the gateway answers itself or fans out, as received and as inflated.
+  std::uint64_t max_control_message_bytes = 16ull << 20;
+  // A request's decoded header list; a header block far past it closes the connection.
+  std::uint64_t max_header_bytes = 64 * 1024;
+
+  // Deadlines. Client connections: preface and SETTINGS within handshake_timeout; closed
+  // after idle_timeout without a stream. Streams: ended when no byte moved on either leg
+  // for stream_idle_timeout, or when nothing came from the backend for
+  // upstream_stream_idle_timeout while the client was not the one holding it up.
+  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds idle_timeout = std::chrono::seconds(300);
+  std::chrono::nanoseconds stream_idle_timeout = std::chrono::seconds(300);
+  std::chrono::nanoseconds upstream_stream_idle_timeout = std::chrono::seconds(300);
+  // A request waiting for a slot on a backend at its max_inflight gives up after this.
+  std::chrono::nanoseconds backend_wait_timeout = std::chrono::seconds(30);
+  // Backend connections: PING after keepalive_interval without a frame from the backend;
+  // no ACK within keepalive_timeout closes the connection. Retired (no new streams,
+  // closed once empty) after max_streams_per_connection streams.
+  std::chrono::nanoseconds keepalive_interval = std::chrono::seconds(30);
+  std::chrono::nanoseconds keepalive_timeout = std::chrono::seconds(10);
+  std::uint32_t upstream_max_streams_per_connection = 1000000000;
 };
 
 // How requests are routed and retried; the rest of routing lives in the Fleet.

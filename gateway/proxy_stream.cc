@@ -8,9 +8,8 @@
 namespace infergate::gateway {
 namespace {
 
-// Limits on one request's headers (a client cannot make the gateway hold more).
+// Limits on one request's header fields (their bytes: frontend.max_header_bytes).
 constexpr size_t kMaxRequestHeaderFields = 128;
-constexpr size_t kMaxRequestHeaderBytes = 64 * 1024;
 
 std::string_view rcbuf_view(nghttp2_rcbuf* buf) {
   nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
@@ -25,7 +24,9 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_
       down_id_(down_id),
       start_(std::chrono::steady_clock::now()),
       request_(worker.blocks()),
-      response_(worker.blocks()) {
+      response_(worker.blocks()),
+      progress_at_(start_),
+      upstream_progress_at_(start_) {
   worker_.stream_opened();
 }
 
@@ -38,18 +39,28 @@ ProxyStream::~ProxyStream() {
 
 // ---------------------------------------------------------------- client leg
 
-void ProxyStream::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
-  if (headers_too_large_) return;
+std::uint64_t ProxyStream::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+  const std::uint64_t bytes = nghttp2_rcbuf_get_buf(name).len + nghttp2_rcbuf_get_buf(value).len;
+  header_bytes_seen_ += bytes;
+  if (headers_too_large_) return header_bytes_seen_;
   if (request_headers_.size() >= kMaxRequestHeaderFields ||
-      request_headers_.bytes() >= kMaxRequestHeaderBytes) {
+      request_headers_.bytes() + bytes > worker_.options().max_header_bytes) {
     headers_too_large_ = true;
-    return;
+    return header_bytes_seen_;
   }
   request_headers_.add(name, value);
+  return header_bytes_seen_;
 }
 
 void ProxyStream::on_request_headers_done(bool end_stream) {
-  if (end_stream) request_ended_ = true;
+  ++events_;
+  if (end_stream) {
+    request_ended_ = true;
+    request_.seal();
+  }
+  if (auto timeout = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) {
+    deadline_ = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+  }
   start_routing();
 }
 
@@ -60,12 +71,32 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     credit_request(request_received_);
     return;
   }
+  if (BufferBudget* budget = worker_.blocks().budget();
+      budget != nullptr && budget->would_exceed(data.size())) {
+    credit_request(request_received_);
+    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
+                           budget->limit());
+  }
   request_.append(data);
   if (!routed_) {
-    // Until a backend is chosen the bytes wait here; the scan may need more than a
-    // window's worth, so the client is credited (the reorder limit bounds this).
+    // Until a backend is chosen the bytes wait here, and the client is credited so the
+    // scan can see what it needs; never past the cap for what may be read unrouted.
     credit_request(request_received_);
     try_route();
+    if (!routed_ && !response_ended_ && request_received_ > unrouted_cap()) {
+      const MethodInfo& info = method_info(method_);
+      if (info.handling == Handling::kForwardByModel) {
+        const bool whole = whole_for_routing();
+        refuse_over_cap("the request's bytes read before routing",
+                        whole ? "limits.max_reorder_bytes" : "limits.max_routing_fields_bytes",
+                        whole ? worker_.options().max_reorder_buffer_bytes
+                              : worker_.options().max_routing_fields_bytes);
+      } else {
+        refuse_over_cap("the " + std::string(info.name) + " request",
+                        "limits.max_control_message_bytes",
+                        worker_.options().max_control_message_bytes);
+      }
+    }
   } else if (up_ != nullptr) {
     up_->resume(up_id_);
   } else if (request_compressing_) {
@@ -78,6 +109,7 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
 void ProxyStream::on_request_end() {
   if (request_ended_) return;
   request_ended_ = true;
+  request_.seal();
   if (!routed_) {
     try_route();
   } else if (up_ != nullptr) {
@@ -189,6 +221,7 @@ void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, 
 }
 
 void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
+  ++events_;
   if (end_stream) backend_finished_ = true;
   if (down_ == nullptr) return;
   if (trailers || response_started_) {
@@ -227,6 +260,12 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
     return;
   }
   if (runtime_) runtime_->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
+  if (BufferBudget* budget = worker_.blocks().budget();
+      budget != nullptr && budget->would_exceed(data.size())) {
+    credit_response(response_received_);
+    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
+                           budget->limit());
+  }
   response_framer_.feed(data);
   response_.append(data);
   if (response_held_) {
@@ -241,6 +280,7 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
 
 void ProxyStream::on_response_end() {
   backend_finished_ = true;
+  response_.seal();
   if (response_ended_ || down_ == nullptr) return;
   if (response_held_) {
     if (response_compression_started_) {

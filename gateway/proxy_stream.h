@@ -54,7 +54,9 @@ class ProxyStream {
   ListHook up_hook;    // on the UpstreamConnection's list
 
   // --- client leg (DownstreamConnection callbacks) ---
-  void on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
+  // Returns the decoded bytes of this request's headers so far, kept or not (the
+  // connection closes on a header block that decodes to far more than the limit).
+  std::uint64_t on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
   void on_request_headers_done(bool end_stream);
   void on_request_data(std::span<const std::uint8_t> data);
   void on_request_end();
@@ -78,10 +80,17 @@ class ProxyStream {
   // The request's headers as they go to the backend.
   void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
   std::int32_t upstream_id() const { return up_id_; }
+  // The response has begun (HEADERS sent or queued to the client).
+  bool answered() const { return response_started_; }
   std::int32_t downstream_id() const { return down_id_; }
 
   // A parked stream (its backends were all at max_inflight) tries again. Worker.
   void resume_routing();
+
+  // The worker's tick (about every 100 ms): the stream's deadlines, from grpc-timeout,
+  // frontend.stream_idle_timeout, upstream.stream_idle_timeout and
+  // limits.backend_wait_timeout, are checked here. Worker thread.
+  void on_tick(std::chrono::steady_clock::time_point now);
 
  private:
   // Routing (proxy_stream_routing.cc).
@@ -146,6 +155,25 @@ class ProxyStream {
   void reset_upstream(std::uint32_t error_code);
   void fail_after_upstream(GrpcCode code, const std::string& message, std::uint32_t rst_code);
   void record_status(std::string_view grpc_status);
+
+  // Deadlines (on_tick). Ends the exchange with `code` and `message` (the client's
+  // stream is reset instead when `reset_client` and the response has begun); frees the
+  // backend stream and every slot held. With `blame_backend`, an attempt still waiting
+  // for its answer counts as the backend's failure (as a gateway timeout does in Envoy).
+  enum class Expiry : std::uint8_t { kDeadline, kStreamIdle, kBackendIdle, kBackendWait };
+  void expire(Expiry why, GrpcCode code, const std::string& message, bool blame_backend,
+              bool reset_client);
+  // Bytes moved on either leg (and header frames): a change means progress.
+  std::uint64_t progress() const {
+    return request_received_ + request_sent_ + response_received_ + response_sent_ + events_;
+  }
+  // The most bytes of the request the gateway holds before it is routed (the window is
+  // never credited past this; over it the request is refused).
+  std::uint64_t unrouted_cap() const;
+  // Routing reads this request's first message whole (out of order, or a method whose
+  // fields are not scanned as a prefix).
+  bool whole_for_routing() const { return need_whole_ || !method_info(method_).scan_prefix; }
+  void refuse_over_cap(std::string_view what, std::string_view key, std::uint64_t cap);
 
   // Flow control: tell each leg's session how much of what it sent is done with.
   void credit_request(std::uint64_t upto);
@@ -227,6 +255,16 @@ class ProxyStream {
   size_t inflater_fed_ = 0;
   std::string scratch_;
 
+  // Deadlines: the client's (grpc-timeout), and when each leg last made progress.
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point progress_at_;
+  std::chrono::steady_clock::time_point upstream_progress_at_;
+  std::uint64_t last_progress_ = 0;
+  std::uint64_t last_upstream_progress_ = 0;
+  std::uint64_t events_ = 0;  // header frames seen, either leg
+  bool overdue_ = false;      // counted in the backend's overdue gauge
+
+  std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
   bool request_ended_ = false;
   bool routed_ = false;

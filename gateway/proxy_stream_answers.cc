@@ -17,10 +17,19 @@ namespace infergate::gateway {
 bool ProxyStream::whole_message(std::string& out) {
   out.clear();
   if (request_.empty()) return true;  // no message at all parses as an empty one
+  const std::uint64_t cap = worker_.options().max_control_message_bytes;
   std::uint8_t raw[kGrpcPrefixBytes];
   GrpcPrefix prefix;
-  if (!request_.copy_out(0, raw) || !decode_grpc_prefix(raw, prefix) ||
-      request_.size() < kGrpcPrefixBytes + prefix.length) {
+  if (!request_.copy_out(0, raw) || !decode_grpc_prefix(raw, prefix)) {
+    reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
+    return false;
+  }
+  if (prefix.length > cap) {
+    refuse_over_cap("the " + std::string(method_info(method_).name) + " request",
+                    "limits.max_control_message_bytes", cap);
+    return false;
+  }
+  if (request_.size() < kGrpcPrefixBytes + prefix.length) {
     reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
     return false;
   }
@@ -28,10 +37,17 @@ bool ProxyStream::whole_message(std::string& out) {
   request_.copy_out(kGrpcPrefixBytes, {reinterpret_cast<std::uint8_t*>(out.data()), out.size()});
   if (!prefix.compressed) return true;
   PrefixInflater inflater;
-  if (!inflater.feed({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()},
-                     worker_.options().max_reorder_buffer_bytes) ||
-      !inflater.finished()) {
+  if (!inflater.feed({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()}, cap)) {
     reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+    return false;
+  }
+  if (!inflater.finished()) {
+    if (inflater.output().size() >= cap) {
+      refuse_over_cap("the inflated " + std::string(method_info(method_).name) + " request",
+                      "limits.max_control_message_bytes", cap);
+    } else {
+      reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+    }
     return false;
   }
   out = inflater.output();

@@ -85,7 +85,11 @@ void ProxyStream::submit_upstream() {
     }
   }
   UpstreamConnection* up = worker_.pool(b->id).acquire();
-  if (!up->submit(this)) on_upstream_lost("the backend connection refused a new stream");
+  if (up->submit(this)) return;
+  // A connection that has just run out of stream IDs retires itself: that is no fault of
+  // the backend, so the stream goes on a fresh connection.
+  if (!up->accepting() && worker_.pool(b->id).acquire()->submit(this)) return;
+  on_upstream_lost("the backend connection refused a new stream");
 }
 
 void ProxyStream::maybe_compress_request() {

@@ -32,13 +32,19 @@ void ProxyStream::start_routing() {
   method_ = method_from_path(path);
   const MethodInfo& info = method_info(method_);
   if (method_ == Method::kUnknown) {
-    return reply_local(GrpcCode::kUnimplemented, "infergate: unknown method " + std::string(path));
+    return reply_local(GrpcCode::kUnimplemented, "infergate: unknown method " + clip(path));
   }
   if (info.shared_memory) {
     return reply_local(GrpcCode::kFailedPrecondition,
                        "infergate: shared memory cannot cross the gateway: the client and the "
                        "Triton servers behind it are on different hosts; send tensors in the "
                        "request instead");
+  }
+  if (info.handling == Handling::kRefuse) {
+    // grpc.health.v1.Health/Watch: Triton serves Check only, and so does the gateway.
+    return reply_local(GrpcCode::kUnimplemented,
+                       "infergate: " + std::string(path) +
+                           " is not supported (as on Triton); poll grpc.health.v1.Health/Check");
   }
   if (!admit_job()) return;
   try_route();
@@ -92,12 +98,15 @@ void ProxyStream::scan_first_message() {
   const bool whole_needed = need_whole_ || !info.scan_prefix;
   if (!complete) {
     if (whole_needed && prefix.length > options.max_reorder_buffer_bytes) {
-      return reply_local(GrpcCode::kResourceExhausted,
-                         "infergate: " + method_label(method_) +
-                             " request is out of canonical field order and too large (" +
-                             std::to_string(prefix.length) + " bytes) to buffer for routing");
+      return refuse_over_cap(
+          method_label(method_) + " request, out of canonical field order, and its bytes",
+          "limits.max_reorder_bytes", options.max_reorder_buffer_bytes);
     }
-    if (whole_needed || available < next_scan_at_) return;
+    // Scan again once the prefix has doubled, and always once it reaches the cap.
+    if (whole_needed ||
+        (available < next_scan_at_ && available < options.max_routing_fields_bytes)) {
+      return;
+    }
   }
 
   ScanLayout layout{.model_field = info.model_field,
@@ -124,9 +133,12 @@ void ProxyStream::scan_first_message() {
     scratch_.resize(available - from);
     request_.copy_out(kGrpcPrefixBytes + from,
                       {reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size()});
-    const size_t want = whole_needed
-                            ? options.max_reorder_buffer_bytes
-                            : std::max(kInitialInflateBytes, 2 * inflater_->output().size());
+    // Inflated only as far as the scan needs, never past the cap that applies.
+    const size_t want =
+        whole_needed
+            ? options.max_reorder_buffer_bytes
+            : std::min<size_t>(options.max_routing_fields_bytes,
+                               std::max(kInitialInflateBytes, 2 * inflater_->output().size()));
     if (!inflater_->feed({reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size()},
                          want)) {
       return reply_local(
@@ -151,6 +163,8 @@ void ProxyStream::scan_first_message() {
   }
 
   const ScanResult result = scan_request(body, body_complete, layout);
+  // What the scan has seen, inflated or not; the caps apply to it.
+  const size_t seen = body.size();
   switch (result.status) {
     case ScanStatus::kDone:
       return dispatch(result.view);
@@ -160,14 +174,20 @@ void ProxyStream::scan_first_message() {
           "infergate: malformed " + method_label(method_) + " request: " + result.error);
     case ScanStatus::kNeedWhole:
       need_whole_ = true;
-      if (prefix.length > options.max_reorder_buffer_bytes) {
-        return reply_local(GrpcCode::kResourceExhausted,
-                           "infergate: " + method_label(method_) +
-                               " request is out of canonical field order and too large (" +
-                               std::to_string(prefix.length) + " bytes) to buffer for routing");
+      if (prefix.length > options.max_reorder_buffer_bytes ||
+          (!body_complete && seen >= options.max_reorder_buffer_bytes)) {
+        return refuse_over_cap(
+            method_label(method_) + " request, out of canonical field order, and its bytes",
+            "limits.max_reorder_bytes", options.max_reorder_buffer_bytes);
       }
       return;
     case ScanStatus::kNeedMore:
+      if (seen >= options.max_routing_fields_bytes) {
+        return refuse_over_cap("the " + method_label(method_) +
+                                   " request's fields before its "
+                                   "first tensor (model, version, id, parameters)",
+                               "limits.max_routing_fields_bytes", options.max_routing_fields_bytes);
+      }
       // Rescan once the prefix has doubled, not on every frame.
       next_scan_at_ = std::max<size_t>(2 * available, available + 4096);
       if (prefix.compressed && inflater_->consumed() < available) {
@@ -208,6 +228,7 @@ void ProxyStream::route_admitted() {
 }
 
 void ProxyStream::resume_routing() {
+  if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
   parked_ = false;
   waited_ += std::chrono::steady_clock::now() - wait_start_;
   if (down_ == nullptr || response_ended_) return;
@@ -232,7 +253,7 @@ void ProxyStream::route_sequence(const RequestView& view) {
   const std::string key =
       routing::AffinityTable::key(model_, numeric, view.sequence.number, view.sequence.text);
   const std::string shown =
-      numeric ? std::to_string(view.sequence.number) : "'" + std::string(view.sequence.text) + "'";
+      numeric ? std::to_string(view.sequence.number) : "'" + clip(view.sequence.text) + "'";
   const auto now = std::chrono::steady_clock::now();
   std::optional<routing::AffinityTable::Entry> entry = table.find(key, now);
   if (entry && !entry->lost) {
@@ -252,7 +273,7 @@ void ProxyStream::route_sequence(const RequestView& view) {
   if (entry && entry->lost && !view.sequence_start) {
     if (view.sequence_end) table.erase(key);
     return reply_local(GrpcCode::kUnavailable,
-                       "infergate: sequence " + shown + " of model '" + model_ +
+                       "infergate: sequence " + shown + " of model '" + clip(model_) +
                            "' lived on backend " + entry->backend_name +
                            ", which is no longer serving; the sequence's state is lost");
   }
@@ -276,7 +297,7 @@ void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
     return reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend");
   }
   const std::string what =
-      "model '" + model_ + "'" + (version_.empty() ? "" : " version " + version_);
+      "model '" + clip(model_) + "'" + (version_.empty() ? "" : " version " + clip(version_));
   if (status == routing::PickResult::Status::kNotFound) {
     return reply_local(GrpcCode::kNotFound, "infergate: no backend serves " + what);
   }
@@ -311,6 +332,10 @@ void ProxyStream::start_attempt(int position, bool reserved) {
 void ProxyStream::finish_attempt(bool failed, bool counts) {
   if (!runtime_) return;
   runtime_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  if (overdue_) {
+    overdue_ = false;
+    runtime_->overdue.fetch_sub(1, std::memory_order_relaxed);
+  }
   // A capped backend's slot is free: streams parked for one may go.
   if (const routing::BackendInfo* b = backend();
       b != nullptr && b->max_inflight != 0 &&

@@ -31,6 +31,33 @@ class LocalCounter {
   std::atomic<std::uint64_t> value_{0};
 };
 
+// Why a client connection was closed for abusing the protocol or a bound on it (the
+// reason label of infergate_client_protocol_errors_total).
+enum class ProtocolError : std::uint8_t {
+  kRapidReset,
+  kHeaderFlood,
+  kSettingsFlood,
+  kPingFlood,
+  kFlowControl,
+  kProtocol,
+  kHandshakeTimeout,
+  kIdleTimeout,
+  kWriteStalled,
+  kConnectionLimit,
+};
+inline constexpr std::array<std::string_view, 10> kProtocolErrorNames = {
+    "rapid_reset", "header_flood",      "settings_flood", "ping_flood",    "flow_control",
+    "protocol",    "handshake_timeout", "idle_timeout",   "write_stalled", "connection_limit"};
+
+// Why the gateway ended a stream on a deadline (infergate_stream_timeouts_total{reason});
+// in the order of ProxyStream::Expiry.
+inline constexpr std::array<std::string_view, 4> kExpiryNames = {"deadline", "stream_idle",
+                                                                 "backend_idle", "backend_wait"};
+// The byte caps a request can run into (infergate_requests_over_limit_total{limit}).
+inline constexpr std::array<std::string_view, 4> kByteCapNames = {
+    "limits.max_buffered_bytes", "limits.max_routing_fields_bytes", "limits.max_reorder_bytes",
+    "limits.max_control_message_bytes"};
+
 class WorkerStats {
  public:
   // Upper bounds of the latency histogram buckets, in seconds (+Inf is implicit).
@@ -76,6 +103,18 @@ class WorkerStats {
   LocalCounter request_bytes_total;   // request body bytes forwarded to backends
   LocalCounter response_bytes_total;  // response body bytes forwarded to clients
   LocalCounter retries_total;         // requests tried again on another backend
+  std::array<LocalCounter, kProtocolErrorNames.size()> protocol_errors;
+  std::array<LocalCounter, kExpiryNames.size()> expiries;
+  std::array<LocalCounter, kByteCapNames.size()> over_limit;
+
+  void count_protocol_error(ProtocolError e) { protocol_errors[static_cast<size_t>(e)].add(1); }
+  void count_expiry(size_t reason) { expiries[reason].add(1); }
+  // `limit` is one of kByteCapNames.
+  void count_refusal(std::string_view limit) {
+    for (size_t i = 0; i < kByteCapNames.size(); ++i) {
+      if (kByteCapNames[i] == limit) over_limit[i].add(1);
+    }
+  }
 
  private:
   std::array<std::array<Series, kGrpcCodeCount>, kMethodCount> series_;

@@ -32,6 +32,11 @@ struct UpstreamCallbacks {
   static int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* ud) {
     UpstreamConnection* c = conn(ud);
     if (c->closed()) return 0;
+    ++c->frames_received_;
+    if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) {
+      c->ping_outstanding_ = false;
+      return 0;
+    }
     if (frame->hd.type == NGHTTP2_GOAWAY) {
       // Streams above last_stream_id are closed by nghttp2 as refused; the rest finish.
       c->goaway_received_ = true;
@@ -85,8 +90,8 @@ struct UpstreamCallbacks {
                               std::int32_t session_window, std::int32_t stream_window,
                               std::uint32_t remote_max_frame, void*) {
     const std::int64_t window = std::min<std::int64_t>(session_window, stream_window);
-    return static_cast<ssize_t>(
-        std::min<std::int64_t>({window, std::int64_t{remote_max_frame}, 256 * 1024}));
+    return static_cast<ssize_t>(std::min<std::int64_t>(
+        {window, std::int64_t{remote_max_frame}, std::int64_t{kMaxFrameBytes}}));
   }
 
   static nghttp2_session_callbacks* make() {
@@ -121,7 +126,7 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, std::
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, o.stream_window_bytes},
-      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, 256 * 1024},
+      {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, kMaxFrameBytes},
   };
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
@@ -171,6 +176,7 @@ void UpstreamConnection::connect() {
 
 void UpstreamConnection::on_connected() {
   connected_ = true;
+  quiet_since_ = std::chrono::steady_clock::now();
   boost::system::error_code ec;
   socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);  // not settable before connect
   socket().non_blocking(true, ec);
@@ -192,7 +198,16 @@ bool UpstreamConnection::submit(ProxyStream* stream) {
   provider.read_callback = UpstreamCallbacks::read_request;
   const std::int32_t id =
       nghttp2_submit_request(session(), nullptr, headers.data(), headers.size(), &provider, stream);
-  if (id < 0) return false;
+  if (id < 0) {
+    if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE) retired_ = true;
+    return false;
+  }
+  // Retired before the stream IDs run out (2^31 - 1, odd IDs only), or after the
+  // configured number of streams; the pool opens a fresh connection for the next one.
+  if (++streams_opened_ >= worker().options().upstream_max_streams_per_connection ||
+      nghttp2_session_get_next_stream_id(session()) >= kLastStreamIds) {
+    retired_ = true;
+  }
   streams_.push_back(stream);
   stream->set_upstream(this, id);
   schedule_flush();
@@ -215,6 +230,37 @@ void UpstreamConnection::consume(std::int32_t id, size_t bytes) {
   if (closed() || bytes == 0) return;
   nghttp2_session_consume(session(), id, bytes);
   schedule_flush();
+}
+
+void UpstreamConnection::on_tick(std::chrono::steady_clock::time_point now) {
+  if (closed() || !connected_) return;
+  if ((retired_ || goaway_received_) && streams_.empty()) return close("retired");
+  const DataPlaneOptions& o = worker().options();
+  if (ping_outstanding_) {
+    if (now - ping_sent_at_ >= o.keepalive_timeout) {
+      std::uint64_t dropped = 0;
+      if (worker().backend_warnings().allow(now, &dropped)) {
+        const BackendTarget& t = worker().target(backend_);
+        gateway_log().warn(
+            "backend_keepalive_timeout backend={} address={} worker={} streams={} "
+            "suppressed={}",
+            t.name, t.address, worker().index(), streams_.size(), dropped);
+      }
+      return close("no PING answer within upstream.keepalive_timeout");
+    }
+    return;
+  }
+  if (frames_received_ != frames_seen_at_tick_) {
+    frames_seen_at_tick_ = frames_received_;
+    quiet_since_ = now;
+  } else if (now - quiet_since_ >= o.keepalive_interval) {
+    // Quiet for an interval: a PING tells a live backend from a dead or frozen one
+    // before a request has to find out.
+    nghttp2_submit_ping(session(), NGHTTP2_FLAG_NONE, nullptr);
+    ping_outstanding_ = true;
+    ping_sent_at_ = now;
+    schedule_flush();
+  }
 }
 
 void UpstreamConnection::on_teardown(std::string_view reason) {

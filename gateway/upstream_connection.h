@@ -4,6 +4,7 @@
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 
 #include "gateway/h2_connection.h"
 #include "gateway/intrusive_list.h"
@@ -31,9 +32,15 @@ class UpstreamConnection : public H2Connection {
   void detach(ProxyStream* stream) { streams_.remove(stream); }
 
   std::uint32_t backend() const { return backend_; }
+  // Stream IDs past this retire the connection (2^31 - 1 is the last; margin for the
+  // streams submitted before the next tick).
+  static constexpr std::int32_t kLastStreamIds = 0x7fff0000;
   size_t stream_count() const { return streams_.size(); }
-  // True while new streams may go here (not closing, no GOAWAY received).
-  bool accepting() const { return !closed() && !goaway_received_; }
+  // True while new streams may go here (not closing, no GOAWAY received, not retired).
+  bool accepting() const { return !closed() && !goaway_received_ && !retired_; }
+  // The worker's tick: keepalive PINGs and their deadline, and closing a retired
+  // connection once its last stream is done. Worker thread.
+  void on_tick(std::chrono::steady_clock::time_point now);
   // How many concurrent streams this connection should carry.
   std::uint32_t stream_limit() const;
 
@@ -49,6 +56,17 @@ class UpstreamConnection : public H2Connection {
   boost::asio::steady_timer connect_timer_;
   bool connected_ = false;
   bool goaway_received_ = false;
+  // No new streams: it opened upstream.max_streams_per_connection, or its stream IDs are
+  // nearly spent. It closes when its last stream ends.
+  bool retired_ = false;
+  std::uint64_t streams_opened_ = 0;
+  // Keepalive: frames received (a change means the backend is alive), and the PING in
+  // flight, if any.
+  std::uint64_t frames_received_ = 0;
+  std::uint64_t frames_seen_at_tick_ = 0;
+  std::chrono::steady_clock::time_point quiet_since_{};
+  bool ping_outstanding_ = false;
+  std::chrono::steady_clock::time_point ping_sent_at_{};
   IntrusiveList<ProxyStream, &ProxyStream::up_hook> streams_;
 };
 

@@ -38,6 +38,12 @@ void UpstreamPool::forget(UpstreamConnection* connection) {
                      connections_.end());
 }
 
+void UpstreamPool::on_tick(std::chrono::steady_clock::time_point now) {
+  // A tick may close a connection, which calls forget(): work on a copy.
+  std::vector<UpstreamConnection*> all = connections_;
+  for (UpstreamConnection* c : all) c->on_tick(now);
+}
+
 void UpstreamPool::close_all() {
   // close() calls forget(), which edits the vector: work on a copy.
   std::vector<UpstreamConnection*> all = connections_;

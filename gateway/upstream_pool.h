@@ -2,6 +2,7 @@
 // stream, opening another when all are at their limit. Worker thread only.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -25,6 +26,8 @@ class UpstreamPool {
   void forget(UpstreamConnection* connection);
   // Closes every connection (worker shutdown).
   void close_all();
+  // The worker's tick for each connection (keepalive, retirement).
+  void on_tick(std::chrono::steady_clock::time_point now);
 
   size_t connection_count() const { return connections_.size(); }
 

@@ -32,6 +32,7 @@ Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions&
       picker_(parse_policy(routing.policy), 0x9e3779b97f4a7c15ull * (index + 1),
               routing.latency_aware),
       retry_budget_(routing.retry_budget_percent),
+      blocks_(256, shared_.buffer_budget.get()),
       read_buffer_(new std::uint8_t[kReadBufferBytes]) {
   if (!shared_.parked) shared_.parked = std::make_shared<std::atomic<std::int64_t>>(0);
 }
@@ -39,6 +40,7 @@ Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions&
 Worker::~Worker() { stop(); }
 
 void Worker::start() {
+  arm_tick();
   thread_ = std::thread([this] {
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
@@ -48,6 +50,7 @@ void Worker::start() {
 void Worker::stop() {
   if (!thread_.joinable()) return;
   boost::asio::post(io_, [this] {
+    tick_.cancel();
     std::vector<DownstreamConnection*> open(downstream_.begin(), downstream_.end());
     for (DownstreamConnection* c : open) c->close("gateway stopping");
     for (auto& [id, pool] : pools_) pool->close_all();
@@ -56,6 +59,26 @@ void Worker::stop() {
   });
   thread_.join();
   // Whatever the loop did not get to is freed with the io_context's handlers.
+}
+
+void Worker::arm_tick() {
+  tick_.expires_after(kTick);
+  tick_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: stopping
+    on_tick();
+    arm_tick();
+  });
+}
+
+void Worker::on_tick() {
+  const auto now = std::chrono::steady_clock::now();
+  // A connection's tick may close it (its removal is posted, never done here) and close
+  // upstream connections (which edits their pool's list): each works on a copy.
+  std::vector<DownstreamConnection*> down(downstream_.begin(), downstream_.end());
+  for (DownstreamConnection* c : down) c->on_tick(now);
+  for (auto& [id, pool] : pools_) pool->on_tick(now);
+  flush_dirty();
+  if (++ticks_ % 10 == 0) blocks_.trim_to_recent_peak();
 }
 
 void Worker::adopt(boost::asio::ip::tcp::socket socket) {
@@ -112,6 +135,13 @@ void Worker::set_routing(const RoutingOptions& routing) {
                             0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index_ + 1),
                             routing.latency_aware);
   retry_budget_.set_percent(routing.retry_budget_percent);
+}
+
+void Worker::set_stream_limits(const DataPlaneOptions& options) {
+  options_.max_routing_fields_bytes = options.max_routing_fields_bytes;
+  options_.max_reorder_buffer_bytes = options.max_reorder_buffer_bytes;
+  options_.max_control_message_bytes = options.max_control_message_bytes;
+  options_.backend_wait_timeout = options.backend_wait_timeout;
 }
 
 const BackendTarget& Worker::target(std::uint32_t id) const {

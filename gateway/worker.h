@@ -7,6 +7,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <functional>
@@ -51,6 +52,8 @@ struct WorkerShared {
   std::function<void()> resume_parked_everywhere;
   // Where messages are compressed, off the event loops.
   std::shared_ptr<boost::asio::thread_pool> compression;
+  // Every worker's buffered stream bytes together (limits.max_buffered_bytes).
+  std::shared_ptr<BufferBudget> buffer_budget;
 };
 
 class Worker {
@@ -110,6 +113,11 @@ class Worker {
 
   // Warnings about backends this worker cannot reach, rate-limited.
   LogLimiter& backend_warnings() { return backend_warnings_; }
+  // Warnings about clients closed for abuse or for overstaying a bound, rate-limited.
+  LogLimiter& client_warnings() { return client_warnings_; }
+  // A reloaded config's bounds on streams (the limits.* caps and backend_wait_timeout;
+  // windows and connection timers keep their values until a restart). Posted.
+  void set_stream_limits(const DataPlaneOptions& options);
 
   void stream_opened() { active_streams_.fetch_add(1, std::memory_order_relaxed); }
   void stream_closed() { active_streams_.fetch_sub(1, std::memory_order_relaxed); }
@@ -122,8 +130,17 @@ class Worker {
   // Removes and deletes a closed connection (called from its own reap handler).
   void destroy_connection(H2Connection* connection);
 
+  // How often the tick checks every connection's and stream's deadlines; the timers
+  // are as precise as this.
+  static constexpr std::chrono::milliseconds kTick{100};
+
  private:
   static constexpr size_t kReadBufferBytes = 256 * 1024;
+
+  void arm_tick();
+  // Checks the deadlines of every connection (and through them, every stream) on this
+  // worker, and about once a second trims the block pool.
+  void on_tick();
 
   int index_;
   DataPlaneOptions options_;
@@ -134,6 +151,8 @@ class Worker {
   routing::Picker picker_;
   routing::RetryBudget retry_budget_;
   boost::asio::io_context io_{1};
+  boost::asio::steady_timer tick_{io_};
+  int ticks_ = 0;
   std::thread thread_;
   BlockPool blocks_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
@@ -142,6 +161,7 @@ class Worker {
   std::unordered_set<DownstreamConnection*> downstream_;
   std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
   LogLimiter backend_warnings_;
+  LogLimiter client_warnings_;
   std::vector<H2Connection*> dirty_;
   std::vector<H2Connection*> flushing_;
   bool dirty_posted_ = false;

@@ -33,6 +33,9 @@ std::string_view backend_state_name(BackendState state);
 // Counters the data plane updates as requests come and go. Any thread.
 struct BackendRuntime {
   std::atomic<std::int64_t> outstanding{0};
+  // Of those, requests outstanding far longer than this backend usually takes (marked
+  // by the gateway's tick): a backend that stops answering scores as heavily loaded.
+  std::atomic<std::int64_t> overdue{0};
   // Consecutive transport failures or UNAVAILABLE/INTERNAL answers (passive detection).
   std::atomic<std::uint32_t> consecutive_failures{0};
   // Message bytes sent to the backend and received from it, as they crossed the wire

@@ -6,7 +6,10 @@
 namespace infergate::routing {
 
 double Picker::score(const BackendInfo& backend, double latency_unit_ns) {
-  const std::int64_t outstanding = backend.runtime->outstanding.load(std::memory_order_relaxed);
+  // An overdue request counts as kOverdueWeight outstanding ones.
+  const std::int64_t outstanding =
+      backend.runtime->outstanding.load(std::memory_order_relaxed) +
+      kOverdueWeight * backend.runtime->overdue.load(std::memory_order_relaxed);
   // +1: among idle backends the heavier weight still wins.
   double s = (static_cast<double>(outstanding) + 1.0) / std::max(backend.effective_weight(), 1e-6);
   if (latency_unit_ns > 0 && outstanding > 0) {

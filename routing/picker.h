@@ -37,6 +37,8 @@ class Picker {
  public:
   // At or below this many candidates every one is compared; above it, two are sampled.
   static constexpr size_t kFullScanMax = 4;
+  // How many outstanding requests one overdue request (BackendRuntime::overdue) weighs.
+  static constexpr std::int64_t kOverdueWeight = 8;
 
   // latency_aware: least-loaded multiplies each backend's load by its recent latency, so
   // a backend that is slower per request gets proportionally fewer of them.

@@ -301,6 +301,80 @@ frontend:
   EXPECT_THAT(problem_at(r, "frontend.response_compression").message, HasSubstr("deflate"));
 }
 
+TEST(ConfigLoader, BoundsContract) {
+  LoadResult r = load(R"(
+backends:
+  - {name: a, address: "127.0.0.1:8001"}
+frontend:
+  handshake_timeout: 2s
+  idle_timeout: 90s
+  stream_idle_timeout: 45s
+  max_connections: 500
+  max_header_bytes: 32KiB
+upstream:
+  stream_idle_timeout: 50s
+  keepalive_interval: 15s
+  keepalive_timeout: 3s
+  max_streams_per_connection: 1000
+limits:
+  max_buffered_bytes: 2GiB
+  max_routing_fields_bytes: 16KiB
+  max_reorder_bytes: 8MiB
+  max_control_message_bytes: 1MiB
+  backend_wait_timeout: 5s
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const Config& c = *r.config;
+  EXPECT_EQ(c.frontend.handshake_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c.frontend.idle_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(c.frontend.stream_idle_timeout, std::chrono::seconds(45));
+  EXPECT_EQ(c.frontend.max_connections, 500u);
+  EXPECT_EQ(c.frontend.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(c.upstream.stream_idle_timeout, std::chrono::seconds(50));
+  EXPECT_EQ(c.upstream.keepalive_interval, std::chrono::seconds(15));
+  EXPECT_EQ(c.upstream.keepalive_timeout, std::chrono::seconds(3));
+  EXPECT_EQ(c.upstream.max_streams_per_connection, 1000u);
+  EXPECT_EQ(c.limits.max_buffered_bytes, 2ull << 30);
+  EXPECT_EQ(c.limits.max_routing_fields_bytes, 16u * 1024);
+  EXPECT_EQ(c.limits.max_reorder_bytes, 8u << 20);
+  EXPECT_EQ(c.limits.max_control_message_bytes, 1u << 20);
+  EXPECT_EQ(c.limits.backend_wait_timeout, std::chrono::seconds(5));
+  EXPECT_FALSE(c.limits.any());  // bounds are not admission limits
+}
+
+TEST(ConfigLoader, EveryBoundHasASafeDefault) {
+  LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
+  ASSERT_TRUE(r.ok());
+  const Config& c = *r.config;
+  EXPECT_GT(c.limits.max_buffered_bytes, 0u);  // a share of the machine's memory
+  EXPECT_EQ(c.limits.max_routing_fields_bytes, 64u * 1024);
+  EXPECT_EQ(c.limits.max_reorder_bytes, 64u << 20);
+  EXPECT_EQ(c.limits.max_control_message_bytes, 16u << 20);
+  EXPECT_EQ(c.frontend.handshake_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.frontend.stream_idle_timeout, std::chrono::seconds(300));
+  EXPECT_EQ(c.upstream.keepalive_interval, std::chrono::seconds(30));
+  EXPECT_EQ(c.upstream.max_streams_per_connection, 1000000000u);
+}
+
+TEST(ConfigLoader, BadBoundsAreLocated) {
+  LoadResult r = load(R"(
+backends:
+  - {name: a, address: "127.0.0.1:8001"}
+frontend:
+  handshake_timeout: 0s
+  max_header_bytes: 10
+upstream:
+  max_streams_per_connection: 0
+limits:
+  max_routing_fields_bytes: 1GiB
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "frontend.handshake_timeout").message, HasSubstr("positive"));
+  EXPECT_THAT(problem_at(r, "frontend.max_header_bytes").message, HasSubstr("between"));
+  problem_at(r, "upstream.max_streams_per_connection");
+  EXPECT_THAT(problem_at(r, "limits.max_routing_fields_bytes").message, HasSubstr("between"));
+}
+
 TEST(ConfigLoader, BadProcessSettingsAreLocated) {
   LoadResult r = load(R"(backends: [{name: a, address: "h:1"}]
 workers: -1

@@ -91,5 +91,61 @@ TEST(OutputBuffer, CopiesSmallBytesAndConsumesPartialWrites) {
   EXPECT_TRUE(out.empty());
 }
 
+// Issue 10: a request sent as many small frames and retained for a retry pinned a fresh
+// block per frame (1 MiB as 16 KiB frames held 4 MiB).
+TEST(ByteQueue, SmallChunksTakenAndRetainedShareBlocks) {
+  BlockPool pool;
+  ByteQueue q(pool);
+  SliceQueue retained;
+  const auto chunk = pattern(16 * 1024);
+  for (int i = 0; i < 64; ++i) {  // 1 MiB
+    q.append(chunk);
+    OutputBuffer out(pool);
+    q.take(q.size(), out, &retained);
+  }
+  // 1 MiB fits in 17 blocks of 64 KiB less the header; allow the partly filled last.
+  EXPECT_LE(pool.blocks_in_use(), 18u);
+  size_t retained_bytes = 0;
+  for (const Slice& s : retained) retained_bytes += s.length;
+  EXPECT_EQ(retained_bytes, 64u * chunk.size());
+}
+
+TEST(ByteQueue, ASealedQueueLetsGoOfItsBlock) {
+  BlockPool pool;
+  ByteQueue q(pool);
+  q.append(pattern(100));
+  OutputBuffer out(pool);
+  q.take(100, out);
+  out.clear();
+  EXPECT_EQ(pool.blocks_in_use(), 1u);  // kept for the next append
+  q.seal();
+  EXPECT_EQ(pool.blocks_in_use(), 0u);
+}
+
+TEST(BlockPool, BlocksInUseAreChargedToTheBudget) {
+  BufferBudget budget(1 << 20);
+  BlockPool pool(4, &budget);
+  {
+    BlockRef a = pool.acquire();
+    BlockRef b = pool.acquire();
+    EXPECT_EQ(budget.used(), 2 * Block::kMappedSize);
+    EXPECT_TRUE(budget.would_exceed((1 << 20) - Block::kMappedSize));
+  }
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+TEST(BlockPool, TrimGivesFreeBlocksBackAfterABurst) {
+  BlockPool pool(256);
+  {
+    std::vector<BlockRef> burst;
+    for (int i = 0; i < 200; ++i) burst.push_back(pool.acquire());
+  }
+  EXPECT_EQ(pool.free_blocks(), 200u);
+  pool.trim_to_recent_peak();  // the burst was this period: kept
+  EXPECT_EQ(pool.free_blocks(), 200u);
+  pool.trim_to_recent_peak();  // a quiet period: back to the floor
+  EXPECT_LE(pool.free_blocks(), 32u);
+}
+
 }  // namespace
 }  // namespace infergate::gateway

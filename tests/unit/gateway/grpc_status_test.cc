@@ -28,6 +28,14 @@ TEST(GrpcStatus, MessagesArePercentEncoded) {
   EXPECT_EQ(percent_encode_grpc_message("\xC3\xA9"), "%C3%A9");
 }
 
+// Issue 10: a 512 MiB model name was echoed into grpc-message.
+TEST(GrpcStatus, ClientTextIsClippedInMessages) {
+  EXPECT_EQ(clip("resnet50"), "resnet50");
+  const std::string huge(1 << 20, 'm');
+  EXPECT_EQ(clip(huge).size(), 128u + 3);
+  EXPECT_EQ(clip(huge, 4), "mmmm...");
+}
+
 TEST(GrpcStatus, TimeoutUnits) {
   EXPECT_EQ(parse_grpc_timeout("100m"), nanoseconds(milliseconds(100)));
   EXPECT_EQ(parse_grpc_timeout("5S"), nanoseconds(seconds(5)));

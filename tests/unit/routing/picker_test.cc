@@ -66,6 +66,18 @@ TEST(Picker, WeightsScaleTheLoad) {
   EXPECT_EQ(picked(p, f, "m"), "a");
 }
 
+// Issue 10: a backend that answers probes but stops answering requests kept getting half
+// of them; its overdue requests now weigh on its score.
+TEST(Picker, OverdueRequestsWeighOnTheScore) {
+  Fleet f = FleetBuilder().add("stuck", {"m"}).add("busy", {"m"}).build();
+  set_load(f, 0, 2);
+  set_load(f, 1, 6);
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(picked(p, f, "m"), "stuck");
+  f.backends()[0].runtime->overdue = 1;  // 2 + 8 > 6
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(picked(p, f, "m"), "busy");
+}
+
 void set_latency(const Fleet& f, int position, std::uint64_t ns) {
   f.backends()[position].runtime->latency_ewma_ns = ns;
 }
