@@ -314,15 +314,22 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     return maybe_destroy();
   }
   if (backend_finished_) {
-    // A complete answer: UNAVAILABLE and INTERNAL count against the backend; a deadline
-    // or a cancellation says nothing about it.
-    const bool failed = status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal;
-    const bool counts = status_ != GrpcCode::kDeadlineExceeded && status_ != GrpcCode::kCancelled;
+    // A complete answer: UNAVAILABLE and INTERNAL count against the backend, and so does
+    // a request it let run into its deadline far past its usual latency (a backend that
+    // stops answering); a cancellation says nothing about it.
     const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    const bool timed_out = status_ == GrpcCode::kDeadlineExceeded && response_received_ == 0 &&
+                           runtime_ && deadline_blames_backend(*runtime_, took);
+    const bool failed =
+        status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal || timed_out;
+    const bool counts =
+        (status_ != GrpcCode::kDeadlineExceeded || timed_out) && status_ != GrpcCode::kCancelled;
     backend_time_ += took;
     if (runtime_) {
       runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
-      // Latency-aware least-loaded learns how long this backend takes per request.
+      // Latency-aware least-loaded learns how long this backend takes per request (what
+      // never comes back in time weighs through the overdue count instead, and leaves
+      // the usual latency that deadline_blames_backend() compares with as it was).
       if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer) {
         runtime_->observe_latency(static_cast<std::uint64_t>(took.count()));
       }

@@ -163,6 +163,10 @@ class ProxyStream {
   enum class Expiry : std::uint8_t { kDeadline, kStreamIdle, kBackendIdle, kBackendWait };
   void expire(Expiry why, GrpcCode code, const std::string& message, bool blame_backend,
               bool reset_client);
+  // True if an attempt that ran `took` into a deadline says the backend is failing:
+  // far past (4x) its usual latency, or before it has answered anything.
+  static bool deadline_blames_backend(const routing::BackendRuntime& runtime,
+                                      std::chrono::nanoseconds took);
   // Bytes moved on either leg (and header frames): a change means progress.
   std::uint64_t progress() const {
     return request_received_ + request_sent_ + response_received_ + response_sent_ + events_;

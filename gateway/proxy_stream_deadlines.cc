@@ -30,6 +30,14 @@ std::chrono::nanoseconds overdue_after(const routing::BackendRuntime& runtime) {
 
 }  // namespace
 
+bool ProxyStream::deadline_blames_backend(const routing::BackendRuntime& runtime,
+                                          std::chrono::nanoseconds took) {
+  // A client whose deadline is shorter than the backend's normal latency says nothing
+  // about the backend; one far past it does.
+  const std::uint64_t ewma = runtime.latency_ewma_ns.load(std::memory_order_relaxed);
+  return ewma == 0 || took >= std::chrono::nanoseconds(4 * ewma);
+}
+
 std::uint64_t ProxyStream::unrouted_cap() const {
   const DataPlaneOptions& o = worker_.options();
   switch (method_info(method_).handling) {
@@ -114,12 +122,11 @@ void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, 
                          bool reset_client) {
   worker_.stats().count_expiry(static_cast<size_t>(why));
   if (runtime_ && !upstream_finished_) {
-    const bool blamed = blame_backend && !response_started_;
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    const bool blamed =
+        blame_backend && !response_started_ && deadline_blames_backend(*runtime_, took);
     if (blamed) {
-      const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
       runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
-      // Latency-aware routing learns from what never came back, too.
-      runtime_->observe_latency(static_cast<std::uint64_t>(took.count()));
       backend_time_ += took;
     }
     finish_attempt(blamed, blamed);

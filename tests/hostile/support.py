@@ -111,7 +111,7 @@ class Proc:
 
     def __init__(self, argv, name, stdin=False, echo=False, nofile=None):
         self.name = name
-        self.echo = echo
+        self.echo = echo or (os.environ.get('HOSTILE_ECHO') == name)
         self.lines = []
         self.cv = threading.Condition()
         self.popen = subprocess.Popen(
