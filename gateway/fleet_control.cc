@@ -116,9 +116,13 @@ WorkerShared FleetControl::worker_shared() {
       .refresh_inventory = [monitor] { monitor->refresh_all_inventories(); },
       .admission = admission_,
       .parked = parked_,
-      .resume_parked_everywhere =
-          [this] {
-            for (Worker* w : workers_) boost::asio::post(w->io(), [w] { w->resume_parked(); });
+      .wake_parked_elsewhere =
+          [this](const Worker* from) {
+            for (Worker* w : workers_) {
+              if (w == from || w->parked_here() == 0) continue;
+              boost::asio::post(w->io(), [w] { w->wake_one_parked(); });
+              return;
+            }
           },
       .compression = compression_pool_,
       .buffer_budget = buffer_budget_,
@@ -161,6 +165,8 @@ void FleetControl::apply(const config::Config& config) {
 }
 
 void FleetControl::stop() {
+  // Before the workers go: once it returns, the gate posts nothing to their io_contexts.
+  if (admission_) admission_->stop();
   if (monitor_) monitor_->stop();
   if (scraper_) scraper_->stop();
   if (compression_pool_) compression_pool_->join();

@@ -86,6 +86,8 @@ class ProxyStream {
 
   // A parked stream (its backends were all at max_inflight) tries again. Worker.
   void resume_routing();
+  // Waiting in its worker's parked list for a backend slot.
+  bool parked() const { return parked_; }
 
   // The worker's tick (about every 100 ms): the stream's deadlines, from grpc-timeout,
   // frontend.stream_idle_timeout, upstream.stream_idle_timeout and
@@ -196,6 +198,7 @@ class ProxyStream {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point attempt_start_;  // when the current attempt began
   std::chrono::steady_clock::time_point wait_start_;     // queued or parked since
+  std::chrono::steady_clock::time_point parked_since_;   // first parked (backend_wait_timeout)
   std::chrono::nanoseconds backend_time_{0};             // spent on backends, over all attempts
   std::chrono::nanoseconds waited_{0};                   // in the admission queue or parked
 

@@ -82,14 +82,15 @@ bool ProxyStream::admit_request() {
     ticket_.deadline = start_ + *timeout;
   }
   std::weak_ptr<bool> alive = alive_token();
-  std::shared_ptr<AdmissionGate> shared_gate = worker_.shared().admission;
+  // Weak: a waiting callback must not keep the gate alive (the gate holds the callback).
+  std::weak_ptr<AdmissionGate> weak_gate = worker_.shared().admission;
   const AdmissionGate::Decision d = gate->admit(
       ticket_, worker_.io(),
-      [this, alive, shared_gate, ticket = ticket_](const AdmissionGate::Outcome& outcome) {
+      [this, alive, weak_gate, ticket = ticket_](const AdmissionGate::Outcome& outcome) {
         auto token = alive.lock();
         if (!token || !*token) {
           // The stream ended while its grant was on the way: give the grant back.
-          if (outcome.admitted) shared_gate->release(ticket);
+          if (auto gate = weak_gate.lock(); gate && outcome.admitted) gate->release(ticket);
           return;
         }
         on_admission(outcome);
@@ -154,6 +155,9 @@ void ProxyStream::park_for_backend() {
   if (parked_) return;
   parked_ = true;
   wait_start_ = std::chrono::steady_clock::now();
+  // A stream woken that parks again keeps its place in time: backend_wait_timeout
+  // counts from the first time it found no slot.
+  if (parked_since_ == std::chrono::steady_clock::time_point{}) parked_since_ = wait_start_;
   worker_.park(this, alive_token());
 }
 

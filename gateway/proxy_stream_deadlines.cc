@@ -79,7 +79,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
         "infergate: deadline exceeded (grpc-timeout " + format_duration(deadline_ - start_) + ")",
         /*blame_backend=*/true, /*reset_client=*/false);
   }
-  if (parked_ && now - wait_start_ >= o.backend_wait_timeout) {
+  if (parked_ && now - parked_since_ >= o.backend_wait_timeout) {
     return expire(Expiry::kBackendWait, GrpcCode::kResourceExhausted,
                   "infergate: no backend for model '" + clip(model_) +
                       "' had a free slot within limits.backend_wait_timeout (" +

@@ -1,4 +1,6 @@
 // ProxyStream: from the request's headers and first message to a backend stream.
+#include <boost/asio/post.hpp>
+
 #include <algorithm>
 #include <string>
 
@@ -320,6 +322,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
   position_ = position;
   runtime_ = b.runtime;
+  parked_since_ = {};
   attempt_start_ = std::chrono::steady_clock::now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);
@@ -336,12 +339,17 @@ void ProxyStream::finish_attempt(bool failed, bool counts) {
     overdue_ = false;
     runtime_->overdue.fetch_sub(1, std::memory_order_relaxed);
   }
-  // A capped backend's slot is free: streams parked for one may go.
+  // A capped backend's slot is free: one parked stream may go, here if any waits here
+  // (after this event, never inside it), else on another worker.
   if (const routing::BackendInfo* b = backend();
       b != nullptr && b->max_inflight != 0 &&
-      worker_.shared().parked->load(std::memory_order_relaxed) > 0 &&
-      worker_.shared().resume_parked_everywhere) {
-    worker_.shared().resume_parked_everywhere();
+      worker_.shared().parked->load(std::memory_order_relaxed) > 0) {
+    if (worker_.parked_here() > 0) {
+      Worker* worker = &worker_;
+      boost::asio::post(worker_.io(), [worker] { worker->wake_one_parked(); });
+    } else if (worker_.shared().wake_parked_elsewhere) {
+      worker_.shared().wake_parked_elsewhere(&worker_);
+    }
   }
   if (counts) {
     std::atomic<std::uint32_t>& streak = runtime_->consecutive_failures;

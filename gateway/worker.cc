@@ -77,6 +77,8 @@ void Worker::on_tick() {
   std::vector<DownstreamConnection*> down(downstream_.begin(), downstream_.end());
   for (DownstreamConnection* c : down) c->on_tick(now);
   for (auto& [id, pool] : pools_) pool->on_tick(now);
+  // A slot freed between a stream's pick and its parking wakes nobody: the tick does.
+  if (!parked_.empty()) wake_one_parked();
   flush_dirty();
   if (++ticks_ % 10 == 0) blocks_.trim_to_recent_peak();
 }
@@ -114,17 +116,34 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
 
 void Worker::park(ProxyStream* stream, std::weak_ptr<bool> alive) {
   parked_.emplace_back(stream, std::move(alive));
+  parked_here_.fetch_add(1, std::memory_order_relaxed);
   shared_.parked->fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::wake_one_parked() {
+  while (!parked_.empty()) {
+    auto [stream, alive] = std::move(parked_.front());
+    parked_.pop_front();
+    parked_here_.fetch_sub(1, std::memory_order_relaxed);
+    shared_.parked->fetch_sub(1, std::memory_order_relaxed);
+    // Entries of streams that ended or stopped waiting (a deadline) are skipped.
+    if (auto token = alive.lock(); token && *token && stream->parked()) {
+      stream->resume_routing();
+      flush_dirty();
+      return;
+    }
+  }
 }
 
 void Worker::resume_parked() {
   if (parked_.empty()) return;
-  std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> waiting;
+  std::deque<std::pair<ProxyStream*, std::weak_ptr<bool>>> waiting;
   waiting.swap(parked_);
+  parked_here_.fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   shared_.parked->fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   // Each tries again; those that still find every backend full park again.
   for (auto& [stream, alive] : waiting) {
-    if (auto token = alive.lock(); token && *token) stream->resume_routing();
+    if (auto token = alive.lock(); token && *token && stream->parked()) stream->resume_routing();
   }
   flush_dirty();
 }

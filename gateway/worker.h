@@ -10,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -34,6 +35,7 @@ class DownstreamConnection;
 class UpstreamPool;
 class FanOut;
 class AdmissionGate;
+class Worker;
 class ProxyStream;
 
 // What all workers share with the control plane.
@@ -47,9 +49,9 @@ struct WorkerShared {
   // Admission control (never null; disabled when no limit is set).
   std::shared_ptr<AdmissionGate> admission;
   // Streams parked on every worker because their backends were at max_inflight, and the
-  // call that has every worker try them again (any thread).
+  // call that wakes one of them on some worker other than `from` (any thread).
   std::shared_ptr<std::atomic<std::int64_t>> parked;
-  std::function<void()> resume_parked_everywhere;
+  std::function<void(const Worker* from)> wake_parked_elsewhere;
   // Where messages are compressed, off the event loops.
   std::shared_ptr<boost::asio::thread_pool> compression;
   // Every worker's buffered stream bytes together (limits.max_buffered_bytes).
@@ -80,10 +82,16 @@ class Worker {
                  std::shared_ptr<const TargetTable> targets);
   void set_routing(const RoutingOptions& routing);
 
-  // A stream waits for a slot on a backend at its max_inflight. This worker's thread.
+  // A stream waits for a slot on a backend at its max_inflight, in a FIFO. This worker's
+  // thread.
   void park(ProxyStream* stream, std::weak_ptr<bool> alive);
-  // Every parked stream tries to route again (a slot freed, or the fleet changed).
+  // A slot freed: the longest-parked stream tries to route again (O(1); it parks again
+  // at the back if it still finds no slot). Posted, or on this worker's thread.
+  void wake_one_parked();
+  // Every parked stream tries to route again (the fleet changed). This worker's thread.
   void resume_parked();
+  // Streams parked here (any thread).
+  std::int64_t parked_here() const { return parked_here_.load(std::memory_order_relaxed); }
 
   // Streams currently open on this worker (any thread: an atomic).
   std::uint64_t active_streams() const { return active_streams_.load(std::memory_order_relaxed); }
@@ -159,7 +167,8 @@ class Worker {
   WorkerStats stats_;
   std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
   std::unordered_set<DownstreamConnection*> downstream_;
-  std::vector<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
+  std::deque<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
+  std::atomic<std::int64_t> parked_here_{0};
   LogLimiter backend_warnings_;
   LogLimiter client_warnings_;
   std::vector<H2Connection*> dirty_;
