@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "config/units.h"
+
 namespace infergate::gateway {
 
 std::string usage() {
@@ -82,6 +84,38 @@ CliParse parse_cli(const std::vector<std::string>& args) {
     }
   }
   if (!have_config) out.error = "--config FILE is required";
+  return out;
+}
+
+std::string describe_bounds(const config::Config& c) {
+  using config::format_bytes;
+  using config::format_duration;
+  const std::pair<const char*, std::string> lines[] = {
+      {"limits.max_buffered_bytes", format_bytes(c.limits.max_buffered_bytes)},
+      {"limits.max_routing_fields_bytes", format_bytes(c.limits.max_routing_fields_bytes)},
+      {"limits.max_reorder_bytes", format_bytes(c.limits.max_reorder_bytes)},
+      {"limits.max_control_message_bytes", format_bytes(c.limits.max_control_message_bytes)},
+      {"limits.backend_wait_timeout", format_duration(c.limits.backend_wait_timeout)},
+      {"limits.queue_timeout", format_duration(c.limits.queue_timeout)},
+      {"frontend.handshake_timeout", format_duration(c.frontend.handshake_timeout)},
+      {"frontend.idle_timeout", format_duration(c.frontend.idle_timeout)},
+      {"frontend.stream_idle_timeout", format_duration(c.frontend.stream_idle_timeout)},
+      {"frontend.max_connections", std::to_string(c.frontend.max_connections)},
+      {"frontend.max_header_bytes", format_bytes(c.frontend.max_header_bytes)},
+      {"frontend.max_concurrent_streams", std::to_string(c.frontend.max_concurrent_streams)},
+      {"frontend.stream_window", format_bytes(c.frontend.stream_window_bytes)},
+      {"frontend.connection_window", format_bytes(c.frontend.connection_window_bytes)},
+      {"upstream.connect_timeout", format_duration(c.upstream.connect_timeout)},
+      {"upstream.stream_idle_timeout", format_duration(c.upstream.stream_idle_timeout)},
+      {"upstream.keepalive_interval", format_duration(c.upstream.keepalive_interval)},
+      {"upstream.keepalive_timeout", format_duration(c.upstream.keepalive_timeout)},
+      {"upstream.max_streams_per_connection",
+       std::to_string(c.upstream.max_streams_per_connection)},
+      {"routing.retry_buffer", format_bytes(c.routing.retry_buffer_bytes)},
+      {"drain_timeout", format_duration(c.drain_timeout)},
+  };
+  std::string out = "bounds:\n";
+  for (const auto& [key, value] : lines) out += "  " + std::string(key) + " " + value + "\n";
   return out;
 }
 

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
+
 namespace infergate::gateway {
 
 struct CliOptions {
@@ -25,5 +27,9 @@ CliParse parse_cli(const std::vector<std::string>& args);
 
 // The text printed for --help.
 std::string usage();
+
+// What --check-config prints after "ok": every byte cap and deadline in force, defaults
+// included, one "key value" line each.
+std::string describe_bounds(const config::Config& config);
 
 }  // namespace infergate::gateway

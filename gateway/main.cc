@@ -32,6 +32,7 @@ int check_config(const std::string& path) {
   if (!config) return 1;
   std::printf("%s: ok (%zu backend%s)\n", path.c_str(), config->backends.size(),
               config->backends.size() == 1 ? "" : "s");
+  std::printf("%s", infergate::gateway::describe_bounds(*config).c_str());
   return 0;
 }
 

@@ -45,5 +45,22 @@ TEST(Cli, BadWorkerCountsAndLevelsAreRejected) {
   EXPECT_NE(parse_cli({"--config", "c", "--log-level", "loud"}).error, "");
 }
 
+TEST(Cli, CheckConfigDescribesEveryBound) {
+  config::Config c;
+  c.limits.max_routing_fields_bytes = 16 * 1024;
+  c.frontend.stream_idle_timeout = std::chrono::seconds(45);
+  const std::string text = describe_bounds(c);
+  EXPECT_NE(text.find("limits.max_routing_fields_bytes 16KiB\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("frontend.stream_idle_timeout 45s\n"), std::string::npos) << text;
+  for (const char* key :
+       {"limits.max_buffered_bytes", "limits.max_reorder_bytes", "limits.max_control_message_bytes",
+        "limits.backend_wait_timeout", "frontend.handshake_timeout", "frontend.idle_timeout",
+        "frontend.max_connections", "frontend.max_header_bytes", "upstream.stream_idle_timeout",
+        "upstream.keepalive_interval", "upstream.keepalive_timeout",
+        "upstream.max_streams_per_connection"}) {
+    EXPECT_NE(text.find(std::string("  ") + key + " "), std::string::npos) << key;
+  }
+}
+
 }  // namespace
 }  // namespace infergate::gateway
