@@ -709,6 +709,32 @@ class Hostile(unittest.TestCase):
             c.close()
         self.finish()
 
+    def test_frozen_backend_found_by_keepalive(self):
+        """A backend that stops reading and answering (SIGSTOP) while the gateway holds an
+        idle connection to it: the keepalive PING goes unanswered and the connection is
+        closed within keepalive_interval + keepalive_timeout, before a request finds out."""
+        sim = self.sim("sim-a")
+        gw = self.gateway([sim], {"health": {"interval": "30s", "timeout": "1s"},
+                                  "upstream": {"keepalive_interval": "500ms",
+                                               "keepalive_timeout": "500ms"}})
+        with self.attack(gw) as scene:
+            r = S.unary(gw.port, "ModelInfer", S.infer_request(nbytes=256), timeout=5)
+            self.expect(r.ok, "expected the first ModelInfer served, got %r" % r)
+            start = len(gw.proc.lines)
+            t0 = time.monotonic()
+            os.kill(sim.proc.pid, signal.SIGSTOP)
+            try:
+                line = gw.proc.wait_for_line("backend_keepalive_timeout", 4, start)
+                scene.close_s = time.monotonic() - t0
+            finally:
+                os.kill(sim.proc.pid, signal.SIGCONT)
+            self.expect(line is not None and "backend=sim-a" in line,
+                        "expected backend_keepalive_timeout for sim-a within 4 s of SIGSTOP; "
+                        "the gateway said: %s" % gw.proc.output(10))
+            r = S.unary(gw.port, "ModelInfer", S.infer_request(nbytes=256), timeout=5)
+            self.expect(r.ok, "expected service on a fresh connection after SIGCONT, got %r" % r)
+        self.finish()
+
     def test_health_watch_refused(self):
         """grpc.health.v1.Health/Watch: UNIMPLEMENTED at once (as Triton does)."""
         sim = self.sim("sim-a")
