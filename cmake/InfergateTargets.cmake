@@ -16,9 +16,12 @@ endfunction()
 # FORBIDDEN regular expressions. This is how the module rules of ARCHITECTURE.md hold:
 # the compiler alone would find the headers, since they all live in /usr/include.
 # Checked: the target's sources and the headers next to them with the same names, or,
-# with ALL_HEADERS, every header in the target's folder (for whole-folder modules).
+# with ALL_HEADERS, every header in the target's folder (for whole-folder modules), or,
+# with FOLDERS, every .h and .cc under those sub-folders of the target's folder, header-only
+# ones included, whatever target compiles them (for a room of a module: gateway/h2/).
+# RULE names the check when a target has several (one per room).
 function(infergate_forbid_includes target)
-  cmake_parse_arguments(ARG "ALL_HEADERS" "" "FORBIDDEN" ${ARGN})
+  cmake_parse_arguments(ARG "ALL_HEADERS" "RULE" "FORBIDDEN;FOLDERS" ${ARGN})
   get_target_property(sources ${target} SOURCES)
   if(NOT sources)
     set(sources)
@@ -27,6 +30,17 @@ function(infergate_forbid_includes target)
   set(headers)
   if(ARG_ALL_HEADERS)
     file(GLOB_RECURSE headers CONFIGURE_DEPENDS "${source_dir}/*.h")
+  endif()
+  if(ARG_FOLDERS)
+    set(sources)
+    foreach(folder IN LISTS ARG_FOLDERS)
+      file(GLOB_RECURSE in_folder CONFIGURE_DEPENDS "${source_dir}/${folder}/*.h"
+           "${source_dir}/${folder}/*.cc")
+      if(NOT in_folder)
+        message(FATAL_ERROR "infergate_forbid_includes: no sources in ${source_dir}/${folder}")
+      endif()
+      list(APPEND headers ${in_folder})
+    endforeach()
   endif()
   set(files)
   foreach(src IN LISTS sources headers)
@@ -41,15 +55,19 @@ function(infergate_forbid_includes target)
   endforeach()
   list(REMOVE_DUPLICATES files)
   string(REPLACE ";" "|" forbidden "${ARG_FORBIDDEN}")
-  set(stamp "${CMAKE_CURRENT_BINARY_DIR}/${target}.includes.stamp")
+  set(check "${target}")
+  if(ARG_RULE)
+    set(check "${target}_${ARG_RULE}")
+  endif()
+  set(stamp "${CMAKE_CURRENT_BINARY_DIR}/${check}.includes.stamp")
   add_custom_command(
     OUTPUT "${stamp}"
     COMMAND ${CMAKE_COMMAND} "-DFILES=${files}" "-DFORBIDDEN=${forbidden}"
-            "-DMODULE=${target}" "-DSTAMP=${stamp}"
+            "-DMODULE=${check}" "-DSTAMP=${stamp}"
             -P "${PROJECT_SOURCE_DIR}/cmake/CheckIncludes.cmake"
     DEPENDS ${files} "${PROJECT_SOURCE_DIR}/cmake/CheckIncludes.cmake"
-    COMMENT "Checking ${target} for forbidden includes"
+    COMMENT "Checking ${check} for forbidden includes"
     VERBATIM)
-  add_custom_target(${target}_include_rules DEPENDS "${stamp}")
-  add_dependencies(${target} ${target}_include_rules)
+  add_custom_target(${check}_include_rules DEPENDS "${stamp}")
+  add_dependencies(${target} ${check}_include_rules)
 endfunction()

@@ -11,8 +11,8 @@
 #include <boost/asio/post.hpp>
 
 #include "config/loader.h"
+#include "gateway/admin/triton_export.h"
 #include "gateway/logging.h"
-#include "gateway/triton_export.h"
 #include "gateway/version.h"
 
 namespace infergate::gateway {

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "config/config.h"
-#include "gateway/admin_server.h"
-#include "gateway/fleet_control.h"
-#include "gateway/listener.h"
-#include "gateway/metrics.h"
+#include "gateway/admin/admin_server.h"
+#include "gateway/admin/metrics.h"
+#include "gateway/admin/status_page.h"
+#include "gateway/fleet/fleet_control.h"
+#include "gateway/h2/listener.h"
 #include "gateway/options.h"
-#include "gateway/status_page.h"
 #include "gateway/worker.h"
 
 namespace infergate::gateway {

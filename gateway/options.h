@@ -9,7 +9,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
-#include "gateway/prefix_inflater.h"
+#include "gateway/wire/prefix_inflater.h"
 
 namespace infergate::gateway {
 

@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gateway/grpc_status.h"
-#include "gateway/methods.h"
+#include "gateway/wire/grpc_status.h"
+#include "gateway/wire/methods.h"
 #include "routing/backend_stats.h"
 #include "routing/fleet.h"
 

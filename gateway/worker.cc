@@ -3,10 +3,10 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
-#include "gateway/downstream_connection.h"
-#include "gateway/proxy_stream.h"
-#include "gateway/upstream_connection.h"
-#include "gateway/upstream_pool.h"
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/h2/upstream_connection.h"
+#include "gateway/h2/upstream_pool.h"
+#include "gateway/stream/proxy_stream.h"
 
 namespace infergate::gateway {
 

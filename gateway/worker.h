@@ -19,7 +19,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "gateway/block_pool.h"
+#include "gateway/h2/block_pool.h"
 #include "gateway/log_limiter.h"
 #include "gateway/options.h"
 #include "gateway/stats.h"

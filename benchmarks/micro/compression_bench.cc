@@ -8,7 +8,7 @@
 #include <span>
 
 #include "benchmarks/bench/core/payload.h"
-#include "gateway/message_compressor.h"
+#include "gateway/wire/message_compressor.h"
 
 namespace {
 

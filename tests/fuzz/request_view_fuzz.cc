@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <span>
 
-#include "gateway/grpc_framing.h"
-#include "gateway/prefix_inflater.h"
-#include "gateway/request_view.h"
+#include "gateway/wire/grpc_framing.h"
+#include "gateway/wire/prefix_inflater.h"
+#include "gateway/wire/request_view.h"
 
 namespace {
 

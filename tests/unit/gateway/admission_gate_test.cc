@@ -1,4 +1,4 @@
-#include "gateway/admission_gate.h"
+#include "gateway/stream/admission_gate.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "gateway/byte_queue.h"
+#include "gateway/h2/byte_queue.h"
 
 #include <gtest/gtest.h>
 

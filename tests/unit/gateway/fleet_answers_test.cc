@@ -1,4 +1,4 @@
-#include "gateway/fleet_answers.h"
+#include "gateway/fleet/fleet_answers.h"
 
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-#include "gateway/grpc_framing.h"
+#include "gateway/wire/grpc_framing.h"
 
 #include <gtest/gtest.h>
 

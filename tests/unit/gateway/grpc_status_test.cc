@@ -1,8 +1,8 @@
-#include "gateway/grpc_status.h"
+#include "gateway/wire/grpc_status.h"
 
 #include <gtest/gtest.h>
 
-#include "gateway/methods.h"
+#include "gateway/wire/methods.h"
 
 namespace infergate::gateway {
 namespace {

@@ -1,12 +1,12 @@
-#include "gateway/message_compressor.h"
+#include "gateway/wire/message_compressor.h"
 
 #include <gtest/gtest.h>
 
 #include <random>
 #include <vector>
 
-#include "gateway/grpc_framing.h"
-#include "gateway/prefix_inflater.h"
+#include "gateway/wire/grpc_framing.h"
+#include "gateway/wire/prefix_inflater.h"
 
 namespace infergate::gateway {
 namespace {

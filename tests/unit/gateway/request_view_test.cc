@@ -1,11 +1,11 @@
-#include "gateway/request_view.h"
+#include "gateway/wire/request_view.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>
 
 #include <string>
 
-#include "gateway/prefix_inflater.h"
+#include "gateway/wire/prefix_inflater.h"
 #include "inference/grpc_service.pb.h"
 
 namespace infergate::gateway {

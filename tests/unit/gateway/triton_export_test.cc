@@ -1,4 +1,4 @@
-#include "gateway/triton_export.h"
+#include "gateway/admin/triton_export.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

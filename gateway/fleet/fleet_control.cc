@@ -1,0 +1,216 @@
+#include "gateway/fleet/fleet_control.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+
+#include "gateway/logging.h"
+#include "health/grpc_probe_transport.h"
+
+namespace infergate::gateway {
+
+using tcp = boost::asio::ip::tcp;
+
+health::HealthOptions health_options(const config::Config& config) {
+  const config::HealthConfig& h = config.health;
+  return health::HealthOptions{
+      .interval = h.interval,
+      .timeout = h.timeout,
+      .unhealthy_threshold = static_cast<std::uint32_t>(h.unhealthy_threshold),
+      .healthy_threshold = static_cast<std::uint32_t>(h.healthy_threshold),
+      .inventory_interval = h.inventory_interval,
+      .consecutive_failures = static_cast<std::uint32_t>(h.consecutive_failures),
+      .ejection_base = h.ejection_base,
+      .ejection_max = h.ejection_max,
+      .max_ejected_percent = h.max_ejected_percent,
+      .slow_start = h.slow_start,
+  };
+}
+
+routing::AdmissionLimits admission_limits(const config::Config& config) {
+  const config::LimitsConfig& l = config.limits;
+  return routing::AdmissionLimits{
+      .max_jobs = l.max_jobs,
+      .job_idle_timeout = l.job_idle_timeout,
+      .max_inflight = l.max_inflight,
+      .per_job_max_inflight = l.per_job_max_inflight,
+      .max_bytes_in_flight = l.max_bytes_in_flight,
+      .link_bytes_per_second = l.link_bandwidth,
+      .link_burst_bytes = l.link_burst,
+      .max_queue = l.max_queue,
+      .queue_timeout = l.queue_timeout,
+  };
+}
+
+RoutingOptions routing_options(const config::Config& config) {
+  return RoutingOptions{
+      .policy = config.routing.policy,
+      .latency_aware = config.routing.latency_aware,
+      .retries = config.routing.retries,
+      .retry_budget_percent = config.routing.retry_budget_percent,
+      .retry_buffer_bytes = config.routing.retry_buffer_bytes,
+      .consecutive_failures = static_cast<std::uint32_t>(config.health.consecutive_failures),
+      .allow_repository_control = config.allow_repository_control,
+      .job_header = config.limits.job_header,
+  };
+}
+
+std::vector<health::BackendSpec> backend_specs(const config::Config& config) {
+  std::vector<health::BackendSpec> specs;
+  for (const config::BackendConfig& b : config.backends) {
+    specs.push_back({.name = b.name,
+                     .address = b.address.to_string(),
+                     .weight = b.weight,
+                     .max_inflight = b.max_inflight});
+  }
+  return specs;
+}
+
+health::ScrapeOptions scrape_options(const config::Config& config) {
+  return health::ScrapeOptions{
+      .interval = config.health.metrics_interval,
+      .timeout = config.health.metrics_timeout,
+  };
+}
+
+std::map<std::string, health::HttpEndpoint> metrics_endpoints(const config::Config& config) {
+  std::map<std::string, health::HttpEndpoint> endpoints;
+  for (const config::BackendConfig& b : config.backends) {
+    if (!b.metrics_url) continue;
+    endpoints[b.name] = health::HttpEndpoint{.host = b.metrics_url->address.host,
+                                             .port = b.metrics_url->address.port,
+                                             .target = b.metrics_url->path};
+  }
+  return endpoints;
+}
+
+FleetControl::FleetControl(boost::asio::io_context& control, const config::Config& config)
+    : control_(control),
+      channels_(std::make_shared<health::BackendChannels>()),
+      fanout_(std::make_shared<FanOut>(channels_)),
+      affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
+      admission_(
+          std::make_shared<AdmissionGate>(control, admission_limits(config), config.limits.any())),
+      parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
+      compression_pool_(std::make_shared<boost::asio::thread_pool>(2)),
+      buffer_budget_(std::make_shared<BufferBudget>(config.limits.max_buffered_bytes)),
+      targets_(std::make_shared<const TargetTable>()) {
+  scraper_ = std::make_unique<health::MetricsScraper>(
+      control_, scrape_options(config), [] { return std::chrono::steady_clock::now(); });
+  monitor_ = std::make_unique<health::HealthMonitor>(
+      control_, health_options(config), std::make_shared<health::GrpcProbeTransport>(channels_),
+      [this](std::shared_ptr<const routing::Fleet> fleet) { publish(std::move(fleet)); },
+      [this](std::uint32_t id, const health::BackendSpec& spec, bool added) {
+        on_membership(id, spec, added);
+      },
+      affinity_, [] { return std::chrono::steady_clock::now(); });
+}
+
+FleetControl::~FleetControl() { stop(); }
+
+WorkerShared FleetControl::worker_shared() {
+  health::HealthMonitor* monitor = monitor_.get();
+  return WorkerShared{
+      .affinity = affinity_,
+      .fanout = fanout_,
+      .report_outliers = [monitor](std::uint32_t id) { monitor->report_outliers(id); },
+      .refresh_inventory = [monitor] { monitor->refresh_all_inventories(); },
+      .admission = admission_,
+      .parked = parked_,
+      .wake_parked_elsewhere =
+          [this](const Worker* from) {
+            for (Worker* w : workers_) {
+              if (w == from || w->parked_here() == 0) continue;
+              boost::asio::post(w->io(), [w] { w->wake_one_parked(); });
+              return;
+            }
+          },
+      .compression = compression_pool_,
+      .buffer_budget = buffer_budget_,
+  };
+}
+
+void FleetControl::set_compression(const config::Config& config) {
+  compression_.clear();
+  for (const config::BackendConfig& b : config.backends) {
+    compression_[b.name] = {parse_encoding(b.compression == "none" ? "" : b.compression),
+                            b.compression_min_bytes};
+  }
+  auto next = std::make_shared<TargetTable>(*targets_);
+  for (auto& [id, target] : *next) {
+    auto it = compression_.find(target.name);
+    if (it == compression_.end()) continue;
+    target.compression = it->second.first;
+    target.compression_min_bytes = it->second.second;
+  }
+  targets_ = std::move(next);
+}
+
+void FleetControl::start(const config::Config& config) {
+  set_compression(config);
+  scraper_->set_endpoints(metrics_endpoints(config));
+  monitor_->set_backends(backend_specs(config));
+  monitor_->start();
+  scraper_->start();
+}
+
+void FleetControl::apply(const config::Config& config) {
+  monitor_->set_options(health_options(config));
+  affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
+  admission_->set_limits(admission_limits(config), config.limits.any());
+  buffer_budget_->set_limit(config.limits.max_buffered_bytes);
+  set_compression(config);
+  scraper_->set_options(scrape_options(config));
+  scraper_->set_endpoints(metrics_endpoints(config));
+  monitor_->set_backends(backend_specs(config));
+}
+
+void FleetControl::stop() {
+  // Before the workers go: once it returns, the gate posts nothing to their io_contexts.
+  if (admission_) admission_->stop();
+  if (monitor_) monitor_->stop();
+  if (scraper_) scraper_->stop();
+  if (compression_pool_) compression_pool_->join();
+}
+
+void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added) {
+  auto next = std::make_shared<TargetTable>(*targets_);
+  if (!added) {
+    next->erase(id);
+    channels_->remove(id);
+    targets_ = std::move(next);
+    return;
+  }
+  BackendTarget t{.name = spec.name, .address = spec.address};
+  if (auto it = compression_.find(spec.name); it != compression_.end()) {
+    t.compression = it->second.first;
+    t.compression_min_bytes = it->second.second;
+  }
+  // Resolved once, here; the probes' own channel resolves on its own.
+  const size_t colon = spec.address.rfind(':');
+  std::string host = spec.address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  boost::system::error_code ec;
+  tcp::resolver resolver(control_);
+  auto results =
+      resolver.resolve(host, spec.address.substr(colon + 1), tcp::resolver::numeric_service, ec);
+  if (!ec && !results.empty()) {
+    t.endpoint = results.begin()->endpoint();
+    t.resolved = true;
+  } else {
+    t.resolve_error = ec ? ec.message() : "no addresses";
+    gateway_log().warn("backend_unresolved backend={} address={} error=\"{}\"", spec.name,
+                       spec.address, t.resolve_error);
+  }
+  (*next)[id] = std::move(t);
+  targets_ = std::move(next);
+  channels_->add(id, spec.address);
+}
+
+void FleetControl::publish(std::shared_ptr<const routing::Fleet> fleet) {
+  if (scraper_) scraper_->set_fleet(fleet);  // scrapes follow membership and draining
+  for (Worker* w : workers_) {
+    boost::asio::post(w->io(), [w, fleet, targets = targets_] { w->set_fleet(fleet, targets); });
+  }
+}
+
+}  // namespace infergate::gateway

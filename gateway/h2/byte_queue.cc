@@ -1,0 +1,172 @@
+#include "gateway/h2/byte_queue.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace infergate::gateway {
+
+void SliceQueue::push_front(Slice s) {
+  if (head_ > 0) {
+    v_[--head_] = std::move(s);
+  } else {
+    v_.insert(v_.begin(), std::move(s));
+  }
+}
+
+void SliceQueue::pop_front() {
+  v_[head_].block.reset();
+  if (++head_ == v_.size()) {
+    clear();
+  } else if (head_ >= 16 && head_ * 2 >= v_.size()) {
+    v_.erase(v_.begin(), v_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+void ByteQueue::append(std::span<const std::uint8_t> data) {
+  size_ += data.size();
+  while (!data.empty()) {
+    if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
+      tail_used_ = 0;  // nobody else points into it: start it over
+    }
+    if (!tail_ || tail_used_ == Block::kSize) {
+      tail_ = pool_->acquire();
+      tail_used_ = 0;
+    }
+    // Only this queue ever writes into its tail block; output buffers and retry buffers
+    // may hold references to the bytes before tail_used_, which never change.
+    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
+    std::memcpy(tail_.data() + tail_used_, data.data(), n);
+    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
+        slices_.back().offset + slices_.back().length == tail_used_) {
+      slices_.back().length += static_cast<std::uint32_t>(n);
+    } else {
+      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
+    }
+    tail_used_ += static_cast<std::uint32_t>(n);
+    data = data.subspan(n);
+  }
+}
+
+bool ByteQueue::copy_out(size_t offset, std::span<std::uint8_t> out) const {
+  if (offset + out.size() > size_) return false;
+  size_t written = 0;
+  for (const Slice& s : slices_) {
+    if (written == out.size()) break;
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    const size_t n = std::min<size_t>(s.length - offset, out.size() - written);
+    std::memcpy(out.data() + written, s.data() + offset, n);
+    written += n;
+    offset = 0;
+  }
+  return true;
+}
+
+std::span<const std::uint8_t> ByteQueue::contiguous(size_t offset, size_t n) const {
+  for (const Slice& s : slices_) {
+    if (offset >= s.length) {
+      offset -= s.length;
+      continue;
+    }
+    if (offset + n <= s.length) return {s.data() + offset, n};
+    return {};
+  }
+  return {};
+}
+
+void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (front.length <= n) {
+      n -= front.length;
+      if (retain != nullptr) retain->push_back(front);
+      out.append_slice(std::move(front));
+      slices_.pop_front();
+    } else {
+      Slice part{front.block, front.offset, static_cast<std::uint32_t>(n)};
+      if (retain != nullptr) retain->push_back(part);
+      out.append_slice(std::move(part));
+      front.offset += static_cast<std::uint32_t>(n);
+      front.length -= static_cast<std::uint32_t>(n);
+      n = 0;
+    }
+  }
+}
+
+void ByteQueue::prepend(SliceQueue&& slices) {
+  std::vector<Slice> in_order(slices.begin(), slices.end());
+  for (auto it = in_order.rbegin(); it != in_order.rend(); ++it) {
+    size_ += it->length;
+    slices_.push_front(std::move(*it));
+  }
+  slices.clear();
+}
+
+size_t ByteQueue::clear() {
+  const size_t dropped = size_;
+  slices_.clear();
+  tail_.reset();
+  tail_used_ = 0;
+  size_ = 0;
+  return dropped;
+}
+
+void OutputBuffer::append_copy(std::span<const std::uint8_t> data) {
+  size_ += data.size();
+  while (!data.empty()) {
+    if (!tail_ || tail_used_ == Block::kSize) {
+      tail_ = pool_->acquire();
+      tail_used_ = 0;
+    }
+    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
+    std::memcpy(tail_.data() + tail_used_, data.data(), n);
+    // Extend the last slice when it ends where this copy starts in the same block.
+    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
+        slices_.back().offset + slices_.back().length == tail_used_) {
+      slices_.back().length += static_cast<std::uint32_t>(n);
+    } else {
+      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
+    }
+    tail_used_ += static_cast<std::uint32_t>(n);
+    data = data.subspan(n);
+  }
+}
+
+void OutputBuffer::append_slice(Slice slice) {
+  if (slice.length == 0) return;
+  size_ += slice.length;
+  slices_.push_back(std::move(slice));
+}
+
+void OutputBuffer::consume_front(size_t n) {
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (front.length <= n) {
+      n -= front.length;
+      slices_.pop_front();
+    } else {
+      front.offset += static_cast<std::uint32_t>(n);
+      front.length -= static_cast<std::uint32_t>(n);
+      n = 0;
+    }
+  }
+  if (slices_.empty()) {
+    // Idle connections hold no block: the pool keeps it for whoever writes next.
+    tail_.reset();
+    tail_used_ = 0;
+  }
+}
+
+void OutputBuffer::clear() {
+  slices_.clear();
+  size_ = 0;
+  tail_.reset();
+  tail_used_ = 0;
+}
+
+}  // namespace infergate::gateway

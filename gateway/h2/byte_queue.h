@@ -1,0 +1,122 @@
+// Byte queues built on pooled blocks. Single-threaded (one worker).
+//
+// ByteQueue holds one direction of one stream's body: bytes are appended (copied) as
+// DATA arrives from one peer and taken, by reference, when DATA frames go to the other.
+// OutputBuffer is what a connection writes next: small frame bytes copied in, body bytes
+// referenced, in order, ready for one writev().
+#pragma once
+
+#include <boost/container/small_vector.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "gateway/h2/block_pool.h"
+
+namespace infergate::gateway {
+
+// A range of a block, kept alive by its reference.
+struct Slice {
+  BlockRef block;
+  std::uint32_t offset;
+  std::uint32_t length;
+
+  const std::uint8_t* data() const { return block.data() + offset; }
+};
+
+// A FIFO of slices that does not allocate for the few slices a small message needs
+// (std::deque allocates on construction). pop_front leaves a dead prefix that is
+// compacted away once it dominates.
+class SliceQueue {
+ public:
+  using Storage = boost::container::small_vector<Slice, 4>;
+
+  bool empty() const { return head_ == v_.size(); }
+  size_t size() const { return v_.size() - head_; }
+  Slice& front() { return v_[head_]; }
+  Slice& back() { return v_.back(); }
+  Storage::iterator begin() { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  Storage::iterator end() { return v_.end(); }
+  Storage::const_iterator begin() const { return v_.begin() + static_cast<std::ptrdiff_t>(head_); }
+  Storage::const_iterator end() const { return v_.end(); }
+
+  void push_back(Slice s) { v_.push_back(std::move(s)); }
+  void push_front(Slice s);
+  void pop_front();
+  void clear() {
+    v_.clear();
+    head_ = 0;
+  }
+
+ private:
+  Storage v_;
+  size_t head_ = 0;
+};
+
+class OutputBuffer;
+
+class ByteQueue {
+ public:
+  explicit ByteQueue(BlockPool& pool) : pool_(&pool) {}
+
+  // Copies `data` in, filling the current block before taking a new one.
+  void append(std::span<const std::uint8_t> data);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+
+  // Copies [offset, offset + out.size()) out; false if the queue is shorter.
+  bool copy_out(size_t offset, std::span<std::uint8_t> out) const;
+
+  // A view of [offset, offset + n) when it lies within one block (no copy), else empty.
+  std::span<const std::uint8_t> contiguous(size_t offset, size_t n) const;
+
+  // Moves the first n bytes (n <= size()) into `out` as referenced slices; with
+  // `retain`, also keeps references there (request bytes held for a retry).
+  void take(size_t n, OutputBuffer& out, SliceQueue* retain = nullptr);
+
+  // Puts slices (taken earlier and retained) back in front, in order.
+  void prepend(SliceQueue&& slices);
+
+  // Drops everything; returns how many bytes were dropped.
+  size_t clear();
+  // No more bytes will be appended: lets go of the block appends were filling.
+  void seal() { tail_.reset(); }
+
+ private:
+  BlockPool* pool_;
+  SliceQueue slices_;  // front = oldest
+  size_t size_ = 0;
+  // The block appends fill, kept after its bytes were taken so that small chunks share
+  // blocks (bytes retained for a retry then pin about what they count).
+  BlockRef tail_;
+  std::uint32_t tail_used_ = 0;
+};
+
+class OutputBuffer {
+ public:
+  explicit OutputBuffer(BlockPool& pool) : pool_(&pool) {}
+
+  // Copies small bytes (frame headers, control frames) in.
+  void append_copy(std::span<const std::uint8_t> data);
+  void append_slice(Slice slice);
+
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const SliceQueue& slices() const { return slices_; }
+
+  // Drops the first n bytes (written to the socket).
+  void consume_front(size_t n);
+  // Releases every reference (after the write that used them completed).
+  void clear();
+
+ private:
+  BlockPool* pool_;
+  SliceQueue slices_;
+  BlockRef tail_;  // the block append_copy writes into
+  std::uint32_t tail_used_ = 0;
+  size_t size_ = 0;
+};
+
+}  // namespace infergate::gateway

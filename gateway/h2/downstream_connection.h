@@ -1,0 +1,82 @@
+// A client's HTTP/2 connection (server side of nghttp2). Creates a ProxyStream per
+// request stream and relays the session's callbacks to it. Worker thread only.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "gateway/h2/h2_connection.h"
+#include "gateway/h2/intrusive_list.h"
+#include "gateway/stats.h"
+#include "gateway/stream/proxy_stream.h"
+
+namespace infergate::gateway {
+
+class DownstreamConnection : public H2Connection {
+ public:
+  DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
+  ~DownstreamConnection() override;
+
+  // Creates the session, queues SETTINGS and starts reading.
+  void open();
+  // Graceful shutdown: GOAWAY now, no new streams; closes when the last stream ends.
+  void begin_drain();
+
+  void detach(ProxyStream* stream) { streams_.remove(stream); }
+  size_t stream_count() const { return streams_.size(); }
+  // The client's IP address (a job's identity when it names none).
+  const std::string& peer() const { return peer_; }
+
+  // For ProxyStream: the data provider that serves a stream's response body.
+  static nghttp2_data_provider response_provider(ProxyStream* stream);
+
+  // The worker's tick: the handshake, idle and write-stall deadlines, the control-frame
+  // rate window, then each stream's own deadlines. Worker thread.
+  void on_tick(std::chrono::steady_clock::time_point now);
+
+  // Control frames a client may send per second before it is closed as a flood, and
+  // streams it may reset before their answer began (rapid reset).
+  static constexpr std::uint32_t kMaxPingsPerSecond = 1000;
+  static constexpr std::uint32_t kMaxSettingsPerSecond = 100;
+  static constexpr std::uint32_t kMaxPrematureResetsPerSecond = 2000;
+
+ protected:
+  void on_teardown(std::string_view reason) override;
+  void on_recv_error(int nghttp2_error) override;
+
+ private:
+  friend struct DownstreamCallbacks;
+
+  // Closes the connection for abusing the protocol: GOAWAY with `error_code` (sent before
+  // the socket closes), counted and logged at a limited rate. From nghttp2 callbacks too.
+  void abuse(ProtocolError why, std::uint32_t error_code, std::string_view what);
+  // Closes the connection for overstaying a bound (handshake, idle, write stall).
+  void expire(ProtocolError why, std::string_view what);
+  void warn(ProtocolError why, std::string_view what);
+  // Counts a frame of a rate-limited kind; false (and the connection is closing) if the
+  // client went past the rate.
+  bool count_control(std::uint32_t& count, std::uint32_t max, ProtocolError why);
+
+  IntrusiveList<ProxyStream, &ProxyStream::down_hook> streams_;
+  bool draining_ = false;
+  std::string peer_;
+
+  std::chrono::steady_clock::time_point opened_at_;
+  bool settings_seen_ = false;  // the client's preface and first SETTINGS came
+  bool counted_ = false;        // this connection's protocol error is already counted
+  // When the gateway said GOAWAY for abuse or a timeout; closed regardless a second later.
+  std::optional<std::chrono::steady_clock::time_point> goodbye_at_;
+  // Idle: no stream open and none opened since idle_since_.
+  std::uint64_t streams_opened_ = 0;
+  std::uint64_t idle_mark_ = 0;
+  bool idle_ = false;
+  std::chrono::steady_clock::time_point idle_since_;
+  // Control frames received in the current one-second window.
+  std::chrono::steady_clock::time_point rate_window_start_;
+  std::uint32_t pings_ = 0;
+  std::uint32_t settings_ = 0;
+  std::uint32_t premature_resets_ = 0;
+};
+
+}  // namespace infergate::gateway

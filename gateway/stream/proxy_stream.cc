@@ -1,0 +1,439 @@
+#include "gateway/stream/proxy_stream.h"
+
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/h2/upstream_connection.h"
+#include "gateway/logging.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+// Limits on one request's header fields (their bytes: frontend.max_header_bytes).
+constexpr size_t kMaxRequestHeaderFields = 128;
+
+std::string_view rcbuf_view(nghttp2_rcbuf* buf) {
+  nghttp2_vec v = nghttp2_rcbuf_get_buf(buf);
+  return {reinterpret_cast<const char*>(v.base), v.len};
+}
+
+}  // namespace
+
+ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id)
+    : worker_(worker),
+      down_(&down),
+      down_id_(down_id),
+      start_(std::chrono::steady_clock::now()),
+      request_(worker.blocks()),
+      response_(worker.blocks()),
+      progress_at_(start_),
+      upstream_progress_at_(start_) {
+  worker_.stream_opened();
+}
+
+ProxyStream::~ProxyStream() {
+  finish_attempt(false, false);  // never leave an outstanding count behind
+  release_admission();
+  if (alive_) *alive_ = false;
+  worker_.stream_closed();
+}
+
+// ---------------------------------------------------------------- client leg
+
+std::uint64_t ProxyStream::on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value) {
+  const std::uint64_t bytes = nghttp2_rcbuf_get_buf(name).len + nghttp2_rcbuf_get_buf(value).len;
+  header_bytes_seen_ += bytes;
+  if (headers_too_large_) return header_bytes_seen_;
+  if (request_headers_.size() >= kMaxRequestHeaderFields ||
+      request_headers_.bytes() + bytes > worker_.options().max_header_bytes) {
+    headers_too_large_ = true;
+    return header_bytes_seen_;
+  }
+  request_headers_.add(name, value);
+  return header_bytes_seen_;
+}
+
+void ProxyStream::on_request_headers_done(bool end_stream) {
+  ++events_;
+  if (end_stream) {
+    request_ended_ = true;
+    request_.seal();
+  }
+  if (auto timeout = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) {
+    deadline_ = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+  }
+  start_routing();
+}
+
+void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
+  request_received_ += data.size();
+  if (upstream_finished_ || response_ended_) {
+    // Nobody will send these bytes on: let the client's window go.
+    credit_request(request_received_);
+    return;
+  }
+  if (BufferBudget* budget = worker_.blocks().budget();
+      budget != nullptr && budget->would_exceed(data.size())) {
+    credit_request(request_received_);
+    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
+                           budget->limit());
+  }
+  request_.append(data);
+  if (!routed_) {
+    // Until a backend is chosen the bytes wait here, and the client is credited so the
+    // scan can see what it needs; never past the cap for what may be read unrouted.
+    credit_request(request_received_);
+    try_route();
+    if (!routed_ && !response_ended_ && request_received_ > unrouted_cap()) {
+      const MethodInfo& info = method_info(method_);
+      if (info.handling == Handling::kForwardByModel) {
+        const bool whole = whole_for_routing();
+        refuse_over_cap("the request's bytes read before routing",
+                        whole ? "limits.max_reorder_bytes" : "limits.max_routing_fields_bytes",
+                        whole ? worker_.options().max_reorder_buffer_bytes
+                              : worker_.options().max_routing_fields_bytes);
+      } else {
+        refuse_over_cap("the " + std::string(info.name) + " request",
+                        "limits.max_control_message_bytes",
+                        worker_.options().max_control_message_bytes);
+      }
+    }
+  } else if (up_ != nullptr) {
+    up_->resume(up_id_);
+  } else if (request_compressing_) {
+    // Held whole to be compressed: the client is credited as it arrives.
+    credit_request(request_received_);
+    maybe_compress_request();
+  }
+}
+
+void ProxyStream::on_request_end() {
+  if (request_ended_) return;
+  request_ended_ = true;
+  request_.seal();
+  if (!routed_) {
+    try_route();
+  } else if (up_ != nullptr) {
+    up_->resume(up_id_);
+  } else if (request_compressing_) {
+    maybe_compress_request();
+  }
+}
+
+void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
+  if (down_ == nullptr) return;
+  if (!status_known_) {
+    status_ = error_code == NGHTTP2_CANCEL ? GrpcCode::kCancelled : GrpcCode::kUnknown;
+  }
+  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  worker_.stats().record(method_, status_, elapsed);
+  if (method_info(method_).scan_prefix && !model_.empty() && fleet_) {
+    worker_.stats().record_model(fleet_->known(model_) ? std::string_view(model_) : "other",
+                                 elapsed);
+  }
+  if (method_ == Method::kModelInfer && status_ == GrpcCode::kOk && !tried_.empty()) {
+    worker_.stats().record_overhead(elapsed - backend_time_ - waited_);
+  }
+  if (worker_.options().access_log) write_access_log(elapsed);
+  down_->detach(this);
+  // The client is gone; what it sent us and what we hold for it no longer matters.
+  credit_request(request_received_);
+  down_ = nullptr;
+  request_.clear();
+  discard_response();
+  if (up_ != nullptr && !upstream_finished_) {
+    reset_by_us_ = true;
+    reset_upstream(NGHTTP2_CANCEL);
+  }
+  maybe_destroy();
+}
+
+ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
+  if (response_held_) return NGHTTP2_ERR_DEFERRED;  // being compressed
+  const size_t n = std::min(length, response_.size());
+  if (n == 0 && !response_ended_) return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (response_ended_ && n == response_.size()) {
+    *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+    std::vector<nghttp2_nv>& trailers = nv_scratch();
+    if (!local_trailers_.empty()) {
+      for (const auto& [name, value] : local_trailers_) trailers.push_back(make_nv(name, value));
+    } else {
+      response_trailers_.append_forwardable(trailers);
+    }
+    if (!trailers.empty()) {
+      *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+      nghttp2_submit_trailer(down_->session(), down_id_, trailers.data(), trailers.size());
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) {
+  int rc = down_->append_data_frame(framehd, length, response_);
+  if (rc != 0) return rc;
+  response_sent_ += length;
+  worker_.stats().response_bytes_total.add(length);
+  credit_response(response_sent_);
+  return 0;
+}
+
+void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
+  std::string job = ticket_.job;
+  if (job.empty()) {
+    const std::string_view named = request_headers_.find(worker_.routing().job_header);
+    job = named.empty() ? down_->peer() : std::string(named);
+  }
+  const routing::BackendInfo* b = backend();
+  using ms = std::chrono::duration<double, std::milli>;
+  // Client-supplied text: no quotes or control characters may break the line's format.
+  auto clean = [](std::string s) {
+    for (char& c : s) {
+      if (c == '"' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '_';
+    }
+    return s.size() > 128 ? s.substr(0, 128) : s;
+  };
+  access_log().info(
+      "request method={} job=\"{}\" model=\"{}\" backend={} code={} request_bytes={} "
+      "response_bytes={} gateway_ms={:.3f} backend_ms={:.3f} queue_ms={:.3f} attempts={}",
+      method_info(method_).name, clean(job), clean(model_), b == nullptr ? "-" : b->name,
+      grpc_code_name(status_), request_received_, response_sent_,
+      ms(elapsed - backend_time_ - waited_).count(), ms(backend_time_).count(), ms(waited_).count(),
+      tried_.size());
+}
+
+// ---------------------------------------------------------------- backend leg
+
+void ProxyStream::set_upstream(UpstreamConnection* up, std::int32_t id) {
+  up_ = up;
+  up_id_ = id;
+}
+
+void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
+  request_headers_.append_forwardable(out);
+  if (request_encoding_ != Encoding::kIdentity) {
+    set_nv(out, "grpc-encoding", encoding_name(request_encoding_));
+  }
+}
+
+void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers) {
+  (trailers ? response_trailers_ : response_headers_).add(name, value);
+  if (rcbuf_view(name) == "grpc-status") record_status(rcbuf_view(value));
+}
+
+void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
+  ++events_;
+  if (end_stream) backend_finished_ = true;
+  if (down_ == nullptr) return;
+  if (trailers || response_started_) {
+    on_response_end();
+    return;
+  }
+  if (end_stream && status_known_ && status_ == GrpcCode::kUnavailable && retry_allowed()) {
+    // A Trailers-Only UNAVAILABLE (a backend shutting down) before any response byte:
+    // try another backend once this stream is over.
+    retry_pending_ = true;
+    reset_upstream(NGHTTP2_CANCEL);
+    return;
+  }
+  // The first response byte: the request can no longer be retried.
+  retain_ = false;
+  retained_.clear();
+  std::vector<nghttp2_nv>& headers = nv_scratch();
+  response_headers_.append_forwardable(headers);
+  if (!end_stream) plan_response_compression(headers);
+  response_started_ = true;
+  if (end_stream) {
+    // Trailers-Only: the whole answer is this one HEADERS frame.
+    response_ended_ = true;
+    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), nullptr);
+  } else {
+    nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
+    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), &provider);
+  }
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
+  response_received_ += data.size();
+  if (down_ == nullptr) {
+    credit_response(response_received_);
+    return;
+  }
+  if (runtime_) runtime_->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
+  if (BufferBudget* budget = worker_.blocks().budget();
+      budget != nullptr && budget->would_exceed(data.size())) {
+    credit_response(response_received_);
+    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
+                           budget->limit());
+  }
+  response_framer_.feed(data);
+  response_.append(data);
+  if (response_held_) {
+    // Held whole to be compressed: the backend is credited as it arrives.
+    credit_response(response_received_);
+    maybe_compress_response();
+    if (response_held_) return;
+  }
+  nghttp2_session_resume_data(down_->session(), down_id_);
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_response_end() {
+  backend_finished_ = true;
+  response_.seal();
+  if (response_ended_ || down_ == nullptr) return;
+  if (response_held_) {
+    if (response_compression_started_) {
+      response_end_pending_ = true;  // ends when the compressed message is in place
+      return;
+    }
+    response_held_ = false;  // the message never completed: what came goes as it is
+  }
+  response_ended_ = true;
+  nghttp2_session_resume_data(down_->session(), down_id_);
+  down_->schedule_flush();
+}
+
+void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
+  // Credit what the backend sent and we still hold, while its stream id is valid.
+  credit_response(response_received_);
+  up_ = nullptr;
+  if (retry_pending_) {
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    backend_time_ += took;
+    if (runtime_) runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
+    finish_attempt(/*failed=*/true, /*counts=*/true);
+    if (retry("backend " + backend_label() + " answered UNAVAILABLE")) return;
+    retry_pending_ = false;
+    upstream_finished_ = true;
+    release_admission();
+    discard_request();
+    fail_after_upstream(GrpcCode::kUnavailable,
+                        "infergate: backend " + backend_label() + " is unavailable",
+                        NGHTTP2_REFUSED_STREAM);
+    return maybe_destroy();
+  }
+  if (backend_finished_) {
+    // A complete answer: UNAVAILABLE and INTERNAL count against the backend, and so does
+    // a request it let run into its deadline far past its usual latency (a backend that
+    // stops answering); a cancellation says nothing about it.
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+    const bool timed_out = status_ == GrpcCode::kDeadlineExceeded && response_received_ == 0 &&
+                           runtime_ && deadline_blames_backend(*runtime_, took);
+    const bool failed =
+        status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal || timed_out;
+    const bool counts =
+        (status_ != GrpcCode::kDeadlineExceeded || timed_out) && status_ != GrpcCode::kCancelled;
+    backend_time_ += took;
+    if (runtime_) {
+      runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
+      // Latency-aware least-loaded learns how long this backend takes per request (what
+      // never comes back in time weighs through the overdue count instead, and leaves
+      // the usual latency that deadline_blames_backend() compares with as it was).
+      if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer) {
+        runtime_->observe_latency(static_cast<std::uint64_t>(took.count()));
+      }
+    }
+    finish_attempt(failed, counts);
+  } else {
+    backend_time_ += std::chrono::steady_clock::now() - attempt_start_;
+    if (runtime_ && !reset_by_us_) {
+      runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+    }
+    finish_attempt(/*failed=*/!reset_by_us_, /*counts=*/!reset_by_us_);
+    if (!reset_by_us_ && !response_started_ && error_code == NGHTTP2_REFUSED_STREAM &&
+        retry("backend " + backend_label() + " refused the stream")) {
+      return;
+    }
+  }
+  upstream_finished_ = true;
+  release_admission();
+  discard_request();
+  if (!response_ended_ && !response_end_pending_ && down_ != nullptr) {
+    if (error_code == NGHTTP2_REFUSED_STREAM) {
+      fail_after_upstream(
+          GrpcCode::kUnavailable,
+          "infergate: backend " + backend_label() + " refused the stream (shutting down)",
+          NGHTTP2_REFUSED_STREAM);
+    } else {
+      fail_after_upstream(
+          GrpcCode::kUnavailable,
+          "infergate: backend " + backend_label() + " reset the stream (HTTP/2 error " +
+              nghttp2_http2_strerror(error_code) + ")",
+          error_code == NGHTTP2_NO_ERROR ? std::uint32_t{NGHTTP2_INTERNAL_ERROR} : error_code);
+    }
+  }
+  maybe_destroy();
+}
+
+void ProxyStream::on_upstream_lost(std::string_view reason) {
+  up_ = nullptr;
+  // The backend's session is going away: its windows need no credit.
+  response_credited_ = response_received_;
+  if (runtime_) runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+  finish_attempt(/*failed=*/true, /*counts=*/true);
+  if (!response_started_ && retry(std::string(reason))) return;
+  upstream_finished_ = true;
+  release_admission();
+  discard_request();
+  if (!response_ended_ && down_ != nullptr) {
+    fail_after_upstream(GrpcCode::kUnavailable,
+                        "infergate: backend " + backend_label() + ": " + std::string(reason),
+                        NGHTTP2_INTERNAL_ERROR);
+  }
+  maybe_destroy();
+}
+
+ssize_t ProxyStream::read_request(size_t length, std::uint32_t* data_flags) {
+  const size_t n = std::min(length, request_.size());
+  if (n == 0 && !request_ended_) return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (request_ended_ && n == request_.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  return static_cast<ssize_t>(n);
+}
+
+int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
+  if (retain_ && retained_bytes_ + length > worker_.routing().retry_buffer_bytes) {
+    retain_ = false;  // too large to keep for a retry
+    retained_.clear();
+  }
+  int rc = up_->append_data_frame(framehd, length, request_, retain_ ? &retained_ : nullptr);
+  if (rc != 0) return rc;
+  if (runtime_) runtime_->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
+  if (retain_) retained_bytes_ += length;
+  request_sent_ += length;
+  worker_.stats().request_bytes_total.add(length);
+  credit_request(request_sent_);
+  return 0;
+}
+
+// ---------------------------------------------------------------- flow control
+
+void ProxyStream::credit_request(std::uint64_t upto) {
+  if (upto <= request_credited_ || down_ == nullptr) return;
+  nghttp2_session_consume(down_->session(), down_id_, upto - request_credited_);
+  request_credited_ = upto;
+  down_->schedule_flush();
+}
+
+void ProxyStream::credit_response(std::uint64_t upto) {
+  if (upto <= response_credited_ || up_ == nullptr) return;
+  up_->consume(up_id_, upto - response_credited_);
+  response_credited_ = upto;
+}
+
+void ProxyStream::discard_request() {
+  request_.clear();
+  credit_request(request_received_);
+}
+
+void ProxyStream::discard_response() {
+  response_.clear();
+  credit_response(response_received_);
+}
+
+void ProxyStream::maybe_destroy() {
+  if (down_ == nullptr && up_ == nullptr) delete this;
+}
+
+}  // namespace infergate::gateway

@@ -1,0 +1,285 @@
+// One RPC bridged from a client stream (downstream) to a backend stream (upstream).
+//
+// The stream owns both directions' bodies. Request DATA is copied once into `request_`
+// as it arrives and leaves for the backend by reference; the client's flow-control
+// window is credited only when bytes leave, so a slow backend pushes back on the client
+// instead of filling memory. Responses mirror this. Headers, trailers, RST_STREAM and
+// status pass through unchanged; the gateway makes its own status only when it cannot
+// forward (see reply_local).
+//
+// Lifetime: created on the client's HEADERS, deleted when neither leg refers to it any
+// more (both nghttp2 streams closed or their connections gone). All on one worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "gateway/h2/byte_queue.h"
+#include "gateway/h2/header_block.h"
+#include "gateway/h2/intrusive_list.h"
+#include "gateway/wire/grpc_framing.h"
+#include "gateway/wire/grpc_status.h"
+#include "gateway/wire/message_compressor.h"
+#include "gateway/wire/methods.h"
+#include "gateway/wire/prefix_inflater.h"
+#include "gateway/wire/request_view.h"
+#include "routing/admission.h"
+#include "routing/fleet.h"
+#include "routing/picker.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace infergate::gateway {
+
+class Worker;
+class DownstreamConnection;
+class UpstreamConnection;
+
+class ProxyStream {
+ public:
+  ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id);
+  ~ProxyStream();
+  ProxyStream(const ProxyStream&) = delete;
+  ProxyStream& operator=(const ProxyStream&) = delete;
+
+  ListHook down_hook;  // on the DownstreamConnection's list
+  ListHook up_hook;    // on the UpstreamConnection's list
+
+  // --- client leg (DownstreamConnection callbacks) ---
+  // Returns the decoded bytes of this request's headers so far, kept or not (the
+  // connection closes on a header block that decodes to far more than the limit).
+  std::uint64_t on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
+  void on_request_headers_done(bool end_stream);
+  void on_request_data(std::span<const std::uint8_t> data);
+  void on_request_end();
+  void on_downstream_closed(std::uint32_t error_code);
+  ssize_t read_response(size_t length, std::uint32_t* data_flags);
+  int send_response_data(const std::uint8_t* framehd, size_t length);
+
+  // --- backend leg (UpstreamConnection callbacks) ---
+  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
+  void on_response_headers_done(bool end_stream, bool trailers);
+  void on_response_data(std::span<const std::uint8_t> data);
+  void on_response_end();
+  void on_upstream_closed(std::uint32_t error_code);
+  // The upstream connection failed or closed under this stream.
+  void on_upstream_lost(std::string_view reason);
+  ssize_t read_request(size_t length, std::uint32_t* data_flags);
+  int send_request_data(const std::uint8_t* framehd, size_t length);
+
+  // Called by the connection that opened the backend stream.
+  void set_upstream(UpstreamConnection* up, std::int32_t id);
+  // The request's headers as they go to the backend.
+  void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
+  std::int32_t upstream_id() const { return up_id_; }
+  // The response has begun (HEADERS sent or queued to the client).
+  bool answered() const { return response_started_; }
+  std::int32_t downstream_id() const { return down_id_; }
+
+  // A parked stream (its backends were all at max_inflight) tries again. Worker.
+  void resume_routing();
+  // Waiting in its worker's parked list for a backend slot.
+  bool parked() const { return parked_; }
+
+  // The worker's tick (about every 100 ms): the stream's deadlines, from grpc-timeout,
+  // frontend.stream_idle_timeout, upstream.stream_idle_timeout and
+  // limits.backend_wait_timeout, are checked here. Worker thread.
+  void on_tick(std::chrono::steady_clock::time_point now);
+
+ private:
+  // Routing (proxy_stream_routing.cc).
+  void start_routing();
+  void try_route();
+  void scan_first_message();
+  void dispatch(const RequestView& view);
+  void route_by_model(const RequestView& view);
+  void route_sequence(const RequestView& view);
+  void reply_no_backend(routing::PickResult::Status status);
+  void route_admitted();
+  // Starts an attempt on the backend at `position`: takes one of its max_inflight slots
+  // (already taken if `reserved`), or parks the stream if it has none free.
+  void start_attempt(int position, bool reserved = false);
+  // Ends the current attempt exactly once: outstanding count, passive health.
+  void finish_attempt(bool failed, bool counts);
+  bool retry_allowed() const;
+  // Tries the request on another backend; false if it may not or cannot.
+  bool retry(const std::string& reason);
+  const routing::BackendInfo* backend() const;
+  std::string backend_label() const;
+
+  // Admission control (proxy_stream_admission.cc).
+  // The request's job (metadata key, else the client's IP) may send: false if refused
+  // (and answered).
+  bool admit_job();
+  // The request may go now: false if it waits (on_admitted follows) or was refused.
+  bool admit_request();
+  void on_admission(const routing::AdmissionController::Outcome& outcome);
+  void release_admission();
+  void park_for_backend();
+  std::shared_ptr<bool> alive_token();
+
+  // Compression (proxy_stream_compression.cc).
+  // Opens the backend stream, or first compresses the request for this backend.
+  void submit_upstream();
+  // Compresses the request once all of it is here (ModelInfer: one message).
+  void maybe_compress_request();
+  void on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took);
+  // Decides, at the backend's response headers, whether the client gets the response
+  // compressed; adds grpc-encoding to `headers` if so.
+  void plan_response_compression(std::vector<nghttp2_nv>& headers);
+  // Holds the response until its message is whole, then compresses it.
+  void maybe_compress_response();
+  void on_response_compressed(CompressedMessage message, size_t original);
+  // Runs `work` on the compression pool; `done` comes back on this worker if the stream
+  // still exists.
+  template <typename Work, typename Done>
+  void off_loop(Work work, Done done);
+
+  // Answers the gateway makes from the fleet or by fanning out (proxy_stream_answers.cc).
+  bool whole_message(std::string& out);
+  void answer_from_fleet(const std::string& message);
+  void fan_out(const std::string& message);
+  void reply_message(const google::protobuf::Message& message);
+
+  // Answers and endings (proxy_stream_reply.cc).
+  void reply_local(GrpcCode code, std::string_view message,
+                   std::chrono::milliseconds pushback = std::chrono::milliseconds(-1));
+  void reply_http(int status);
+  void reset_downstream(std::uint32_t error_code);
+  void reset_upstream(std::uint32_t error_code);
+  void fail_after_upstream(GrpcCode code, const std::string& message, std::uint32_t rst_code);
+  void record_status(std::string_view grpc_status);
+
+  // Deadlines (on_tick). Ends the exchange with `code` and `message` (the client's
+  // stream is reset instead when `reset_client` and the response has begun); frees the
+  // backend stream and every slot held. With `blame_backend`, an attempt still waiting
+  // for its answer counts as the backend's failure (as a gateway timeout does in Envoy).
+  enum class Expiry : std::uint8_t { kDeadline, kStreamIdle, kBackendIdle, kBackendWait };
+  void expire(Expiry why, GrpcCode code, const std::string& message, bool blame_backend,
+              bool reset_client);
+  // True if an attempt that ran `took` into a deadline says the backend is failing:
+  // far past (4x) its usual latency, or before it has answered anything.
+  static bool deadline_blames_backend(const routing::BackendRuntime& runtime,
+                                      std::chrono::nanoseconds took);
+  // Bytes moved on either leg (and header frames): a change means progress.
+  std::uint64_t progress() const {
+    return request_received_ + request_sent_ + response_received_ + response_sent_ + events_;
+  }
+  // The most bytes of the request the gateway holds before it is routed (the window is
+  // never credited past this; over it the request is refused).
+  std::uint64_t unrouted_cap() const;
+  // Routing reads this request's first message whole (out of order, or a method whose
+  // fields are not scanned as a prefix).
+  bool whole_for_routing() const { return need_whole_ || !method_info(method_).scan_prefix; }
+  void refuse_over_cap(std::string_view what, std::string_view key, std::uint64_t cap);
+
+  // Flow control: tell each leg's session how much of what it sent is done with.
+  void credit_request(std::uint64_t upto);
+  void credit_response(std::uint64_t upto);
+  void discard_request();
+  void discard_response();
+  void maybe_destroy();
+  // One access-log line for this RPC (when the access log is on).
+  void write_access_log(std::chrono::nanoseconds elapsed) const;
+
+  Worker& worker_;
+  DownstreamConnection* down_;
+  std::int32_t down_id_;
+  UpstreamConnection* up_ = nullptr;
+  std::int32_t up_id_ = -1;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point attempt_start_;  // when the current attempt began
+  std::chrono::steady_clock::time_point wait_start_;     // queued or parked since
+  std::chrono::steady_clock::time_point parked_since_;   // first parked (backend_wait_timeout)
+  std::chrono::nanoseconds backend_time_{0};             // spent on backends, over all attempts
+  std::chrono::nanoseconds waited_{0};                   // in the admission queue or parked
+
+  // Routing: the fleet this request started with, and its attempts.
+  std::shared_ptr<const routing::Fleet> fleet_;
+  std::shared_ptr<routing::BackendRuntime> runtime_;  // the current attempt's backend
+  int position_ = -1;                                 // in fleet_->backends()
+  std::vector<std::uint32_t> tried_;
+  std::string model_;
+  std::string version_;
+  bool sequence_ = false;
+  bool retain_ = false;  // keeping sent request bytes for a retry
+  SliceQueue retained_;
+  std::uint64_t retained_bytes_ = 0;
+  bool retry_pending_ = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
+  bool reset_by_us_ = false;       // we reset the backend stream (client gone)
+  bool backend_finished_ = false;  // the backend ended its response
+  std::shared_ptr<bool> alive_;    // for answers that come back from other threads
+
+  // Admission: the request as the gate knows it, and where it stands.
+  enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };
+  Admission admission_ = Admission::kNone;
+  routing::AdmissionController::Request ticket_;
+  // The routing fields, kept while the request waits (for admission or a backend slot).
+  RequestView pending_view_;
+  std::string pending_sequence_text_;
+  bool parked_ = false;
+
+  // Compression. The request: the encoding chosen for this backend, and whether the
+  // stream is holding the message to compress it (before the backend stream opens).
+  Encoding request_encoding_ = Encoding::kIdentity;  // what the request was compressed with
+  Encoding compress_with_ = Encoding::kIdentity;
+  bool request_compressing_ = false;
+  bool request_compression_started_ = false;
+  // The response: the encoding promised to the client, and whether the message is held.
+  Encoding response_encoding_ = Encoding::kIdentity;
+  bool response_held_ = false;
+  bool response_compression_started_ = false;
+  bool response_end_pending_ = false;
+
+  Method method_ = Method::kUnknown;
+  HeaderBlock request_headers_;
+  HeaderBlock response_headers_;
+  HeaderBlock response_trailers_;
+  std::vector<std::pair<std::string, std::string>> local_trailers_;
+
+  ByteQueue request_;
+  ByteQueue response_;
+  MessageFramer response_framer_;
+  std::uint64_t request_received_ = 0;
+  std::uint64_t request_credited_ = 0;
+  std::uint64_t request_sent_ = 0;
+  std::uint64_t response_received_ = 0;
+  std::uint64_t response_credited_ = 0;
+  std::uint64_t response_sent_ = 0;
+
+  // The routing scan of the first request message.
+  size_t next_scan_at_ = 0;
+  bool need_whole_ = false;
+  std::unique_ptr<PrefixInflater> inflater_;
+  size_t inflater_fed_ = 0;
+  std::string scratch_;
+
+  // Deadlines: the client's (grpc-timeout), and when each leg last made progress.
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point progress_at_;
+  std::chrono::steady_clock::time_point upstream_progress_at_;
+  std::uint64_t last_progress_ = 0;
+  std::uint64_t last_upstream_progress_ = 0;
+  std::uint64_t events_ = 0;  // header frames seen, either leg
+  bool overdue_ = false;      // counted in the backend's overdue gauge
+
+  std::uint64_t header_bytes_seen_ = 0;
+  bool headers_too_large_ = false;
+  bool request_ended_ = false;
+  bool routed_ = false;
+  bool response_started_ = false;  // HEADERS sent (or queued) to the client
+  bool response_ended_ = false;    // everything the client will get is in response_
+  bool upstream_finished_ = false;
+  bool status_known_ = false;
+  GrpcCode status_ = GrpcCode::kUnknown;
+};
+
+}  // namespace infergate::gateway

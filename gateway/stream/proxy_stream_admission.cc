@@ -1,0 +1,164 @@
+// ProxyStream: admission control (job cap, concurrency and bandwidth limits, the fair
+// queue) and waiting for a slot on a backend at its max_inflight.
+#include <algorithm>
+#include <string>
+
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/stream/admission_gate.h"
+#include "gateway/stream/proxy_stream.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+using routing::Limit;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+AdmissionGate* gate_of(const Worker& worker) {
+  AdmissionGate* gate = worker.shared().admission.get();
+  return gate != nullptr && gate->enabled() ? gate : nullptr;
+}
+
+std::string format_duration(std::chrono::nanoseconds d) {
+  const auto ms = duration_cast<milliseconds>(d).count();
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+// The "infergate: ..." message naming the limit that refused a request.
+std::string refusal(Limit limit, const routing::AdmissionLimits& l, Limit held_by) {
+  switch (limit) {
+    case Limit::kMaxJobs:
+      return "infergate: too many active jobs (limits.max_jobs = " + std::to_string(l.max_jobs) +
+             "); this job may start once another has been idle for " +
+             format_duration(l.job_idle_timeout);
+    case Limit::kQueueFull:
+      return "infergate: admission queue full (limits.max_queue = " + std::to_string(l.max_queue) +
+             "), held back by " + std::string(routing::limit_name(held_by));
+    case Limit::kQueueTimeout:
+      return "infergate: not admitted within limits.queue_timeout (" +
+             format_duration(l.queue_timeout) + ")";
+    case Limit::kDeadline:
+      return "infergate: the request's deadline passed while it waited for admission";
+    default:
+      return "infergate: refused by limits." + std::string(routing::limit_name(limit));
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<bool> ProxyStream::alive_token() {
+  if (!alive_) alive_ = std::make_shared<bool>(true);
+  return alive_;
+}
+
+bool ProxyStream::admit_job() {
+  AdmissionGate* gate = gate_of(worker_);
+  if (gate == nullptr || down_ == nullptr) return true;
+  const std::string_view named = request_headers_.find(worker_.routing().job_header);
+  ticket_.job = named.empty() ? down_->peer() : std::string(named);
+  if (gate->touch_job(ticket_.job)) return true;
+  const routing::AdmissionLimits limits = gate->limits();
+  reply_local(GrpcCode::kResourceExhausted, refusal(Limit::kMaxJobs, limits, Limit::kNone),
+              duration_cast<milliseconds>(limits.job_idle_timeout));
+  return false;
+}
+
+bool ProxyStream::admit_request() {
+  AdmissionGate* gate = gate_of(worker_);
+  if (gate == nullptr) return true;
+  // Charged: the first message's bytes (a stream's later messages are not charged).
+  std::uint64_t bytes = request_.size();
+  if (request_.size() >= kGrpcPrefixBytes) {
+    std::uint8_t raw[kGrpcPrefixBytes];
+    request_.copy_out(0, raw);
+    GrpcPrefix prefix;
+    if (decode_grpc_prefix(raw, prefix)) bytes = kGrpcPrefixBytes + prefix.length;
+  }
+  ticket_.id = gate->next_id();
+  ticket_.bytes = bytes;
+  ticket_.deadline = routing::AdmissionController::TimePoint::max();
+  if (auto timeout = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) {
+    ticket_.deadline = start_ + *timeout;
+  }
+  std::weak_ptr<bool> alive = alive_token();
+  // Weak: a waiting callback must not keep the gate alive (the gate holds the callback).
+  std::weak_ptr<AdmissionGate> weak_gate = worker_.shared().admission;
+  const AdmissionGate::Decision d = gate->admit(
+      ticket_, worker_.io(),
+      [this, alive, weak_gate, ticket = ticket_](const AdmissionGate::Outcome& outcome) {
+        auto token = alive.lock();
+        if (!token || !*token) {
+          // The stream ended while its grant was on the way: give the grant back.
+          if (auto gate = weak_gate.lock(); gate && outcome.admitted) gate->release(ticket);
+          return;
+        }
+        on_admission(outcome);
+        worker_.flush_dirty();
+      });
+  switch (d.verdict) {
+    case routing::AdmissionController::Verdict::kAdmitted:
+      admission_ = Admission::kAdmitted;
+      return true;
+    case routing::AdmissionController::Verdict::kQueued:
+      admission_ = Admission::kQueued;
+      wait_start_ = std::chrono::steady_clock::now();
+      return false;
+    case routing::AdmissionController::Verdict::kRejected:
+      break;
+  }
+  reply_local(
+      d.limit == Limit::kDeadline ? GrpcCode::kDeadlineExceeded : GrpcCode::kResourceExhausted,
+      refusal(d.limit, gate->limits(), d.limit), duration_cast<milliseconds>(d.pushback));
+  return false;
+}
+
+void ProxyStream::on_admission(const routing::AdmissionController::Outcome& outcome) {
+  if (admission_ != Admission::kQueued) {
+    // It stopped waiting after the grant was made: give the grant back.
+    if (outcome.admitted) worker_.shared().admission->release(ticket_);
+    return;
+  }
+  if (!outcome.admitted) {
+    admission_ = Admission::kNone;
+    AdmissionGate* gate = worker_.shared().admission.get();
+    return reply_local(outcome.limit == Limit::kDeadline ? GrpcCode::kDeadlineExceeded
+                                                         : GrpcCode::kResourceExhausted,
+                       refusal(outcome.limit, gate->limits(), outcome.limit),
+                       duration_cast<milliseconds>(outcome.pushback));
+  }
+  admission_ = Admission::kAdmitted;
+  waited_ += std::chrono::steady_clock::now() - wait_start_;
+  if (down_ == nullptr || response_ended_) return release_admission();
+  fleet_ = worker_.fleet();
+  route_admitted();
+}
+
+void ProxyStream::release_admission() {
+  AdmissionGate* gate = worker_.shared().admission.get();
+  switch (admission_) {
+    case Admission::kNone:
+      return;
+    case Admission::kQueued:
+      // Still queued: leave at once. If the grant is already on its way, its callback
+      // sees this stream gone and returns it.
+      gate->cancel(ticket_.id);
+      break;
+    case Admission::kAdmitted:
+      gate->release(ticket_);
+      break;
+  }
+  admission_ = Admission::kNone;
+}
+
+void ProxyStream::park_for_backend() {
+  if (parked_) return;
+  parked_ = true;
+  wait_start_ = std::chrono::steady_clock::now();
+  // A stream woken that parks again keeps its place in time: backend_wait_timeout
+  // counts from the first time it found no slot.
+  if (parked_since_ == std::chrono::steady_clock::time_point{}) parked_since_ = wait_start_;
+  worker_.park(this, alive_token());
+}
+
+}  // namespace infergate::gateway

@@ -1,0 +1,204 @@
+// ProxyStream: requests the gateway answers itself, from its view of the fleet or by
+// asking several backends, instead of forwarding them to one.
+#include <google/protobuf/message.h>
+
+#include <boost/asio/post.hpp>
+
+#include "gateway/fleet/fanout.h"
+#include "gateway/fleet/fleet_answers.h"
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/stream/proxy_stream.h"
+#include "gateway/version.h"
+#include "gateway/worker.h"
+#include "grpc/health/v1/health.pb.h"
+
+namespace infergate::gateway {
+
+bool ProxyStream::whole_message(std::string& out) {
+  out.clear();
+  if (request_.empty()) return true;  // no message at all parses as an empty one
+  const std::uint64_t cap = worker_.options().max_control_message_bytes;
+  std::uint8_t raw[kGrpcPrefixBytes];
+  GrpcPrefix prefix;
+  if (!request_.copy_out(0, raw) || !decode_grpc_prefix(raw, prefix)) {
+    reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
+    return false;
+  }
+  if (prefix.length > cap) {
+    refuse_over_cap("the " + std::string(method_info(method_).name) + " request",
+                    "limits.max_control_message_bytes", cap);
+    return false;
+  }
+  if (request_.size() < kGrpcPrefixBytes + prefix.length) {
+    reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
+    return false;
+  }
+  out.resize(prefix.length);
+  request_.copy_out(kGrpcPrefixBytes, {reinterpret_cast<std::uint8_t*>(out.data()), out.size()});
+  if (!prefix.compressed) return true;
+  PrefixInflater inflater;
+  if (!inflater.feed({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()}, cap)) {
+    reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+    return false;
+  }
+  if (!inflater.finished()) {
+    if (inflater.output().size() >= cap) {
+      refuse_over_cap("the inflated " + std::string(method_info(method_).name) + " request",
+                      "limits.max_control_message_bytes", cap);
+    } else {
+      reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+    }
+    return false;
+  }
+  out = inflater.output();
+  return true;
+}
+
+void ProxyStream::reply_message(const google::protobuf::Message& message) {
+  status_ = GrpcCode::kOk;
+  status_known_ = true;
+  if (down_ == nullptr || response_started_) return;
+  const std::string body = message.SerializeAsString();
+  std::uint8_t prefix[kGrpcPrefixBytes];
+  encode_grpc_prefix({.compressed = false, .length = static_cast<std::uint32_t>(body.size())},
+                     prefix);
+  response_.append(prefix);
+  response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+  local_trailers_ = {{"grpc-status", "0"}};
+  const nghttp2_nv headers[] = {make_nv(":status", "200"),
+                                make_nv("content-type", "application/grpc")};
+  response_started_ = true;
+  response_ended_ = true;
+  nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
+  nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), &provider);
+  discard_request();
+  down_->schedule_flush();
+}
+
+namespace {
+
+template <typename T>
+bool parse(const std::string& bytes, T& out) {
+  return out.ParseFromString(bytes);
+}
+
+}  // namespace
+
+void ProxyStream::answer_from_fleet(const std::string& message) {
+  const routing::Fleet& fleet = *fleet_;
+  auto bad = [&] {
+    reply_local(GrpcCode::kInvalidArgument,
+                "infergate: malformed " + std::string(method_info(method_).name) + " request");
+  };
+  switch (method_) {
+    case Method::kServerLive: {
+      inference::ServerLiveResponse r;
+      r.set_live(true);  // the gateway answers: it is up
+      return reply_message(r);
+    }
+    case Method::kServerReady:
+      return reply_message(fleet_server_ready(fleet));
+    case Method::kModelReady: {
+      inference::ModelReadyRequest q;
+      if (!parse(message, q)) return bad();
+      return reply_message(fleet_model_ready(fleet, q));
+    }
+    case Method::kRepositoryIndex: {
+      inference::RepositoryIndexRequest q;
+      if (!parse(message, q)) return bad();
+      return reply_message(fleet_repository_index(fleet, q.ready()));
+    }
+    case Method::kServerMetadata:
+      return reply_message(fleet_server_metadata(fleet, kVersion));
+    case Method::kHealthCheck: {
+      grpc::health::v1::HealthCheckRequest q;
+      if (!parse(message, q)) return bad();
+      grpc::health::v1::HealthCheckResponse r;
+      r.set_status(fleet.healthy_count() > 0 ? grpc::health::v1::HealthCheckResponse::SERVING
+                                             : grpc::health::v1::HealthCheckResponse::NOT_SERVING);
+      return reply_message(r);
+    }
+    default:
+      return reply_local(GrpcCode::kInternal, "infergate: no fleet answer for this method");
+  }
+}
+
+void ProxyStream::fan_out(const std::string& message) {
+  const routing::Fleet& fleet = *fleet_;
+  const RoutingOptions& routing = worker_.routing();
+  std::vector<FanOutTarget> targets;
+  // The client's own deadline bounds the fan-out; without one, a generous default.
+  std::chrono::nanoseconds timeout = routing.fanout_timeout;
+  if (auto t = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) timeout = *t;
+  if (!alive_) alive_ = std::make_shared<bool>(true);
+  // The answer arrives on a gRPC thread; it is applied on this worker, if the stream is
+  // still there.
+  Worker* worker = &worker_;
+  auto deliver = [worker, weak = std::weak_ptr<bool>(alive_), self = this](auto apply) {
+    boost::asio::post(worker->io(), [weak, self, apply = std::move(apply)]() mutable {
+      if (auto alive = weak.lock(); alive && *alive) apply(self);
+    });
+  };
+  if (method_ == Method::kModelStatistics) {
+    inference::ModelStatisticsRequest q;
+    if (!parse(message, q)) {
+      return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed ModelStatistics");
+    }
+    model_ = q.name();
+    version_ = q.version();
+    const auto& positions = model_.empty() ? fleet.routable() : fleet.candidates(model_, version_);
+    if (positions.empty()) {
+      return reply_no_backend(model_.empty() || fleet.known(model_)
+                                  ? routing::PickResult::Status::kUnavailable
+                                  : routing::PickResult::Status::kNotFound);
+    }
+    for (std::uint32_t p : positions) {
+      targets.push_back({fleet.backends()[p].id, fleet.backends()[p].name});
+    }
+    worker_.shared().fanout->statistics(
+        targets, q, timeout, [deliver](grpc::Status s, auto answers) mutable {
+          deliver([s, answers = std::move(answers)](ProxyStream* stream) {
+            if (!s.ok()) {
+              return stream->reply_local(static_cast<GrpcCode>(s.error_code()), s.error_message());
+            }
+            stream->reply_message(merge_statistics(answers));
+          });
+        });
+    return;
+  }
+  // Repository load and unload change what every backend serves: all of them, or none.
+  if (!routing.allow_repository_control) {
+    return reply_local(GrpcCode::kPermissionDenied,
+                       "infergate: repository control is disabled on this gateway "
+                       "(allow_repository_control: false)");
+  }
+  for (const routing::BackendInfo& b : fleet.backends()) {
+    if (b.state != routing::BackendState::kDraining) targets.push_back({b.id, b.name});
+  }
+  auto done = [deliver, refresh = worker_.shared().refresh_inventory](grpc::Status s) mutable {
+    if (refresh) refresh();
+    deliver([s](ProxyStream* stream) {
+      if (!s.ok()) {
+        return stream->reply_local(static_cast<GrpcCode>(s.error_code()), s.error_message());
+      }
+      if (stream->method_ == Method::kRepositoryModelLoad) {
+        return stream->reply_message(inference::RepositoryModelLoadResponse());
+      }
+      stream->reply_message(inference::RepositoryModelUnloadResponse());
+    });
+  };
+  if (method_ == Method::kRepositoryModelLoad) {
+    inference::RepositoryModelLoadRequest q;
+    if (!parse(message, q)) {
+      return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed RepositoryModelLoad");
+    }
+    return worker_.shared().fanout->load(targets, q, timeout, std::move(done));
+  }
+  inference::RepositoryModelUnloadRequest q;
+  if (!parse(message, q)) {
+    return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed RepositoryModelUnload");
+  }
+  worker_.shared().fanout->unload(targets, q, timeout, std::move(done));
+}
+
+}  // namespace infergate::gateway

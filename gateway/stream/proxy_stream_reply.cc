@@ -1,0 +1,99 @@
+// ProxyStream: the answers the gateway makes itself, and how a stream ends early.
+#include <string>
+
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/h2/upstream_connection.h"
+#include "gateway/stream/proxy_stream.h"
+
+namespace infergate::gateway {
+
+void ProxyStream::record_status(std::string_view grpc_status) {
+  if (std::optional<GrpcCode> code = parse_grpc_status(grpc_status)) {
+    status_ = *code;
+    status_known_ = true;
+  }
+}
+
+void ProxyStream::reply_local(GrpcCode code, std::string_view message,
+                              std::chrono::milliseconds pushback) {
+  status_ = code;
+  status_known_ = true;
+  if (down_ == nullptr) return;
+  const std::string status = std::to_string(static_cast<int>(code));
+  const std::string encoded = percent_encode_grpc_message(message);
+  if (response_started_) {
+    fail_after_upstream(code, std::string(message), NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  // Trailers-Only: one HEADERS frame with END_STREAM carries the status.
+  // grpc-retry-pushback-ms: when the client may try again (gRPC's retry pushback).
+  const std::string pushback_ms = std::to_string(pushback.count());
+  const nghttp2_nv headers[] = {
+      make_nv(":status", "200"),
+      make_nv("content-type", "application/grpc"),
+      make_nv("grpc-status", status),
+      make_nv("grpc-message", encoded),
+      make_nv("grpc-retry-pushback-ms", pushback_ms),
+  };
+  const size_t count = pushback.count() >= 0 ? std::size(headers) : std::size(headers) - 1;
+  nghttp2_submit_response(down_->session(), down_id_, headers, count, nullptr);
+  response_started_ = true;
+  response_ended_ = true;
+  // No RST_STREAM(NO_ERROR) to stop the upload: nghttp2 may put it on the wire before the
+  // HEADERS, and a gRPC client that sees the reset first reports INTERNAL. A client
+  // that gets its status stops sending on its own; the rest is discarded and credited.
+  discard_request();
+  if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
+  down_->schedule_flush();
+}
+
+void ProxyStream::reply_http(int status) {
+  status_ = GrpcCode::kUnknown;
+  status_known_ = true;
+  if (down_ == nullptr) return;
+  const std::string code = std::to_string(status);
+  const nghttp2_nv headers[] = {make_nv(":status", code)};
+  nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
+  response_started_ = true;
+  response_ended_ = true;
+  discard_request();
+  down_->schedule_flush();
+}
+
+void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
+                                      std::uint32_t rst_code) {
+  if (down_ == nullptr || response_ended_) return;
+  if (!response_started_) {
+    reply_local(code, message);
+    return;
+  }
+  if (response_held_ && !response_compression_started_) response_held_ = false;
+  status_ = code;
+  status_known_ = true;
+  if (response_framer_.at_boundary()) {
+    // Between messages: end the response properly, with the gateway's status.
+    local_trailers_ = {{"grpc-status", std::to_string(static_cast<int>(code))},
+                       {"grpc-message", percent_encode_grpc_message(message)}};
+    response_ended_ = true;
+    nghttp2_session_resume_data(down_->session(), down_id_);
+    down_->schedule_flush();
+  } else {
+    // Inside a message: nothing valid can follow, so the stream is reset.
+    reset_downstream(rst_code);
+  }
+}
+
+void ProxyStream::reset_downstream(std::uint32_t error_code) {
+  if (down_ == nullptr) return;
+  nghttp2_submit_rst_stream(down_->session(), NGHTTP2_FLAG_NONE, down_id_, error_code);
+  response_ended_ = true;
+  down_->schedule_flush();
+}
+
+void ProxyStream::reset_upstream(std::uint32_t error_code) {
+  if (up_ == nullptr) return;
+  reset_by_us_ = true;
+  up_->reset_stream(up_id_, error_code);
+}
+
+}  // namespace infergate::gateway

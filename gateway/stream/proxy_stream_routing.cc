@@ -1,0 +1,402 @@
+// ProxyStream: from the request's headers and first message to a backend stream.
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <string>
+
+#include "gateway/h2/downstream_connection.h"
+#include "gateway/h2/upstream_connection.h"
+#include "gateway/h2/upstream_pool.h"
+#include "gateway/stream/proxy_stream.h"
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+// How much of a compressed message is inflated at first for the scan.
+constexpr size_t kInitialInflateBytes = 64 * 1024;
+
+std::string method_label(Method method) { return std::string(method_info(method).name); }
+
+}  // namespace
+
+void ProxyStream::start_routing() {
+  if (down_ == nullptr) return;
+  if (headers_too_large_) {
+    return reply_local(GrpcCode::kResourceExhausted,
+                       "infergate: request headers exceed 128 fields or 64 KiB");
+  }
+  if (request_headers_.find(":method") != "POST") return reply_http(405);
+  if (!request_headers_.find("content-type").starts_with("application/grpc")) {
+    return reply_http(415);
+  }
+  const std::string_view path = request_headers_.find(":path");
+  method_ = method_from_path(path);
+  const MethodInfo& info = method_info(method_);
+  if (method_ == Method::kUnknown) {
+    return reply_local(GrpcCode::kUnimplemented, "infergate: unknown method " + clip(path));
+  }
+  if (info.shared_memory) {
+    return reply_local(GrpcCode::kFailedPrecondition,
+                       "infergate: shared memory cannot cross the gateway: the client and the "
+                       "Triton servers behind it are on different hosts; send tensors in the "
+                       "request instead");
+  }
+  if (info.handling == Handling::kRefuse) {
+    // grpc.health.v1.Health/Watch: Triton serves Check only, and so does the gateway.
+    return reply_local(GrpcCode::kUnimplemented,
+                       "infergate: " + std::string(path) +
+                           " is not supported (as on Triton); poll grpc.health.v1.Health/Check");
+  }
+  if (!admit_job()) return;
+  try_route();
+}
+
+void ProxyStream::try_route() {
+  if (routed_ || down_ == nullptr || response_ended_ || method_ == Method::kUnknown) return;
+  const MethodInfo& info = method_info(method_);
+  switch (info.handling) {
+    case Handling::kForwardByModel:
+      return scan_first_message();
+    case Handling::kForwardAny:
+      return dispatch(RequestView{});
+    case Handling::kFleetAnswer:
+    case Handling::kFanOut:
+      // Small unary requests the gateway reads whole: wait for the client's half-close.
+      if (request_ended_) dispatch(RequestView{});
+      return;
+    case Handling::kRefuse:
+      return;
+  }
+}
+
+void ProxyStream::scan_first_message() {
+  const DataPlaneOptions& options = worker_.options();
+  const MethodInfo& info = method_info(method_);
+  if (request_.size() < kGrpcPrefixBytes) {
+    if (!request_ended_) return;
+    if (request_.empty()) return dispatch(RequestView{});  // the backend will judge it
+    return reply_local(GrpcCode::kInvalidArgument,
+                       "infergate: request ends inside a gRPC message prefix");
+  }
+  std::uint8_t raw[kGrpcPrefixBytes];
+  request_.copy_out(0, raw);
+  GrpcPrefix prefix;
+  if (!decode_grpc_prefix(raw, prefix)) {
+    return reply_local(GrpcCode::kInvalidArgument,
+                       "infergate: malformed gRPC message prefix (compressed flag is not 0 or 1)");
+  }
+  if (prefix.length > kMaxGrpcMessageBytes) {
+    return reply_local(GrpcCode::kResourceExhausted, "infergate: message of " +
+                                                         std::to_string(prefix.length) +
+                                                         " bytes exceeds the 2 GiB limit");
+  }
+  const size_t available = std::min<size_t>(request_.size() - kGrpcPrefixBytes, prefix.length);
+  const bool complete = available == prefix.length;
+  if (!complete && request_ended_) {
+    return reply_local(GrpcCode::kInvalidArgument,
+                       "infergate: request ends inside its first message");
+  }
+  const bool whole_needed = need_whole_ || !info.scan_prefix;
+  if (!complete) {
+    if (whole_needed && prefix.length > options.max_reorder_buffer_bytes) {
+      return refuse_over_cap(
+          method_label(method_) + " request, out of canonical field order, and its bytes",
+          "limits.max_reorder_bytes", options.max_reorder_buffer_bytes);
+    }
+    // Scan again once the prefix has doubled, and always once it reaches the cap.
+    if (whole_needed ||
+        (available < next_scan_at_ && available < options.max_routing_fields_bytes)) {
+      return;
+    }
+  }
+
+  ScanLayout layout{.model_field = info.model_field,
+                    .version_field = info.model_field == 1 ? 2 : 0,
+                    .infer_fields = info.scan_prefix,
+                    .stop_field = info.scan_prefix ? 5 : 0};
+  std::span<const std::uint8_t> body;
+  bool body_complete = complete;
+  if (prefix.compressed) {
+    const Encoding encoding = parse_encoding(request_headers_.find("grpc-encoding"));
+    if (encoding == Encoding::kIdentity) {
+      return reply_local(GrpcCode::kInvalidArgument,
+                         "infergate: compressed message without a grpc-encoding header");
+    }
+    if (encoding == Encoding::kUnsupported) {
+      return reply_local(GrpcCode::kUnimplemented,
+                         "infergate: grpc-encoding '" +
+                             std::string(request_headers_.find("grpc-encoding")) +
+                             "' is not supported (gzip, deflate)");
+    }
+    if (!inflater_) inflater_ = std::make_unique<PrefixInflater>();
+    // Feed the compressed bytes not yet consumed; stop inflating once enough is out.
+    const size_t from = inflater_->consumed();
+    scratch_.resize(available - from);
+    request_.copy_out(kGrpcPrefixBytes + from,
+                      {reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size()});
+    // Inflated only as far as the scan needs, never past the cap that applies.
+    const size_t want =
+        whole_needed
+            ? options.max_reorder_buffer_bytes
+            : std::min<size_t>(options.max_routing_fields_bytes,
+                               std::max(kInitialInflateBytes, 2 * inflater_->output().size()));
+    if (!inflater_->feed({reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size()},
+                         want)) {
+      return reply_local(
+          GrpcCode::kInvalidArgument,
+          std::string("infergate: cannot inflate the request: ") + inflater_->error());
+    }
+    body = {reinterpret_cast<const std::uint8_t*>(inflater_->output().data()),
+            inflater_->output().size()};
+    body_complete = inflater_->finished();
+    if (complete && !body_complete && inflater_->consumed() == available) {
+      return reply_local(GrpcCode::kInvalidArgument,
+                         "infergate: compressed message ends before its compressed stream");
+    }
+  } else {
+    body = request_.contiguous(kGrpcPrefixBytes, available);
+    if (body.size() != available) {
+      scratch_.resize(available);
+      request_.copy_out(kGrpcPrefixBytes,
+                        {reinterpret_cast<std::uint8_t*>(scratch_.data()), scratch_.size()});
+      body = {reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size()};
+    }
+  }
+
+  const ScanResult result = scan_request(body, body_complete, layout);
+  // What the scan has seen, inflated or not; the caps apply to it.
+  const size_t seen = body.size();
+  switch (result.status) {
+    case ScanStatus::kDone:
+      return dispatch(result.view);
+    case ScanStatus::kMalformed:
+      return reply_local(
+          GrpcCode::kInvalidArgument,
+          "infergate: malformed " + method_label(method_) + " request: " + result.error);
+    case ScanStatus::kNeedWhole:
+      need_whole_ = true;
+      if (prefix.length > options.max_reorder_buffer_bytes ||
+          (!body_complete && seen >= options.max_reorder_buffer_bytes)) {
+        return refuse_over_cap(
+            method_label(method_) + " request, out of canonical field order, and its bytes",
+            "limits.max_reorder_bytes", options.max_reorder_buffer_bytes);
+      }
+      return;
+    case ScanStatus::kNeedMore:
+      if (seen >= options.max_routing_fields_bytes) {
+        return refuse_over_cap("the " + method_label(method_) +
+                                   " request's fields before its "
+                                   "first tensor (model, version, id, parameters)",
+                               "limits.max_routing_fields_bytes", options.max_routing_fields_bytes);
+      }
+      // Rescan once the prefix has doubled, not on every frame.
+      next_scan_at_ = std::max<size_t>(2 * available, available + 4096);
+      if (prefix.compressed && inflater_->consumed() < available) {
+        next_scan_at_ = 0;  // inflating stopped early: there is more to inflate now
+        return scan_first_message();
+      }
+      return;
+  }
+}
+
+void ProxyStream::dispatch(const RequestView& view) {
+  routed_ = true;
+  fleet_ = worker_.fleet();
+  const MethodInfo& info = method_info(method_);
+  if (info.handling == Handling::kFleetAnswer || info.handling == Handling::kFanOut) {
+    std::string message;
+    if (!whole_message(message)) return;
+    return info.handling == Handling::kFleetAnswer ? answer_from_fleet(message) : fan_out(message);
+  }
+  model_ = std::string(view.model_name);
+  version_ = std::string(view.model_version);
+  // Kept (without views into the request bytes) in case the request has to wait.
+  pending_sequence_text_ = std::string(view.sequence.text);
+  pending_view_ = RequestView{.sequence = view.sequence,
+                              .sequence_start = view.sequence_start,
+                              .sequence_end = view.sequence_end,
+                              .priority = view.priority};
+  pending_view_.sequence.text = pending_sequence_text_;
+  if (info.scan_prefix && !admit_request()) return;
+  route_admitted();
+}
+
+void ProxyStream::route_admitted() {
+  if (method_info(method_).scan_prefix && pending_view_.sequence.present()) {
+    return route_sequence(pending_view_);
+  }
+  route_by_model(pending_view_);
+}
+
+void ProxyStream::resume_routing() {
+  if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
+  parked_ = false;
+  waited_ += std::chrono::steady_clock::now() - wait_start_;
+  if (down_ == nullptr || response_ended_) return;
+  fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
+  route_admitted();
+}
+
+void ProxyStream::route_by_model(const RequestView& view) {
+  (void)view;
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
+  if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
+  worker_.retry_budget().on_request(std::chrono::steady_clock::now());
+  start_attempt(r.position);
+}
+
+void ProxyStream::route_sequence(const RequestView& view) {
+  sequence_ = true;  // its state lives on one backend: never retried elsewhere
+  routing::AffinityTable& table = *worker_.shared().affinity;
+  const bool numeric = view.sequence.kind == SequenceId::Kind::kNumber;
+  const std::string key =
+      routing::AffinityTable::key(model_, numeric, view.sequence.number, view.sequence.text);
+  const std::string shown =
+      numeric ? std::to_string(view.sequence.number) : "'" + clip(view.sequence.text) + "'";
+  const auto now = std::chrono::steady_clock::now();
+  std::optional<routing::AffinityTable::Entry> entry = table.find(key, now);
+  if (entry && !entry->lost) {
+    const int pos = fleet_->find(entry->backend_id);
+    const bool serving =
+        pos >= 0 && (fleet_->backends()[pos].routable() ||
+                     fleet_->backends()[pos].state == routing::BackendState::kDraining);
+    if (serving && !view.sequence_start) {
+      const routing::BackendInfo& owner = fleet_->backends()[pos];
+      // Its backend is full: wait for a slot there (nowhere else has the state).
+      if (!owner.runtime->try_acquire(owner.max_inflight)) return park_for_backend();
+      if (view.sequence_end) table.erase(key);
+      return start_attempt(pos, /*reserved=*/true);
+    }
+    if (!serving) entry->lost = true;
+  }
+  if (entry && entry->lost && !view.sequence_start) {
+    if (view.sequence_end) table.erase(key);
+    return reply_local(GrpcCode::kUnavailable,
+                       "infergate: sequence " + shown + " of model '" + clip(model_) +
+                           "' lived on backend " + entry->backend_name +
+                           ", which is no longer serving; the sequence's state is lost");
+  }
+  // A new sequence (or a restart): least-loaded, then pinned.
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_});
+  if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
+  if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
+  const routing::BackendInfo& b = fleet_->backends()[r.position];
+  if (view.sequence_end) {
+    table.erase(key);
+  } else {
+    table.assign(key, b.id, b.name, now);
+  }
+  start_attempt(r.position);
+}
+
+void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
+  const MethodInfo& info = method_info(method_);
+  if (info.handling == Handling::kForwardAny || model_.empty()) {
+    return reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend");
+  }
+  const std::string what =
+      "model '" + clip(model_) + "'" + (version_.empty() ? "" : " version " + clip(version_));
+  if (status == routing::PickResult::Status::kNotFound) {
+    return reply_local(GrpcCode::kNotFound, "infergate: no backend serves " + what);
+  }
+  reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend has " + what + " ready");
+}
+
+const routing::BackendInfo* ProxyStream::backend() const {
+  if (!fleet_ || position_ < 0) return nullptr;
+  return &fleet_->backends()[static_cast<size_t>(position_)];
+}
+
+std::string ProxyStream::backend_label() const {
+  const routing::BackendInfo* b = backend();
+  return b == nullptr ? "?" : b->name + " (" + b->address + ")";
+}
+
+void ProxyStream::start_attempt(int position, bool reserved) {
+  const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
+  // Another worker may have taken the last slot since the pick.
+  if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
+  position_ = position;
+  runtime_ = b.runtime;
+  parked_since_ = {};
+  attempt_start_ = std::chrono::steady_clock::now();
+  tried_.push_back(b.id);
+  const MethodInfo& info = method_info(method_);
+  retain_ = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
+            static_cast<int>(tried_.size()) <= worker_.routing().retries &&
+            worker_.routing().retry_buffer_bytes > 0;
+  submit_upstream();
+}
+
+void ProxyStream::finish_attempt(bool failed, bool counts) {
+  if (!runtime_) return;
+  runtime_->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  if (overdue_) {
+    overdue_ = false;
+    runtime_->overdue.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // A capped backend's slot is free: one parked stream may go, here if any waits here
+  // (after this event, never inside it), else on another worker.
+  if (const routing::BackendInfo* b = backend();
+      b != nullptr && b->max_inflight != 0 &&
+      worker_.shared().parked->load(std::memory_order_relaxed) > 0) {
+    if (worker_.parked_here() > 0) {
+      Worker* worker = &worker_;
+      boost::asio::post(worker_.io(), [worker] { worker->wake_one_parked(); });
+    } else if (worker_.shared().wake_parked_elsewhere) {
+      worker_.shared().wake_parked_elsewhere(&worker_);
+    }
+  }
+  if (counts) {
+    std::atomic<std::uint32_t>& streak = runtime_->consecutive_failures;
+    if (failed) {
+      const std::uint32_t n = streak.fetch_add(1, std::memory_order_relaxed) + 1;
+      if (n == worker_.routing().consecutive_failures && worker_.shared().report_outliers) {
+        worker_.shared().report_outliers(backend()->id);
+      }
+    } else if (streak.load(std::memory_order_relaxed) != 0) {
+      streak.store(0, std::memory_order_relaxed);
+    }
+  }
+  runtime_.reset();
+}
+
+bool ProxyStream::retry_allowed() const {
+  return retain_ && down_ != nullptr && !response_started_ && !sequence_ &&
+         static_cast<int>(tried_.size()) <= worker_.routing().retries;
+}
+
+bool ProxyStream::retry(const std::string& reason) {
+  if (!retry_allowed()) return false;
+  const routing::PickResult r =
+      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  if (r.status != routing::PickResult::Status::kPicked) return false;
+  if (!worker_.retry_budget().try_retry(std::chrono::steady_clock::now())) return false;
+  worker_.stats().retries_total.add(1);
+  if (const int failed = fleet_->find(tried_.back()); failed >= 0) {
+    fleet_->backends()[failed].runtime->stats.retries.fetch_add(1, std::memory_order_relaxed);
+  }
+  (void)reason;
+  // The request starts over from its first byte on a fresh stream.
+  request_.prepend(std::move(retained_));
+  retained_bytes_ = 0;
+  request_sent_ = 0;
+  response_headers_.clear();
+  response_trailers_.clear();
+  response_framer_ = MessageFramer();
+  response_received_ = response_credited_ = response_sent_ = 0;
+  status_known_ = false;
+  status_ = GrpcCode::kUnknown;
+  retry_pending_ = false;
+  reset_by_us_ = false;
+  backend_finished_ = false;
+  upstream_finished_ = false;
+  start_attempt(r.position);
+  return true;
+}
+
+}  // namespace infergate::gateway
