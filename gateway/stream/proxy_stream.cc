@@ -25,8 +25,7 @@ ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_
       start_(std::chrono::steady_clock::now()),
       request_(worker.blocks()),
       response_(worker.blocks()),
-      progress_at_(start_),
-      upstream_progress_at_(start_) {
+      progress_at_(start_) {
   worker_.stream_opened();
 }
 
@@ -66,7 +65,7 @@ void ProxyStream::on_request_headers_done(bool end_stream) {
 
 void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
   request_received_ += data.size();
-  if (upstream_finished_ || response_ended_) {
+  if (at_.finished || response_ended_) {
     // Nobody will send these bytes on: let the client's window go.
     credit_request(request_received_);
     return;
@@ -97,8 +96,8 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
                         worker_.options().max_control_message_bytes);
       }
     }
-  } else if (up_ != nullptr) {
-    up_->resume(up_id_);
+  } else if (at_.up != nullptr) {
+    at_.up->resume(at_.up_id);
   } else if (request_compressing_) {
     // Held whole to be compressed: the client is credited as it arrives.
     credit_request(request_received_);
@@ -112,8 +111,8 @@ void ProxyStream::on_request_end() {
   request_.seal();
   if (!routed_) {
     try_route();
-  } else if (up_ != nullptr) {
-    up_->resume(up_id_);
+  } else if (at_.up != nullptr) {
+    at_.up->resume(at_.up_id);
   } else if (request_compressing_) {
     maybe_compress_request();
   }
@@ -140,8 +139,8 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
   down_ = nullptr;
   request_.clear();
   discard_response();
-  if (up_ != nullptr && !upstream_finished_) {
-    reset_by_us_ = true;
+  if (at_.up != nullptr && !at_.finished) {
+    at_.reset_by_us = true;
     reset_upstream(NGHTTP2_CANCEL);
   }
   maybe_destroy();
@@ -158,7 +157,7 @@ ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
     if (!local_trailers_.empty()) {
       for (const auto& [name, value] : local_trailers_) trailers.push_back(make_nv(name, value));
     } else {
-      response_trailers_.append_forwardable(trailers);
+      at_.response_trailers.append_forwardable(trailers);
     }
     if (!trailers.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
@@ -204,8 +203,8 @@ void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
 // ---------------------------------------------------------------- backend leg
 
 void ProxyStream::set_upstream(UpstreamConnection* up, std::int32_t id) {
-  up_ = up;
-  up_id_ = id;
+  at_.up = up;
+  at_.up_id = id;
 }
 
 void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
@@ -216,13 +215,13 @@ void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
 }
 
 void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers) {
-  (trailers ? response_trailers_ : response_headers_).add(name, value);
+  (trailers ? at_.response_trailers : at_.response_headers).add(name, value);
   if (rcbuf_view(name) == "grpc-status") record_status(rcbuf_view(value));
 }
 
 void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   ++events_;
-  if (end_stream) backend_finished_ = true;
+  if (end_stream) at_.backend_finished = true;
   if (down_ == nullptr) return;
   if (trailers || response_started_) {
     on_response_end();
@@ -231,15 +230,15 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   if (end_stream && status_known_ && status_ == GrpcCode::kUnavailable && retry_allowed()) {
     // A Trailers-Only UNAVAILABLE (a backend shutting down) before any response byte:
     // try another backend once this stream is over.
-    retry_pending_ = true;
+    at_.retry_pending = true;
     reset_upstream(NGHTTP2_CANCEL);
     return;
   }
   // The first response byte: the request can no longer be retried.
-  retain_ = false;
-  retained_.clear();
+  at_.retain = false;
+  at_.retained.clear();
   std::vector<nghttp2_nv>& headers = nv_scratch();
-  response_headers_.append_forwardable(headers);
+  at_.response_headers.append_forwardable(headers);
   if (!end_stream) plan_response_compression(headers);
   response_started_ = true;
   if (end_stream) {
@@ -254,23 +253,24 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
 }
 
 void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
-  response_received_ += data.size();
+  at_.response_received += data.size();
   if (down_ == nullptr) {
-    credit_response(response_received_);
+    credit_response(at_.response_received);
     return;
   }
-  if (runtime_) runtime_->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
+  if (at_.runtime)
+    at_.runtime->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
   if (BufferBudget* budget = worker_.blocks().budget();
       budget != nullptr && budget->would_exceed(data.size())) {
-    credit_response(response_received_);
+    credit_response(at_.response_received);
     return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
                            budget->limit());
   }
-  response_framer_.feed(data);
+  at_.response_framer.feed(data);
   response_.append(data);
   if (response_held_) {
     // Held whole to be compressed: the backend is credited as it arrives.
-    credit_response(response_received_);
+    credit_response(at_.response_received);
     maybe_compress_response();
     if (response_held_) return;
   }
@@ -279,7 +279,7 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
 }
 
 void ProxyStream::on_response_end() {
-  backend_finished_ = true;
+  at_.backend_finished = true;
   response_.seal();
   if (response_ended_ || down_ == nullptr) return;
   if (response_held_) {
@@ -296,16 +296,16 @@ void ProxyStream::on_response_end() {
 
 void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   // Credit what the backend sent and we still hold, while its stream id is valid.
-  credit_response(response_received_);
-  up_ = nullptr;
-  if (retry_pending_) {
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+  credit_response(at_.response_received);
+  at_.up = nullptr;
+  if (at_.retry_pending) {
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
     backend_time_ += took;
-    if (runtime_) runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
+    if (at_.runtime) at_.runtime->stats.record_answer(static_cast<std::uint32_t>(status_), took);
     finish_attempt(/*failed=*/true, /*counts=*/true);
     if (retry("backend " + backend_label() + " answered UNAVAILABLE")) return;
-    retry_pending_ = false;
-    upstream_finished_ = true;
+    at_.retry_pending = false;
+    at_.finished = true;
     release_admission();
     discard_request();
     fail_after_upstream(GrpcCode::kUnavailable,
@@ -313,40 +313,40 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
                         NGHTTP2_REFUSED_STREAM);
     return maybe_destroy();
   }
-  if (backend_finished_) {
+  if (at_.backend_finished) {
     // A complete answer: UNAVAILABLE and INTERNAL count against the backend, and so does
     // a request it let run into its deadline far past its usual latency (a backend that
     // stops answering); a cancellation says nothing about it.
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
-    const bool timed_out = status_ == GrpcCode::kDeadlineExceeded && response_received_ == 0 &&
-                           runtime_ && deadline_blames_backend(*runtime_, took);
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
+    const bool timed_out = status_ == GrpcCode::kDeadlineExceeded && at_.response_received == 0 &&
+                           at_.runtime && deadline_blames_backend(*at_.runtime, took);
     const bool failed =
         status_ == GrpcCode::kUnavailable || status_ == GrpcCode::kInternal || timed_out;
     const bool counts =
         (status_ != GrpcCode::kDeadlineExceeded || timed_out) && status_ != GrpcCode::kCancelled;
     backend_time_ += took;
-    if (runtime_) {
-      runtime_->stats.record_answer(static_cast<std::uint32_t>(status_), took);
+    if (at_.runtime) {
+      at_.runtime->stats.record_answer(static_cast<std::uint32_t>(status_), took);
       // Latency-aware least-loaded learns how long this backend takes per request (what
       // never comes back in time weighs through the overdue count instead, and leaves
       // the usual latency that deadline_blames_backend() compares with as it was).
       if (status_ == GrpcCode::kOk && method_ == Method::kModelInfer) {
-        runtime_->observe_latency(static_cast<std::uint64_t>(took.count()));
+        at_.runtime->observe_latency(static_cast<std::uint64_t>(took.count()));
       }
     }
     finish_attempt(failed, counts);
   } else {
-    backend_time_ += std::chrono::steady_clock::now() - attempt_start_;
-    if (runtime_ && !reset_by_us_) {
-      runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+    backend_time_ += std::chrono::steady_clock::now() - at_.start;
+    if (at_.runtime && !at_.reset_by_us) {
+      at_.runtime->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
     }
-    finish_attempt(/*failed=*/!reset_by_us_, /*counts=*/!reset_by_us_);
-    if (!reset_by_us_ && !response_started_ && error_code == NGHTTP2_REFUSED_STREAM &&
+    finish_attempt(/*failed=*/!at_.reset_by_us, /*counts=*/!at_.reset_by_us);
+    if (!at_.reset_by_us && !response_started_ && error_code == NGHTTP2_REFUSED_STREAM &&
         retry("backend " + backend_label() + " refused the stream")) {
       return;
     }
   }
-  upstream_finished_ = true;
+  at_.finished = true;
   release_admission();
   discard_request();
   if (!response_ended_ && !response_end_pending_ && down_ != nullptr) {
@@ -367,13 +367,13 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
 }
 
 void ProxyStream::on_upstream_lost(std::string_view reason) {
-  up_ = nullptr;
+  at_.up = nullptr;
   // The backend's session is going away: its windows need no credit.
-  response_credited_ = response_received_;
-  if (runtime_) runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+  at_.response_credited = at_.response_received;
+  if (at_.runtime) at_.runtime->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
   finish_attempt(/*failed=*/true, /*counts=*/true);
   if (!response_started_ && retry(std::string(reason))) return;
-  upstream_finished_ = true;
+  at_.finished = true;
   release_admission();
   discard_request();
   if (!response_ended_ && down_ != nullptr) {
@@ -393,17 +393,18 @@ ssize_t ProxyStream::read_request(size_t length, std::uint32_t* data_flags) {
 }
 
 int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
-  if (retain_ && retained_bytes_ + length > worker_.routing().retry_buffer_bytes) {
-    retain_ = false;  // too large to keep for a retry
-    retained_.clear();
+  if (at_.retain && at_.retained_bytes + length > worker_.routing().retry_buffer_bytes) {
+    at_.retain = false;  // too large to keep for a retry
+    at_.retained.clear();
   }
-  int rc = up_->append_data_frame(framehd, length, request_, retain_ ? &retained_ : nullptr);
+  int rc =
+      at_.up->append_data_frame(framehd, length, request_, at_.retain ? &at_.retained : nullptr);
   if (rc != 0) return rc;
-  if (runtime_) runtime_->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
-  if (retain_) retained_bytes_ += length;
-  request_sent_ += length;
+  if (at_.runtime) at_.runtime->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
+  if (at_.retain) at_.retained_bytes += length;
+  at_.request_sent += length;
   worker_.stats().request_bytes_total.add(length);
-  credit_request(request_sent_);
+  credit_request(at_.request_sent);
   return 0;
 }
 
@@ -417,9 +418,9 @@ void ProxyStream::credit_request(std::uint64_t upto) {
 }
 
 void ProxyStream::credit_response(std::uint64_t upto) {
-  if (upto <= response_credited_ || up_ == nullptr) return;
-  up_->consume(up_id_, upto - response_credited_);
-  response_credited_ = upto;
+  if (upto <= at_.response_credited || at_.up == nullptr) return;
+  at_.up->consume(at_.up_id, upto - at_.response_credited);
+  at_.response_credited = upto;
 }
 
 void ProxyStream::discard_request() {
@@ -429,11 +430,11 @@ void ProxyStream::discard_request() {
 
 void ProxyStream::discard_response() {
   response_.clear();
-  credit_response(response_received_);
+  credit_response(at_.response_received);
 }
 
 void ProxyStream::maybe_destroy() {
-  if (down_ == nullptr && up_ == nullptr) delete this;
+  if (down_ == nullptr && at_.up == nullptr) delete this;
 }
 
 }  // namespace infergate::gateway

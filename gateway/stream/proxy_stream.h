@@ -23,6 +23,7 @@
 #include "gateway/h2/byte_queue.h"
 #include "gateway/h2/header_block.h"
 #include "gateway/h2/intrusive_list.h"
+#include "gateway/stream/attempt.h"
 #include "gateway/wire/grpc_framing.h"
 #include "gateway/wire/grpc_status.h"
 #include "gateway/wire/message_compressor.h"
@@ -79,7 +80,7 @@ class ProxyStream {
   void set_upstream(UpstreamConnection* up, std::int32_t id);
   // The request's headers as they go to the backend.
   void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
-  std::int32_t upstream_id() const { return up_id_; }
+  std::int32_t upstream_id() const { return at_.up_id; }
   // The response has begun (HEADERS sent or queued to the client).
   bool answered() const { return response_started_; }
   std::int32_t downstream_id() const { return down_id_; }
@@ -171,7 +172,7 @@ class ProxyStream {
                                       std::chrono::nanoseconds took);
   // Bytes moved on either leg (and header frames): a change means progress.
   std::uint64_t progress() const {
-    return request_received_ + request_sent_ + response_received_ + response_sent_ + events_;
+    return request_received_ + at_.request_sent + at_.response_received + response_sent_ + events_;
   }
   // The most bytes of the request the gateway holds before it is routed (the window is
   // never credited past this; over it the request is refused).
@@ -193,30 +194,21 @@ class ProxyStream {
   Worker& worker_;
   DownstreamConnection* down_;
   std::int32_t down_id_;
-  UpstreamConnection* up_ = nullptr;
-  std::int32_t up_id_ = -1;
   std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point attempt_start_;  // when the current attempt began
-  std::chrono::steady_clock::time_point wait_start_;     // queued or parked since
-  std::chrono::steady_clock::time_point parked_since_;   // first parked (backend_wait_timeout)
-  std::chrono::nanoseconds backend_time_{0};             // spent on backends, over all attempts
-  std::chrono::nanoseconds waited_{0};                   // in the admission queue or parked
+  // The current (or last) try on a backend; a retry replaces it.
+  Attempt at_;
+  std::chrono::steady_clock::time_point wait_start_;    // queued or parked since
+  std::chrono::steady_clock::time_point parked_since_;  // first parked (backend_wait_timeout)
+  std::chrono::nanoseconds backend_time_{0};            // spent on backends, over all attempts
+  std::chrono::nanoseconds waited_{0};                  // in the admission queue or parked
 
   // Routing: the fleet this request started with, and its attempts.
   std::shared_ptr<const routing::Fleet> fleet_;
-  std::shared_ptr<routing::BackendRuntime> runtime_;  // the current attempt's backend
-  int position_ = -1;                                 // in fleet_->backends()
   std::vector<std::uint32_t> tried_;
   std::string model_;
   std::string version_;
   bool sequence_ = false;
-  bool retain_ = false;  // keeping sent request bytes for a retry
-  SliceQueue retained_;
-  std::uint64_t retained_bytes_ = 0;
-  bool retry_pending_ = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
-  bool reset_by_us_ = false;       // we reset the backend stream (client gone)
-  bool backend_finished_ = false;  // the backend ended its response
-  std::shared_ptr<bool> alive_;    // for answers that come back from other threads
+  std::shared_ptr<bool> alive_;  // for answers that come back from other threads
 
   // Admission: the request as the gate knows it, and where it stands.
   enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };
@@ -241,18 +233,12 @@ class ProxyStream {
 
   Method method_ = Method::kUnknown;
   HeaderBlock request_headers_;
-  HeaderBlock response_headers_;
-  HeaderBlock response_trailers_;
   std::vector<std::pair<std::string, std::string>> local_trailers_;
 
   ByteQueue request_;
   ByteQueue response_;
-  MessageFramer response_framer_;
   std::uint64_t request_received_ = 0;
   std::uint64_t request_credited_ = 0;
-  std::uint64_t request_sent_ = 0;
-  std::uint64_t response_received_ = 0;
-  std::uint64_t response_credited_ = 0;
   std::uint64_t response_sent_ = 0;
 
   // The routing scan of the first request message.
@@ -265,11 +251,8 @@ class ProxyStream {
   // Deadlines: the client's (grpc-timeout), and when each leg last made progress.
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
   std::chrono::steady_clock::time_point progress_at_;
-  std::chrono::steady_clock::time_point upstream_progress_at_;
   std::uint64_t last_progress_ = 0;
-  std::uint64_t last_upstream_progress_ = 0;
   std::uint64_t events_ = 0;  // header frames seen, either leg
-  bool overdue_ = false;      // counted in the backend's overdue gauge
 
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
@@ -277,7 +260,6 @@ class ProxyStream {
   bool routed_ = false;
   bool response_started_ = false;  // HEADERS sent (or queued) to the client
   bool response_ended_ = false;    // everything the client will get is in response_
-  bool upstream_finished_ = false;
   bool status_known_ = false;
   GrpcCode status_ = GrpcCode::kUnknown;
 };

@@ -118,15 +118,15 @@ void ProxyStream::maybe_compress_request() {
 
 void ProxyStream::on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took) {
   request_compressing_ = false;
-  if (down_ == nullptr || response_ended_ || !runtime_) return;
+  if (down_ == nullptr || response_ended_ || !at_.runtime) return;
   const size_t original = request_.size();
-  runtime_->compression_ns.fetch_add(static_cast<std::uint64_t>(took.count()),
-                                     std::memory_order_relaxed);
+  at_.runtime->compression_ns.fetch_add(static_cast<std::uint64_t>(took.count()),
+                                        std::memory_order_relaxed);
   // Sent compressed only if that is smaller (dense data does not compress).
   if (message.ok && message.framed.size() < original) {
-    runtime_->compressed_requests.fetch_add(1, std::memory_order_relaxed);
-    runtime_->compression_in_bytes.fetch_add(original, std::memory_order_relaxed);
-    runtime_->compression_out_bytes.fetch_add(message.framed.size(), std::memory_order_relaxed);
+    at_.runtime->compressed_requests.fetch_add(1, std::memory_order_relaxed);
+    at_.runtime->compression_in_bytes.fetch_add(original, std::memory_order_relaxed);
+    at_.runtime->compression_out_bytes.fetch_add(message.framed.size(), std::memory_order_relaxed);
     request_.clear();
     request_.append(
         {reinterpret_cast<const std::uint8_t*>(message.framed.data()), message.framed.size()});
@@ -144,7 +144,7 @@ void ProxyStream::plan_response_compression(std::vector<nghttp2_nv>& headers) {
     return;
   }
   if (!accepts(request_headers_.find("grpc-accept-encoding"), encoding_name(encoding))) return;
-  const Encoding backend = parse_encoding(response_headers_.find("grpc-encoding"));
+  const Encoding backend = parse_encoding(at_.response_headers.find("grpc-encoding"));
   if (backend != Encoding::kIdentity) return;  // already compressed by the backend
   response_encoding_ = encoding;
   response_held_ = true;

@@ -88,12 +88,12 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
   }
   // The backend leg is idle only while the backend holds things up: nothing of its
   // answer waits here for the client.
-  if (up_ != nullptr && runtime_ && !upstream_finished_ && response_.empty() && !response_held_) {
-    const std::uint64_t p = response_received_ + request_sent_ + events_;
-    if (p != last_upstream_progress_) {
-      last_upstream_progress_ = p;
-      upstream_progress_at_ = now;
-    } else if (now - upstream_progress_at_ >= o.upstream_stream_idle_timeout) {
+  if (at_.up != nullptr && at_.runtime && !at_.finished && response_.empty() && !response_held_) {
+    const std::uint64_t p = at_.response_received + at_.request_sent + events_;
+    if (p != at_.last_progress) {
+      at_.last_progress = p;
+      at_.progress_at = now;
+    } else if (now - at_.progress_at >= o.upstream_stream_idle_timeout) {
       return expire(Expiry::kBackendIdle, GrpcCode::kUnavailable,
                     "infergate: backend " + backend_label() + " sent nothing for " +
                         format_duration(o.upstream_stream_idle_timeout) +
@@ -101,7 +101,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
                     /*blame_backend=*/true, /*reset_client=*/false);
     }
   } else {
-    upstream_progress_at_ = now;
+    at_.progress_at = now;
   }
   if (now - progress_at_ >= o.stream_idle_timeout) {
     return expire(Expiry::kStreamIdle, GrpcCode::kDeadlineExceeded,
@@ -111,27 +111,27 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
   }
   // A request outstanding far longer than its backend usually takes weighs on that
   // backend's score until it ends (a backend that stops answering is avoided).
-  if (runtime_ && !overdue_ && !response_started_ && up_ != nullptr &&
-      now - attempt_start_ >= overdue_after(*runtime_)) {
-    overdue_ = true;
-    runtime_->overdue.fetch_add(1, std::memory_order_relaxed);
+  if (at_.runtime && !at_.overdue && !response_started_ && at_.up != nullptr &&
+      now - at_.start >= overdue_after(*at_.runtime)) {
+    at_.overdue = true;
+    at_.runtime->overdue.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, bool blame_backend,
                          bool reset_client) {
   worker_.stats().count_expiry(static_cast<size_t>(why));
-  if (runtime_ && !upstream_finished_) {
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - attempt_start_;
+  if (at_.runtime && !at_.finished) {
+    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
     const bool blamed =
-        blame_backend && !response_started_ && deadline_blames_backend(*runtime_, took);
+        blame_backend && !response_started_ && deadline_blames_backend(*at_.runtime, took);
     if (blamed) {
-      runtime_->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
+      at_.runtime->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
       backend_time_ += took;
     }
     finish_attempt(blamed, blamed);
   }
-  if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
+  if (at_.up != nullptr && !at_.finished) reset_upstream(NGHTTP2_CANCEL);
   release_admission();
   if (parked_) {
     parked_ = false;  // its entry in the worker's list is skipped when it comes up

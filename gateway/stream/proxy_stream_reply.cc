@@ -43,7 +43,7 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message,
   // HEADERS, and a gRPC client that sees the reset first reports INTERNAL. A client
   // that gets its status stops sending on its own; the rest is discarded and credited.
   discard_request();
-  if (up_ != nullptr && !upstream_finished_) reset_upstream(NGHTTP2_CANCEL);
+  if (at_.up != nullptr && !at_.finished) reset_upstream(NGHTTP2_CANCEL);
   down_->schedule_flush();
 }
 
@@ -70,7 +70,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
   if (response_held_ && !response_compression_started_) response_held_ = false;
   status_ = code;
   status_known_ = true;
-  if (response_framer_.at_boundary()) {
+  if (at_.response_framer.at_boundary()) {
     // Between messages: end the response properly, with the gateway's status.
     local_trailers_ = {{"grpc-status", std::to_string(static_cast<int>(code))},
                        {"grpc-message", percent_encode_grpc_message(message)}};
@@ -91,9 +91,9 @@ void ProxyStream::reset_downstream(std::uint32_t error_code) {
 }
 
 void ProxyStream::reset_upstream(std::uint32_t error_code) {
-  if (up_ == nullptr) return;
-  reset_by_us_ = true;
-  up_->reset_stream(up_id_, error_code);
+  if (at_.up == nullptr) return;
+  at_.reset_by_us = true;
+  at_.up->reset_stream(at_.up_id, error_code);
 }
 
 }  // namespace infergate::gateway

@@ -2,6 +2,7 @@
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 #include "gateway/h2/downstream_connection.h"
@@ -307,8 +308,8 @@ void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
 }
 
 const routing::BackendInfo* ProxyStream::backend() const {
-  if (!fleet_ || position_ < 0) return nullptr;
-  return &fleet_->backends()[static_cast<size_t>(position_)];
+  if (!fleet_ || at_.position < 0) return nullptr;
+  return &fleet_->backends()[static_cast<size_t>(at_.position)];
 }
 
 std::string ProxyStream::backend_label() const {
@@ -320,24 +321,24 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
   // Another worker may have taken the last slot since the pick.
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
-  position_ = position;
-  runtime_ = b.runtime;
+  at_.position = position;
+  at_.runtime = b.runtime;
   parked_since_ = {};
-  attempt_start_ = std::chrono::steady_clock::now();
+  at_.start = at_.progress_at = std::chrono::steady_clock::now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);
-  retain_ = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
-            static_cast<int>(tried_.size()) <= worker_.routing().retries &&
-            worker_.routing().retry_buffer_bytes > 0;
+  at_.retain = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
+               static_cast<int>(tried_.size()) <= worker_.routing().retries &&
+               worker_.routing().retry_buffer_bytes > 0;
   submit_upstream();
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {
-  if (!runtime_) return;
-  runtime_->outstanding.fetch_sub(1, std::memory_order_relaxed);
-  if (overdue_) {
-    overdue_ = false;
-    runtime_->overdue.fetch_sub(1, std::memory_order_relaxed);
+  if (!at_.runtime) return;
+  at_.runtime->outstanding.fetch_sub(1, std::memory_order_relaxed);
+  if (at_.overdue) {
+    at_.overdue = false;
+    at_.runtime->overdue.fetch_sub(1, std::memory_order_relaxed);
   }
   // A capped backend's slot is free: one parked stream may go, here if any waits here
   // (after this event, never inside it), else on another worker.
@@ -352,7 +353,7 @@ void ProxyStream::finish_attempt(bool failed, bool counts) {
     }
   }
   if (counts) {
-    std::atomic<std::uint32_t>& streak = runtime_->consecutive_failures;
+    std::atomic<std::uint32_t>& streak = at_.runtime->consecutive_failures;
     if (failed) {
       const std::uint32_t n = streak.fetch_add(1, std::memory_order_relaxed) + 1;
       if (n == worker_.routing().consecutive_failures && worker_.shared().report_outliers) {
@@ -362,11 +363,11 @@ void ProxyStream::finish_attempt(bool failed, bool counts) {
       streak.store(0, std::memory_order_relaxed);
     }
   }
-  runtime_.reset();
+  at_.runtime.reset();
 }
 
 bool ProxyStream::retry_allowed() const {
-  return retain_ && down_ != nullptr && !response_started_ && !sequence_ &&
+  return at_.retain && down_ != nullptr && !response_started_ && !sequence_ &&
          static_cast<int>(tried_.size()) <= worker_.routing().retries;
 }
 
@@ -381,20 +382,15 @@ bool ProxyStream::retry(const std::string& reason) {
     fleet_->backends()[failed].runtime->stats.retries.fetch_add(1, std::memory_order_relaxed);
   }
   (void)reason;
-  // The request starts over from its first byte on a fresh stream.
-  request_.prepend(std::move(retained_));
-  retained_bytes_ = 0;
-  request_sent_ = 0;
-  response_headers_.clear();
-  response_trailers_.clear();
-  response_framer_ = MessageFramer();
-  response_received_ = response_credited_ = response_sent_ = 0;
-  status_known_ = false;
+  // The request starts over from its first byte on a fresh stream, as a new attempt;
+  // the failed one's answer and counters go with it.
+  request_.prepend(std::move(at_.retained));
+  // In place (no allocation per retry): the old attempt is destroyed, a new one made.
+  std::destroy_at(&at_);
+  std::construct_at(&at_);
+  response_sent_ = 0;
+  status_known_ = false;  // the failed attempt's status is not the exchange's
   status_ = GrpcCode::kUnknown;
-  retry_pending_ = false;
-  reset_by_us_ = false;
-  backend_finished_ = false;
-  upstream_finished_ = false;
   start_attempt(r.position);
   return true;
 }
