@@ -65,7 +65,7 @@ void ProxyStream::on_request_headers_done(bool end_stream) {
 
 void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
   request_received_ += data.size();
-  if (at_.finished || response_ended_) {
+  if (at_.finished || phase_ == Phase::kAnswered) {
     // Nobody will send these bytes on: let the client's window go.
     credit_request(request_received_);
     return;
@@ -77,12 +77,13 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
                            budget->limit());
   }
   request_.append(data);
-  if (!routed_) {
+  if (phase_ < Phase::kAdmission) {
     // Until a backend is chosen the bytes wait here, and the client is credited so the
     // scan can see what it needs; never past the cap for what may be read unrouted.
     credit_request(request_received_);
     try_route();
-    if (!routed_ && !response_ended_ && request_received_ > unrouted_cap()) {
+    if (phase_ < Phase::kAdmission && phase_ != Phase::kAnswered &&
+        request_received_ > unrouted_cap()) {
       const MethodInfo& info = method_info(method_);
       if (info.handling == Handling::kForwardByModel) {
         const bool whole = whole_for_routing();
@@ -109,7 +110,7 @@ void ProxyStream::on_request_end() {
   if (request_ended_) return;
   request_ended_ = true;
   request_.seal();
-  if (!routed_) {
+  if (phase_ < Phase::kAdmission) {
     try_route();
   } else if (at_.up != nullptr) {
     at_.up->resume(at_.up_id);
@@ -149,9 +150,9 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
 ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
   if (response_held_) return NGHTTP2_ERR_DEFERRED;  // being compressed
   const size_t n = std::min(length, response_.size());
-  if (n == 0 && !response_ended_) return NGHTTP2_ERR_DEFERRED;
+  if (n == 0 && phase_ != Phase::kAnswered) return NGHTTP2_ERR_DEFERRED;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (response_ended_ && n == response_.size()) {
+  if (phase_ == Phase::kAnswered && n == response_.size()) {
     *data_flags |= NGHTTP2_DATA_FLAG_EOF;
     std::vector<nghttp2_nv>& trailers = nv_scratch();
     if (!local_trailers_.empty()) {
@@ -243,7 +244,7 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   response_started_ = true;
   if (end_stream) {
     // Trailers-Only: the whole answer is this one HEADERS frame.
-    response_ended_ = true;
+    enter(Phase::kAnswered);
     nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), nullptr);
   } else {
     nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
@@ -281,7 +282,7 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
 void ProxyStream::on_response_end() {
   at_.backend_finished = true;
   response_.seal();
-  if (response_ended_ || down_ == nullptr) return;
+  if (phase_ == Phase::kAnswered || down_ == nullptr) return;
   if (response_held_) {
     if (response_compression_started_) {
       response_end_pending_ = true;  // ends when the compressed message is in place
@@ -289,7 +290,7 @@ void ProxyStream::on_response_end() {
     }
     response_held_ = false;  // the message never completed: what came goes as it is
   }
-  response_ended_ = true;
+  enter(Phase::kAnswered);
   nghttp2_session_resume_data(down_->session(), down_id_);
   down_->schedule_flush();
 }
@@ -349,7 +350,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   at_.finished = true;
   release_admission();
   discard_request();
-  if (!response_ended_ && !response_end_pending_ && down_ != nullptr) {
+  if (phase_ != Phase::kAnswered && !response_end_pending_ && down_ != nullptr) {
     if (error_code == NGHTTP2_REFUSED_STREAM) {
       fail_after_upstream(
           GrpcCode::kUnavailable,
@@ -376,7 +377,7 @@ void ProxyStream::on_upstream_lost(std::string_view reason) {
   at_.finished = true;
   release_admission();
   discard_request();
-  if (!response_ended_ && down_ != nullptr) {
+  if (phase_ != Phase::kAnswered && down_ != nullptr) {
     fail_after_upstream(GrpcCode::kUnavailable,
                         "infergate: backend " + backend_label() + ": " + std::string(reason),
                         NGHTTP2_INTERNAL_ERROR);

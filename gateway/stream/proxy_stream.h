@@ -46,6 +46,17 @@ class UpstreamConnection;
 
 class ProxyStream {
  public:
+  // Where the exchange stands. Forward only, except that a request whose attempt failed
+  // before any answer goes back to kAdmission to wait for another backend; nothing
+  // leaves kAnswered.
+  enum class Phase : std::uint8_t {
+    kHeaders,     // the request's HEADERS are arriving
+    kRouting,     // reading the first message's routing fields
+    kAdmission,   // routed: waiting for admission or a backend slot
+    kForwarding,  // an attempt is on a backend (or the gateway is asking the fleet)
+    kAnswered,    // everything the client will get is queued for it (or it was reset)
+  };
+
   ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id);
   ~ProxyStream();
   ProxyStream(const ProxyStream&) = delete;
@@ -96,6 +107,10 @@ class ProxyStream {
   void on_tick(std::chrono::steady_clock::time_point now);
 
  private:
+  void enter(Phase next) {
+    if (phase_ != Phase::kAnswered) phase_ = next;
+  }
+
   // Routing (proxy_stream_routing.cc).
   void start_routing();
   void try_route();
@@ -231,6 +246,7 @@ class ProxyStream {
   bool response_compression_started_ = false;
   bool response_end_pending_ = false;
 
+  Phase phase_ = Phase::kHeaders;
   Method method_ = Method::kUnknown;
   HeaderBlock request_headers_;
   std::vector<std::pair<std::string, std::string>> local_trailers_;
@@ -257,9 +273,7 @@ class ProxyStream {
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
   bool request_ended_ = false;
-  bool routed_ = false;
   bool response_started_ = false;  // HEADERS sent (or queued) to the client
-  bool response_ended_ = false;    // everything the client will get is in response_
   bool status_known_ = false;
   GrpcCode status_ = GrpcCode::kUnknown;
 };

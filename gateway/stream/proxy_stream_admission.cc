@@ -129,7 +129,7 @@ void ProxyStream::on_admission(const routing::AdmissionController::Outcome& outc
   }
   admission_ = Admission::kAdmitted;
   waited_ += std::chrono::steady_clock::now() - wait_start_;
-  if (down_ == nullptr || response_ended_) return release_admission();
+  if (down_ == nullptr || phase_ == Phase::kAnswered) return release_admission();
   fleet_ = worker_.fleet();
   route_admitted();
 }

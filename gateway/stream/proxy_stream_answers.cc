@@ -68,7 +68,7 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
   const nghttp2_nv headers[] = {make_nv(":status", "200"),
                                 make_nv("content-type", "application/grpc")};
   response_started_ = true;
-  response_ended_ = true;
+  enter(Phase::kAnswered);
   nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
   nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), &provider);
   discard_request();

@@ -118,7 +118,7 @@ void ProxyStream::maybe_compress_request() {
 
 void ProxyStream::on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took) {
   request_compressing_ = false;
-  if (down_ == nullptr || response_ended_ || !at_.runtime) return;
+  if (down_ == nullptr || phase_ == Phase::kAnswered || !at_.runtime) return;
   const size_t original = request_.size();
   at_.runtime->compression_ns.fetch_add(static_cast<std::uint64_t>(took.count()),
                                         std::memory_order_relaxed);
@@ -183,7 +183,7 @@ void ProxyStream::on_response_compressed(CompressedMessage message, size_t origi
   }
   if (response_end_pending_) {
     response_end_pending_ = false;
-    response_ended_ = true;  // the backend's trailers came while it was compressed
+    enter(Phase::kAnswered);  // the backend's trailers came while it was compressed
   }
   nghttp2_session_resume_data(down_->session(), down_id_);
   down_->schedule_flush();

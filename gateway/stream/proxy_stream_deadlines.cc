@@ -73,7 +73,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
     last_progress_ = p;
     progress_at_ = now;
   }
-  if (!response_ended_ && now >= deadline_) {
+  if (phase_ != Phase::kAnswered && now >= deadline_) {
     return expire(
         Expiry::kDeadline, GrpcCode::kDeadlineExceeded,
         "infergate: deadline exceeded (grpc-timeout " + format_duration(deadline_ - start_) + ")",
@@ -145,7 +145,7 @@ void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, 
     reset_downstream(NGHTTP2_CANCEL);
     return;
   }
-  if (!response_ended_) reply_local(code, message);
+  if (phase_ != Phase::kAnswered) reply_local(code, message);
 }
 
 }  // namespace infergate::gateway

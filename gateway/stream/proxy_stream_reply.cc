@@ -38,7 +38,7 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message,
   const size_t count = pushback.count() >= 0 ? std::size(headers) : std::size(headers) - 1;
   nghttp2_submit_response(down_->session(), down_id_, headers, count, nullptr);
   response_started_ = true;
-  response_ended_ = true;
+  enter(Phase::kAnswered);
   // No RST_STREAM(NO_ERROR) to stop the upload: nghttp2 may put it on the wire before the
   // HEADERS, and a gRPC client that sees the reset first reports INTERNAL. A client
   // that gets its status stops sending on its own; the rest is discarded and credited.
@@ -55,14 +55,14 @@ void ProxyStream::reply_http(int status) {
   const nghttp2_nv headers[] = {make_nv(":status", code)};
   nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
   response_started_ = true;
-  response_ended_ = true;
+  enter(Phase::kAnswered);
   discard_request();
   down_->schedule_flush();
 }
 
 void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
                                       std::uint32_t rst_code) {
-  if (down_ == nullptr || response_ended_) return;
+  if (down_ == nullptr || phase_ == Phase::kAnswered) return;
   if (!response_started_) {
     reply_local(code, message);
     return;
@@ -74,7 +74,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
     // Between messages: end the response properly, with the gateway's status.
     local_trailers_ = {{"grpc-status", std::to_string(static_cast<int>(code))},
                        {"grpc-message", percent_encode_grpc_message(message)}};
-    response_ended_ = true;
+    enter(Phase::kAnswered);
     nghttp2_session_resume_data(down_->session(), down_id_);
     down_->schedule_flush();
   } else {
@@ -86,7 +86,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
 void ProxyStream::reset_downstream(std::uint32_t error_code) {
   if (down_ == nullptr) return;
   nghttp2_submit_rst_stream(down_->session(), NGHTTP2_FLAG_NONE, down_id_, error_code);
-  response_ended_ = true;
+  enter(Phase::kAnswered);
   down_->schedule_flush();
 }
 

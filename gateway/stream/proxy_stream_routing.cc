@@ -23,6 +23,7 @@ std::string method_label(Method method) { return std::string(method_info(method)
 
 void ProxyStream::start_routing() {
   if (down_ == nullptr) return;
+  enter(Phase::kRouting);
   if (headers_too_large_) {
     return reply_local(GrpcCode::kResourceExhausted,
                        "infergate: request headers exceed 128 fields or 64 KiB");
@@ -54,7 +55,9 @@ void ProxyStream::start_routing() {
 }
 
 void ProxyStream::try_route() {
-  if (routed_ || down_ == nullptr || response_ended_ || method_ == Method::kUnknown) return;
+  if (phase_ >= Phase::kAdmission || down_ == nullptr || phase_ == Phase::kAnswered ||
+      method_ == Method::kUnknown)
+    return;
   const MethodInfo& info = method_info(method_);
   switch (info.handling) {
     case Handling::kForwardByModel:
@@ -202,7 +205,7 @@ void ProxyStream::scan_first_message() {
 }
 
 void ProxyStream::dispatch(const RequestView& view) {
-  routed_ = true;
+  enter(Phase::kAdmission);
   fleet_ = worker_.fleet();
   const MethodInfo& info = method_info(method_);
   if (info.handling == Handling::kFleetAnswer || info.handling == Handling::kFanOut) {
@@ -234,7 +237,7 @@ void ProxyStream::resume_routing() {
   if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
   parked_ = false;
   waited_ += std::chrono::steady_clock::now() - wait_start_;
-  if (down_ == nullptr || response_ended_) return;
+  if (down_ == nullptr || phase_ == Phase::kAnswered) return;
   fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
   route_admitted();
 }
@@ -321,6 +324,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
   // Another worker may have taken the last slot since the pick.
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
+  enter(Phase::kForwarding);
   at_.position = position;
   at_.runtime = b.runtime;
   parked_since_ = {};
