@@ -1,5 +1,7 @@
 #include "gateway/h2/upstream_connection.h"
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include "gateway/h2/upstream_pool.h"
@@ -129,8 +131,15 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, std::
       {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, kMaxFrameBytes},
   };
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
-  nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
-                                        static_cast<std::int32_t>(o.connection_window_bytes));
+  // Streams of many clients share this connection: its window must hold every stream's
+  // full window, or answers stalled behind one client that does not read would block
+  // the others' (memory stays bounded per stream, and by limits.max_buffered_bytes).
+  const std::uint64_t shared =
+      std::max<std::uint64_t>(o.connection_window_bytes, std::uint64_t{o.stream_window_bytes} *
+                                                             o.upstream_streams_per_connection);
+  nghttp2_session_set_local_window_size(
+      session, NGHTTP2_FLAG_NONE, 0,
+      static_cast<std::int32_t>(std::min<std::uint64_t>(shared, 0x7fffffff)));
 }
 
 UpstreamConnection::~UpstreamConnection() = default;

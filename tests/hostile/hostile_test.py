@@ -634,6 +634,37 @@ class Hostile(unittest.TestCase):
             c.close()
         self.finish()
 
+    def test_zero_window_readers_do_not_stall_other_clients(self):
+        """24 streams from one client that never reads its 1 MiB answers, all on the same
+        backend connection as everyone else: the backend connection's window must not
+        fill up with their answers, so a second client's ModelInfers (1 MiB each way)
+        keep flowing while the stalled streams wait for their idle timeout."""
+        sim = self.sim("sim-a", "--model", "identity:instances=64")
+        gw = self.gateway([sim], {"upstream": {"connections_per_backend": 1}},
+                          budget=256 * MIB)
+        with self.attack(gw, infer=True) as scene:
+            stalled = S.H2Client(gw.port, window=0)
+            sids = []
+            for i in range(24):
+                sid = stalled.start("ModelInfer")
+                stalled.send(sid, S.grpc_frame(S.infer_request(nbytes=MIB, seed=i)),
+                             end_stream=True)
+                sids.append(sid)
+            # Their answers pile up in the gateway (24 MiB, beyond the backend
+            # connection's 16 MiB window unless it is sized for its streams).
+            S.wait_until(lambda: gw.metric("infergate_buffered_bytes") >= 20 * MIB, 10)
+            t0 = time.monotonic()
+            other = S.H2Client(gw.port)
+            results = [other.call("ModelInfer", S.infer_request(nbytes=MIB, seed=100 + i),
+                                  timeout=5) for i in range(3)]
+            scene.close_s = time.monotonic() - t0
+            bad = [r for r in results if not r.ok]
+            self.expect(not bad, "expected the other client's 1 MiB ModelInfers served beside "
+                        "24 stalled streams on the same backend connection; got %r" % bad[:2])
+            stalled.close()
+            other.close()
+        self.finish()
+
     def test_sigstopped_client_releases_slots(self):
         """A client frozen (SIGSTOP) in the middle of a 32 MiB answer: within
         frontend.stream_idle_timeout (1s) its backend slot (max_inflight: 1) and admission
