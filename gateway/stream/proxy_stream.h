@@ -155,9 +155,10 @@ class ProxyStream {
   void maybe_compress_response();
   void on_response_compressed(CompressedMessage message, size_t original);
   // Runs `work` on the compression pool; `done` comes back on this worker if the stream
-  // still exists.
+  // still exists. The copies it holds (`held_bytes`) are charged to the buffer budget
+  // until both are done; false (and nothing runs) if they do not fit.
   template <typename Work, typename Done>
-  void off_loop(Work work, Done done);
+  bool off_loop(std::uint64_t held_bytes, Work work, Done done);
 
   // Answers the gateway makes from the fleet or by fanning out (proxy_stream_answers.cc).
   bool whole_message(std::string& out);

@@ -47,10 +47,31 @@ bool accepts(std::string_view header, std::string_view name) {
   return false;
 }
 
+// The copies a compression makes (its input and its output), charged to the buffer
+// budget for as long as either lambda holds them. Any thread.
+class BudgetHold {
+ public:
+  BudgetHold(BufferBudget* budget, std::uint64_t bytes) : budget_(budget), bytes_(bytes) {
+    if (budget_ != nullptr) budget_->charge(bytes_);
+  }
+  ~BudgetHold() {
+    if (budget_ != nullptr) budget_->refund(bytes_);
+  }
+  BudgetHold(const BudgetHold&) = delete;
+  BudgetHold& operator=(const BudgetHold&) = delete;
+
+ private:
+  BufferBudget* budget_;
+  std::uint64_t bytes_;
+};
+
 }  // namespace
 
 template <typename Work, typename Done>
-void ProxyStream::off_loop(Work work, Done done) {
+bool ProxyStream::off_loop(std::uint64_t held_bytes, Work work, Done done) {
+  BufferBudget* budget = worker_.blocks().budget();
+  if (budget != nullptr && budget->would_exceed(held_bytes)) return false;
+  auto hold = std::make_shared<BudgetHold>(budget, held_bytes);
   std::weak_ptr<bool> alive = alive_token();
   Worker* worker = &worker_;
   boost::asio::post(*worker_.shared().compression,
@@ -64,6 +85,7 @@ void ProxyStream::off_loop(Work work, Done done) {
                         worker->flush_dirty();
                       });
                     });
+  return true;
 }
 
 // ------------------------------------------------------------------ requests
@@ -103,8 +125,9 @@ void ProxyStream::maybe_compress_request() {
     request_compressing_ = false;
     return submit_upstream();
   }
-  request_compression_started_ = true;
-  off_loop(
+  request_compression_started_ = true;  // once per request, whether it happens or not
+  const bool started = off_loop(
+      2 * std::uint64_t{prefix->length},
       [body = body_copy(request_, prefix->length), encoding = compress_with_] {
         const auto t0 = std::chrono::steady_clock::now();
         CompressedMessage m = compress_message(
@@ -114,6 +137,11 @@ void ProxyStream::maybe_compress_request() {
       [this](std::pair<CompressedMessage, std::chrono::nanoseconds> r) {
         on_request_compressed(std::move(r.first), r.second);
       });
+  if (!started) {
+    // No room in limits.max_buffered_bytes for the copies: it goes as it is.
+    request_compressing_ = false;
+    submit_upstream();
+  }
 }
 
 void ProxyStream::on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took) {
@@ -162,14 +190,16 @@ void ProxyStream::maybe_compress_response() {
     return;
   }
   if (response_.size() < kGrpcPrefixBytes + prefix->length) return;
-  response_compression_started_ = true;
   const size_t original = response_.size();
-  off_loop(
+  response_compression_started_ = off_loop(
+      2 * std::uint64_t{prefix->length},
       [body = body_copy(response_, prefix->length), encoding = response_encoding_] {
         return compress_message(encoding,
                                 {reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
       },
       [this, original](CompressedMessage m) { on_response_compressed(std::move(m), original); });
+  // No room for the copies: sent as it is.
+  if (!response_compression_started_) response_held_ = false;
 }
 
 void ProxyStream::on_response_compressed(CompressedMessage message, size_t original) {
