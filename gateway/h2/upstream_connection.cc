@@ -24,10 +24,17 @@ struct UpstreamCallbacks {
 
   static int on_header(nghttp2_session* session, const nghttp2_frame* frame, nghttp2_rcbuf* name,
                        nghttp2_rcbuf* value, std::uint8_t, void* ud) {
-    if (conn(ud)->closed() || frame->hd.type != NGHTTP2_HEADERS) return 0;
-    if (ProxyStream* s = stream(session, frame->hd.stream_id)) {
-      s->on_response_header(name, value, is_trailers(frame));
-    }
+    UpstreamConnection* c = conn(ud);
+    if (c->closed() || frame->hd.type != NGHTTP2_HEADERS) return 0;
+    ProxyStream* s = stream(session, frame->hd.stream_id);
+    if (s == nullptr) return 0;
+    const std::uint64_t bytes = s->on_response_header(name, value, is_trailers(frame));
+    const std::uint64_t limit = c->worker().options().max_header_bytes;
+    // A backend's headers are bounded like a client's: past the limit the stream is
+    // reset (the client gets UNAVAILABLE); far past it (an HPACK bomb) nghttp2 must stop
+    // decoding, so the connection goes.
+    if (bytes > 4 * limit) return NGHTTP2_ERR_CALLBACK_FAILURE;
+    if (bytes > limit) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     return 0;
   }
 

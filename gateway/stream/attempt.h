@@ -42,6 +42,7 @@ struct Attempt {
   // The backend's answer.
   HeaderBlock response_headers;
   HeaderBlock response_trailers;
+  std::uint64_t response_header_bytes = 0;  // decoded, headers and trailers together
   MessageFramer response_framer;
   std::uint64_t response_received = 0;
   std::uint64_t response_credited = 0;

@@ -215,9 +215,15 @@ void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
   }
 }
 
-void ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers) {
+std::uint64_t ProxyStream::on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                                              bool trailers) {
+  at_.response_header_bytes += nghttp2_rcbuf_get_buf(name).len + nghttp2_rcbuf_get_buf(value).len;
+  if (at_.response_header_bytes > worker_.options().max_header_bytes) {
+    return at_.response_header_bytes;  // the connection fails the stream
+  }
   (trailers ? at_.response_trailers : at_.response_headers).add(name, value);
   if (rcbuf_view(name) == "grpc-status") record_status(rcbuf_view(value));
+  return at_.response_header_bytes;
 }
 
 void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {

@@ -77,7 +77,9 @@ class ProxyStream {
   int send_response_data(const std::uint8_t* framehd, size_t length);
 
   // --- backend leg (UpstreamConnection callbacks) ---
-  void on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
+  // Returns the decoded bytes of the answer's headers and trailers so far (past
+  // frontend.max_header_bytes nothing more is kept, and the connection fails the stream).
+  std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
   void on_response_headers_done(bool end_stream, bool trailers);
   void on_response_data(std::span<const std::uint8_t> data);
   void on_response_end();

@@ -766,6 +766,21 @@ class Hostile(unittest.TestCase):
             self.expect(r.ok, "expected service on a fresh connection after SIGCONT, got %r" % r)
         self.finish()
 
+    def test_backend_huge_headers(self):
+        """A backend whose answer's headers decode to 256 KiB (frontend.max_header_bytes is
+        64 KiB): the gateway keeps none of it past the limit, the backend stream is
+        failed, and the client gets an infergate: status rather than the headers."""
+        fake = self.fake("fake-a", "huge-headers")
+        gw = self.gateway([fake], {"routing": {"retries": 0}})
+        with self.attack(gw) as scene:
+            c = S.H2Client(gw.port)
+            r = c.call("ModelInfer", S.infer_request(nbytes=256), timeout=5)
+            scene.close_s = r.elapsed
+            self.expect(r.finished and r.code not in (None, S.OK) and r.elapsed <= 3,
+                        "expected the client answered with an error status at once, got %r" % r)
+            c.close()
+        self.finish()
+
     def test_health_watch_refused(self):
         """grpc.health.v1.Health/Watch: UNIMPLEMENTED at once (as Triton does)."""
         sim = self.sim("sim-a")

@@ -10,7 +10,7 @@ admin port's /metrics, and the gateway's memory from /proc/PID/status.
 Every wait here is a poll of a condition with a deadline; nothing sleeps to win a race.
 
 Run as a script, it is one of the helper processes the tests start:
-  support.py fake-backend --name NAME --mode hang|hang-noread
+  support.py fake-backend --name NAME --mode hang|hang-noread|huge-headers
   support.py victim --port PORT --bytes N     (a ModelInfer client that can be frozen)
 """
 
@@ -1319,6 +1319,12 @@ def _fake_backend_main(args):
                                                            ev.stream_id)
                     elif isinstance(ev, h2.events.StreamEnded):
                         method = methods.get(ev.stream_id)
+                        if method == "ModelInfer" and mode == "huge-headers":
+                            # An answer whose header block decodes to 256 KiB.
+                            conn.send_headers(ev.stream_id, [
+                                (":status", "200"), ("content-type", "application/grpc")] +
+                                [("x-big-%d" % i, "v" * 4000) for i in range(64)])
+                            continue
                         if method == "ModelInfer":
                             continue  # never answered
                         headers = [(":status", "200"), ("content-type", "application/grpc")]
