@@ -4,6 +4,32 @@
 #include <cstring>
 
 namespace infergate::gateway {
+namespace {
+
+// Copies `data` into `tail` from `tail_used` on, taking a new block from `pool` when the
+// tail is full, and records the bytes as slices (extending the last one when it ends
+// where the copy starts in the same block).
+void copy_into_tail(BlockPool& pool, BlockRef& tail, std::uint32_t& tail_used, SliceQueue& slices,
+                    std::span<const std::uint8_t> data) {
+  while (!data.empty()) {
+    if (!tail || tail_used == Block::kSize) {
+      tail = pool.acquire();
+      tail_used = 0;
+    }
+    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used);
+    std::memcpy(tail.data() + tail_used, data.data(), n);
+    if (!slices.empty() && slices.back().block.get() == tail.get() &&
+        slices.back().offset + slices.back().length == tail_used) {
+      slices.back().length += static_cast<std::uint32_t>(n);
+    } else {
+      slices.push_back(Slice{tail, tail_used, static_cast<std::uint32_t>(n)});
+    }
+    tail_used += static_cast<std::uint32_t>(n);
+    data = data.subspan(n);
+  }
+}
+
+}  // namespace
 
 void SliceQueue::push_front(Slice s) {
   if (head_ > 0) {
@@ -25,27 +51,12 @@ void SliceQueue::pop_front() {
 
 void ByteQueue::append(std::span<const std::uint8_t> data) {
   size_ += data.size();
-  while (!data.empty()) {
-    if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
-      tail_used_ = 0;  // nobody else points into it: start it over
-    }
-    if (!tail_ || tail_used_ == Block::kSize) {
-      tail_ = pool_->acquire();
-      tail_used_ = 0;
-    }
-    // Only this queue ever writes into its tail block; output buffers and retry buffers
-    // may hold references to the bytes before tail_used_, which never change.
-    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
-    std::memcpy(tail_.data() + tail_used_, data.data(), n);
-    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
-        slices_.back().offset + slices_.back().length == tail_used_) {
-      slices_.back().length += static_cast<std::uint32_t>(n);
-    } else {
-      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
-    }
-    tail_used_ += static_cast<std::uint32_t>(n);
-    data = data.subspan(n);
+  if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
+    tail_used_ = 0;  // nobody else points into it: start it over
   }
+  // Only this queue ever writes into its tail block; output buffers and retry buffers
+  // may hold references to the bytes before tail_used_, which never change.
+  copy_into_tail(*pool_, tail_, tail_used_, slices_, data);
 }
 
 bool ByteQueue::copy_out(size_t offset, std::span<std::uint8_t> out) const {
@@ -117,23 +128,7 @@ size_t ByteQueue::clear() {
 
 void OutputBuffer::append_copy(std::span<const std::uint8_t> data) {
   size_ += data.size();
-  while (!data.empty()) {
-    if (!tail_ || tail_used_ == Block::kSize) {
-      tail_ = pool_->acquire();
-      tail_used_ = 0;
-    }
-    const size_t n = std::min<size_t>(data.size(), Block::kSize - tail_used_);
-    std::memcpy(tail_.data() + tail_used_, data.data(), n);
-    // Extend the last slice when it ends where this copy starts in the same block.
-    if (!slices_.empty() && slices_.back().block.get() == tail_.get() &&
-        slices_.back().offset + slices_.back().length == tail_used_) {
-      slices_.back().length += static_cast<std::uint32_t>(n);
-    } else {
-      slices_.push_back(Slice{tail_, tail_used_, static_cast<std::uint32_t>(n)});
-    }
-    tail_used_ += static_cast<std::uint32_t>(n);
-    data = data.subspan(n);
-  }
+  copy_into_tail(*pool_, tail_, tail_used_, slices_, data);
 }
 
 void OutputBuffer::append_slice(Slice slice) {
