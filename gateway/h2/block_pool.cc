@@ -56,9 +56,10 @@ void BlockPool::trim(size_t keep) {
 }
 
 void BlockPool::trim_to_recent_peak() {
+  recent_peaks_[period_++ % kPeakPeriods] = peak_in_use_;
   const size_t in_use = blocks_in_use();
-  const size_t swing = peak_in_use_ > in_use ? peak_in_use_ - in_use : 0;
-  trim(std::max(kMinKeptFree, swing));
+  const size_t peak = *std::max_element(recent_peaks_.begin(), recent_peaks_.end());
+  trim(std::max(kMinKeptFree, peak > in_use ? peak - in_use : 0));
   peak_in_use_ = in_use;
 }
 

@@ -10,6 +10,7 @@
 // so a free list trimmed after a burst gives the memory back (RSS falls with it).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -89,9 +90,12 @@ class BlockPool {
 
   // Gives free blocks back to the OS until at most `keep` remain. Owner thread.
   void trim(size_t keep);
-  // Called about once a second: keeps as many free blocks as the last period's peak
-  // demand could use again (at least a few), and gives the rest back.
+  // Called about once a second: keeps as many free blocks as the peak demand of the last
+  // kPeakPeriods calls could use again (at least a few), and gives the rest back. A
+  // steady load keeps its blocks (no map, fault and unmap per request); memory comes
+  // back some seconds after a burst.
   void trim_to_recent_peak();
+  static constexpr size_t kPeakPeriods = 10;
 
   // Blocks handed out and not yet released: the memory a worker holds for stream data.
   // Readable from any thread (the admin thread reports it).
@@ -108,8 +112,10 @@ class BlockPool {
 
   size_t max_free_;
   BufferBudget* budget_;
-  std::atomic<size_t> in_use_{0};  // written by the owning worker only
-  size_t peak_in_use_ = 0;         // since the last trim_to_recent_peak()
+  std::atomic<size_t> in_use_{0};                    // written by the owning worker only
+  size_t peak_in_use_ = 0;                           // since the last trim_to_recent_peak()
+  std::array<size_t, kPeakPeriods> recent_peaks_{};  // the last periods' peaks
+  size_t period_ = 0;
   std::vector<Block*> free_;
 };
 

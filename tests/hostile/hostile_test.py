@@ -1007,7 +1007,8 @@ class Hostile(unittest.TestCase):
 
     def test_rss_returned_after_burst(self):
         """16 concurrent 4 MiB ModelInfers held 500 ms in the backend: afterwards the
-        gateway's RSS comes back within 32 MiB of where it was."""
+        gateway's RSS comes back within 32 MiB of where it was, once the burst has left
+        the block pools' recent peaks (10 s)."""
         sim = self.sim("sim-a", "--model", "identity:latency=500ms,instances=16")
         gw = self.gateway([sim], budget=128 * MIB)
         with self.attack(gw) as scene:
@@ -1028,12 +1029,12 @@ class Hostile(unittest.TestCase):
             done = time.monotonic()
             self.expect(all(r is not None and r.ok for r in results),
                         "expected all 16 served: %r" % [r for r in results if not r or not r.ok])
-            back = S.wait_until(lambda: gw.memory()[0] <= rss0 + 32 * MIB, 5, 0.1)
+            back = S.wait_until(lambda: gw.memory()[0] <= rss0 + 32 * MIB, 15, 0.1)
             scene.close_s = time.monotonic() - done
             rss = gw.memory()[0]
             scene.figures["rss_after_mib"] = "%.1f" % mib(rss)
             self.expect(back, "expected RSS back within 32 MiB of %.1f MiB after the burst, "
-                        "still %.1f MiB after 5 s (infergate_buffered_bytes %g)" % (
+                        "still %.1f MiB after 15 s (infergate_buffered_bytes %g)" % (
                             mib(rss0), mib(rss), gw.metric("infergate_buffered_bytes")))
         self.finish()
 
