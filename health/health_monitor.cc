@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/post.hpp>
-
 namespace infergate::health {
 
 using routing::BackendState;
@@ -50,14 +48,11 @@ HealthMonitor::HealthMonitor(boost::asio::io_context& io, HealthOptions options,
       clock_(std::move(clock)),
       probe_timer_(io),
       tick_timer_(io),
-      alive_(std::make_shared<bool>(true)) {}
+      lifeline_(io.get_executor()) {}
 
-HealthMonitor::~HealthMonitor() { stop(); }
-
-void HealthMonitor::post(std::function<void()> fn) {
-  boost::asio::post(io_, [weak = std::weak_ptr<bool>(alive_), fn = std::move(fn)] {
-    if (weak.lock()) fn();
-  });
+HealthMonitor::~HealthMonitor() {
+  lifeline_.close();  // first: from here on, no answer from a gRPC thread reaches us
+  stop();
 }
 
 std::vector<std::uint32_t> HealthMonitor::set_backends(const std::vector<BackendSpec>& specs) {
@@ -123,8 +118,9 @@ void HealthMonitor::probe_all() {
   if (!running_) return;
   for (auto& t : backends_) probe(*t);
   probe_timer_.expires_after(policy_.options().interval);
-  probe_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) probe_all();
+  // A wait that completed just before stop() still runs its handler without an error.
+  probe_timer_.async_wait([this, link = lifeline_.link()](const boost::system::error_code& ec) {
+    if (!ec && link.alive()) probe_all();
   });
 }
 
@@ -132,9 +128,11 @@ void HealthMonitor::probe(Tracked& t) {
   if (t.probing || t.record.state == BackendState::kDraining) return;
   t.probing = true;
   const std::uint32_t id = t.id;
-  transport_->probe(id, policy_.options().timeout, [this, id](ProbeResult r) {
-    post([this, id, r = std::move(r)] { on_probe(id, r); });
-  });
+  // The answer comes on a gRPC thread: `this` only on the control thread, if alive.
+  transport_->probe(id, policy_.options().timeout,
+                    [this, link = lifeline_.link(), id](ProbeResult r) {
+                      link.post_if_alive([this, id, r = std::move(r)] { on_probe(id, r); });
+                    });
   const TimePoint now = clock_();
   if (t.record.state == BackendState::kHealthy &&
       (!t.inventory_known || now - t.last_inventory >= policy_.options().inventory_interval)) {
@@ -154,9 +152,11 @@ void HealthMonitor::refresh_inventory(Tracked& t) {
   if (t.inventorying) return;
   t.inventorying = true;
   const std::uint32_t id = t.id;
-  transport_->inventory(id, policy_.options().timeout, [this, id](InventoryResult r) {
-    post([this, id, r = std::move(r)]() mutable { on_inventory(id, std::move(r)); });
-  });
+  transport_->inventory(
+      id, policy_.options().timeout, [this, link = lifeline_.link(), id](InventoryResult r) {
+        link.post_if_alive(
+            [this, id, r = std::move(r)]() mutable { on_inventory(id, std::move(r)); });
+      });
 }
 
 void HealthMonitor::on_inventory(std::uint32_t id, InventoryResult result) {
@@ -194,36 +194,55 @@ void HealthMonitor::check_models(Tracked& t, bool recheck_ready) {
   const std::uint32_t id = t.id;
   for (const IndexEntry& e : t.index) {
     if (!e.state.empty() && !(recheck_ready && e.state == "READY")) continue;
-    transport_->model_ready(
-        id, e.name, e.version, policy_.options().timeout,
-        [this, id, name = e.name, version = e.version](bool answered, bool ready) {
-          post([this, id, name, version, answered, ready] {
-            Tracked* tr = find(id);
-            if (tr == nullptr) return;
-            for (IndexEntry& entry : tr->index) {
-              if (entry.name != name || entry.version != version) continue;
-              if (answered) {
-                entry.state = ready ? "READY" : "UNAVAILABLE";
-              } else if (entry.state.empty()) {
-                entry.state = "UNKNOWN";
-              }
-            }
-            publish();
-          });
-        });
+    auto done = [this, link = lifeline_.link(), id, name = e.name, version = e.version](
+                    bool answered, bool ready) {
+      link.post_if_alive([this, id, name, version, answered, ready] {
+        on_model_ready(id, name, version, answered, ready);
+      });
+    };
+    transport_->model_ready(id, e.name, e.version, policy_.options().timeout, std::move(done));
   }
 }
 
-void HealthMonitor::refresh_all_inventories() {
-  post([this] {
-    for (auto& t : backends_) {
-      if (t->record.state != BackendState::kDraining) refresh_inventory(*t);
+void HealthMonitor::on_model_ready(std::uint32_t id, const std::string& name,
+                                   const std::string& version, bool answered, bool ready) {
+  Tracked* t = find(id);
+  if (t == nullptr) return;
+  for (IndexEntry& entry : t->index) {
+    if (entry.name != name || entry.version != version) continue;
+    if (answered) {
+      entry.state = ready ? "READY" : "UNAVAILABLE";
+    } else if (entry.state.empty()) {
+      entry.state = "UNKNOWN";
     }
-  });
+  }
+  publish();
+}
+
+void HealthMonitor::refresh_all_inventories() {
+  lifeline_.link().post_if_alive([this] { refresh_every_inventory(); });
 }
 
 void HealthMonitor::report_outliers(std::uint32_t id) {
-  post([this, id] { on_outliers(id); });
+  lifeline_.link().post_if_alive([this, id] { on_outliers(id); });
+}
+
+std::function<void(std::uint32_t)> HealthMonitor::outlier_reporter() {
+  return [this, link = lifeline_.link()](std::uint32_t id) {
+    link.post_if_alive([this, id] { on_outliers(id); });
+  };
+}
+
+std::function<void()> HealthMonitor::inventory_refresher() {
+  return [this, link = lifeline_.link()] {
+    link.post_if_alive([this] { refresh_every_inventory(); });
+  };
+}
+
+void HealthMonitor::refresh_every_inventory() {
+  for (auto& t : backends_) {
+    if (t->record.state != BackendState::kDraining) refresh_inventory(*t);
+  }
 }
 
 size_t HealthMonitor::ejected_count() const {
@@ -290,8 +309,8 @@ void HealthMonitor::tick() {
     last_sweep_ = now;
   }
   tick_timer_.expires_after(kTick);
-  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (!ec) tick();
+  tick_timer_.async_wait([this, link = lifeline_.link()](const boost::system::error_code& ec) {
+    if (!ec && link.alive()) tick();
   });
 }
 

@@ -2,7 +2,14 @@
 // model inventories, applies passive outlier reports from the data plane, expires
 // ejections, ramps slow starts, drains removed backends, and publishes a new
 // routing::Fleet whenever what routing sees has changed. Every state transition is
-// logged with its reason. Control thread only, except report_outliers().
+// logged with its reason. Control thread only, except report_outliers(),
+// refresh_all_inventories() and the functions that outlier_reporter() and
+// inventory_refresher() return.
+//
+// Shutdown: the transport's answers come back on gRPC threads, which outlive the
+// monitor; they reach it only through its Lifeline, which the destructor closes first, so
+// an answer that arrives later touches neither the monitor nor its io_context. Destroy
+// the monitor on the control thread, or after that thread has stopped running `io`.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -14,6 +21,7 @@
 #include <vector>
 
 #include "health/health_policy.h"
+#include "health/post_if_alive.h"
 #include "health/probe_transport.h"
 #include "routing/affinity.h"
 #include "routing/fleet.h"
@@ -56,6 +64,11 @@ class HealthMonitor {
   // Asks every backend for its models again (after repository changes). Any thread.
   void refresh_all_inventories();
 
+  // report_outliers() and refresh_all_inventories() as functions that may outlive the
+  // monitor (they do nothing once it is gone), for the data plane to hold. Any thread.
+  std::function<void(std::uint32_t id)> outlier_reporter();
+  std::function<void()> inventory_refresher();
+
   // The last published fleet. Control thread.
   std::shared_ptr<const routing::Fleet> fleet() const { return fleet_; }
 
@@ -67,10 +80,11 @@ class HealthMonitor {
   void on_probe(std::uint32_t id, ProbeResult result);
   void on_inventory(std::uint32_t id, InventoryResult result);
   void on_outliers(std::uint32_t id);
+  void refresh_every_inventory();
   void tick();
   void check_models(Tracked& t, bool recheck_ready);
-  // Runs `fn` on the control thread, unless the monitor is gone by then.
-  void post(std::function<void()> fn);
+  void on_model_ready(std::uint32_t id, const std::string& name, const std::string& version,
+                      bool answered, bool ready);
   void apply(Tracked& t, const Transition& transition);
   void publish();
   Tracked* find(std::uint32_t id);
@@ -89,9 +103,10 @@ class HealthMonitor {
   std::uint32_t next_id_ = 0;
   std::uint64_t generation_ = 0;
   std::shared_ptr<const routing::Fleet> fleet_;
-  std::shared_ptr<bool> alive_;
   bool running_ = false;
   TimePoint last_sweep_{};
+  // Last member: closed first, in the destructor, before anything else goes.
+  Lifeline lifeline_;
 };
 
 }  // namespace infergate::health

@@ -36,10 +36,13 @@ MetricsScraper::MetricsScraper(boost::asio::io_context& io, ScrapeOptions option
       options_(options),
       clock_(std::move(clock)),
       timer_(io),
-      alive_(std::make_shared<bool>(true)),
-      published_max_age_(max_age()) {}
+      published_max_age_(max_age()),
+      lifeline_(io.get_executor()) {}
 
-MetricsScraper::~MetricsScraper() { stop(); }
+MetricsScraper::~MetricsScraper() {
+  lifeline_.close();
+  stop();
+}
 
 std::chrono::nanoseconds MetricsScraper::max_age() const {
   return options_.interval * std::max(1, options_.fresh_intervals);
@@ -127,19 +130,18 @@ void MetricsScraper::tick() {
     scrape(*t);
   }
   timer_.expires_after(options_.interval);
-  timer_.async_wait(
-      [this, weak = std::weak_ptr<bool>(alive_)](const boost::system::error_code& ec) {
-        if (!ec && weak.lock()) tick();
-      });
+  timer_.async_wait([this, link = lifeline_.link()](const boost::system::error_code& ec) {
+    if (!ec && link.alive()) tick();
+  });
 }
 
 void MetricsScraper::scrape(Target& t) {
   if (t.fetch) return;  // the last one is still going (its timeout ends it)
-  t.fetch = HttpFetch::start(io_, t.endpoint, options_.timeout, options_.body_limit_bytes,
-                             [this, weak = std::weak_ptr<bool>(alive_), id = t.id,
-                              generation = t.generation](FetchResult result) {
-                               if (weak.lock()) on_fetch(id, generation, std::move(result));
-                             });
+  t.fetch = HttpFetch::start(
+      io_, t.endpoint, options_.timeout, options_.body_limit_bytes,
+      [this, link = lifeline_.link(), id = t.id, generation = t.generation](FetchResult result) {
+        if (link.alive()) on_fetch(id, generation, std::move(result));
+      });
 }
 
 void MetricsScraper::on_fetch(std::uint32_t id, std::uint64_t generation, FetchResult result) {

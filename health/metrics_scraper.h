@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "health/http_fetch.h"
+#include "health/post_if_alive.h"
 #include "health/triton_status.h"
 #include "routing/fleet.h"
 
@@ -82,7 +83,6 @@ class MetricsScraper {
   std::map<std::uint32_t, std::unique_ptr<Target>> targets_;  // by backend id
   std::uint64_t next_generation_ = 0;
   bool running_ = false;
-  std::shared_ptr<bool> alive_;
 
   // What snapshot() reads, copied from the targets after each change.
   struct Published {
@@ -93,6 +93,10 @@ class MetricsScraper {
   mutable std::mutex mu_;
   std::vector<Published> published_;
   std::chrono::nanoseconds published_max_age_{};
+  // Last member: closed first. The timer's and the fetches' handlers complete on the
+  // control thread and check it there, since a handler already queued when stop()
+  // cancels still runs.
+  Lifeline lifeline_;
 };
 
 }  // namespace infergate::health

@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -20,7 +22,14 @@ Sim::Sim(std::string name, std::vector<std::string> args) : name_(std::move(name
   std::vector<std::string> argv = {"--name",           name_,        "--listen", "127.0.0.1:0",
                                    "--metrics-listen", "127.0.0.1:0"};
   argv.insert(argv.end(), args.begin(), args.end());
-  process_ = std::make_unique<Process>(INFERGATE_SIM_PATH, argv);
+  // scripts/tsan.sh: the sim is the tests' gRPC server, not what they test; its
+  // reactors hop gRPC's threads through hand-offs that TSan cannot see in Debian's
+  // gRPC, so under TSan it gets its own options (reports off).
+  std::vector<std::string> env;
+  if (const char* options = std::getenv("INFERGATE_TEST_SIM_TSAN_OPTIONS")) {
+    env.push_back(std::string("TSAN_OPTIONS=") + options);
+  }
+  process_ = std::make_unique<Process>(INFERGATE_SIM_PATH, argv, /*echo=*/true, env);
   port_ = process_->wait_for_port(name_ + " listening on", 20s);
   metrics_port_ = process_->wait_for_port(name_ + " metrics on", 20s);
   if (port_ == 0 || metrics_port_ == 0) throw std::runtime_error("sim " + name_ + " did not start");
@@ -90,7 +99,7 @@ std::shared_ptr<grpc::Channel> make_channel(int port, bool own_connection) {
   args.SetMaxReceiveMessageSize(INT32_MAX);
   args.SetMaxSendMessageSize(INT32_MAX);
   if (own_connection) {
-    static int salt = 0;
+    static std::atomic<int> salt{0};             // tests make channels from many threads at once
     args.SetInt("infergate.test.salt", ++salt);  // distinct args: no shared subchannel
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   }

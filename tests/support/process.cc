@@ -1,6 +1,7 @@
 #include "tests/support/process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -11,7 +12,35 @@
 
 namespace infergate::testing {
 
-Process::Process(std::string path, std::vector<std::string> args, bool echo)
+namespace {
+
+// This process's environment with `overrides` ("NAME=value") replacing or adding names.
+std::vector<std::string> child_environment(const std::vector<std::string>& overrides) {
+  std::vector<std::string> out(overrides);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const std::string& o : overrides) replaced = replaced || o.rfind(name, 0) == 0;
+    if (!replaced) out.push_back(entry);
+  }
+  return out;
+}
+
+// The first line of a report from AddressSanitizer, LeakSanitizer, UndefinedBehavior-
+// Sanitizer or ThreadSanitizer.
+bool sanitizer_line(const std::string& line) {
+  return line.find("ERROR: AddressSanitizer") != std::string::npos ||
+         line.find("ERROR: LeakSanitizer") != std::string::npos ||
+         line.find("WARNING: ThreadSanitizer") != std::string::npos ||
+         line.find("ThreadSanitizer: reported") != std::string::npos ||
+         line.find(": runtime error: ") != std::string::npos;
+}
+
+}  // namespace
+
+Process::Process(std::string path, std::vector<std::string> args, bool echo,
+                 std::vector<std::string> env)
     : name_(path.substr(path.find_last_of('/') + 1)), echo_(echo) {
   int out[2];
   int err[2];
@@ -22,12 +51,18 @@ Process::Process(std::string path, std::vector<std::string> args, bool echo)
   argv.push_back(path.data());
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // Built before fork(): between fork and exec the child may only make async-signal-safe
+  // calls.
+  std::vector<std::string> environment = child_environment(env);
+  std::vector<char*> envp;
+  for (std::string& e : environment) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     dup2(out[1], STDOUT_FILENO);
     dup2(err[1], STDERR_FILENO);
-    execv(path.c_str(), argv.data());
+    execve(path.c_str(), argv.data(), envp.data());
     std::fprintf(stderr, "exec %s failed: %s\n", path.c_str(), std::strerror(errno));
     _exit(127);
   }
@@ -44,6 +79,11 @@ Process::~Process() {
   }
   if (out_reader_.joinable()) out_reader_.join();
   if (err_reader_.joinable()) err_reader_.join();
+  // A child built with sanitizers may report an error and go on (or be killed before its
+  // exit code says so): its report fails the test that ran it.
+  if (!sanitizer_report_.empty()) {
+    ADD_FAILURE() << name_ << " (pid " << pid_ << ") reported: " << sanitizer_report_;
+  }
 }
 
 void Process::read_loop(int fd) {
@@ -60,6 +100,7 @@ void Process::read_loop(int fd) {
       partial.erase(0, nl + 1);
       if (echo_) std::fprintf(stderr, "[%s] %s\n", name_.c_str(), line.c_str());
       std::lock_guard<std::mutex> lock(mu_);
+      if (sanitizer_report_.empty() && sanitizer_line(line)) sanitizer_report_ = line;
       lines_.push_back(std::move(line));
       cv_.notify_all();
     }

@@ -1,5 +1,7 @@
 // A child process for integration tests: started with arguments, its stdout and stderr
-// captured line by line, waited on with deadlines, killed when the test ends.
+// captured line by line, waited on with deadlines, killed when the test ends. A report
+// from a sanitizer in its output (the child built with -fsanitize=...) fails the
+// running test when the Process is destroyed.
 #pragma once
 
 #include <sys/types.h>
@@ -18,8 +20,10 @@ namespace infergate::testing {
 class Process {
  public:
   // Starts `path` with `args`. Output lines are kept (and echoed to the test's stderr
-  // with a prefix when echo is true).
-  Process(std::string path, std::vector<std::string> args, bool echo = true);
+  // with a prefix when echo is true). `env`: "NAME=value" entries that the child gets on
+  // top of (or instead of the same names in) this process's environment.
+  Process(std::string path, std::vector<std::string> args, bool echo = true,
+          std::vector<std::string> env = {});
   ~Process();  // SIGKILL if still running, then reaps
 
   Process(const Process&) = delete;
@@ -52,6 +56,7 @@ class Process {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> lines_;
+  std::string sanitizer_report_;  // the first line of one, if any
   int open_streams_ = 2;
   std::thread out_reader_;
   std::thread err_reader_;
