@@ -57,9 +57,10 @@ for t in "${tests[@]}"; do
   done
 done
 
-# history_size: older accesses kept, so that a report shows both sides.
+# history_size=7 (the most): older accesses kept, so that a report shows both sides
+# stacks (suppressions match on them).
 # second_deadlock_stack: both stacks of a lock-order report.
-export TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp:history_size=4:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
+export TSAN_OPTIONS="suppressions=$root/scripts/tsan.supp:history_size=7:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
 export INFERGATE_TEST_SIM_TSAN_OPTIONS="report_bugs=0"
 export LD_PRELOAD="$root/$shim${LD_PRELOAD:+:$LD_PRELOAD}"
 # Only the two test binaries above are built here, so -L integration selects their tests
