@@ -42,17 +42,17 @@ built=$(date +%s)
 # The tests must start the sanitized binaries of this build dir, not build/'s: the paths
 # compiled into each test binary name build-asan's, and each of those is sanitized.
 for t in "${tests[@]}"; do
-  bin=$(find "$dir/tests" -type f -name "$t" | head -n1)
+  bin=$(find "$dir/tests" -type f -name "$t" -print -quit)
   [[ -x "$bin" ]] || { echo "sanitize.sh: $t was not built" >&2; exit 1; }
   mapfile -t started < <(strings -a "$bin" | grep -E '/(infergate|infergate-sim|infergate-bench)$' |
     sort -u)
   for p in "${started[@]}"; do
-    if [[ "$p" != "$root/$dir/"* ]] || ! ldd "$p" | grep -q libasan; then
+    if [[ "$p" != "$root/$dir/"* ]] || [[ "$(ldd "$p")" != *libasan* ]]; then
       echo "sanitize.sh: $t starts $p, which is not a sanitized binary of $dir" >&2
       exit 1
     fi
   done
-  ldd "$bin" | grep -q libasan || { echo "sanitize.sh: $bin is not sanitized" >&2; exit 1; }
+  [[ "$(ldd "$bin")" == *libasan* ]] || { echo "sanitize.sh: $bin is not sanitized" >&2; exit 1; }
 done
 
 # halt_on_error: the first report ends the process. detect_leaks: at exit.

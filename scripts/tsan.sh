@@ -46,11 +46,11 @@ built=$(date +%s)
 
 # The tests must start this build dir's (instrumented) binaries.
 for t in "${tests[@]}"; do
-  bin=$(find "$dir/tests" -type f -name "$t" | head -n1)
+  bin=$(find "$dir/tests" -type f -name "$t" -print -quit)
   [[ -x "$bin" ]] || { echo "tsan.sh: $t was not built" >&2; exit 1; }
   mapfile -t started < <(strings -a "$bin" | grep -E '/(infergate|infergate-sim)$' | sort -u)
   for p in "${started[@]}"; do
-    if [[ "$p" != "$root/$dir/"* ]] || ! ldd "$p" | grep -q libtsan; then
+    if [[ "$p" != "$root/$dir/"* ]] || [[ "$(ldd "$p")" != *libtsan* ]]; then
       echo "tsan.sh: $t starts $p, which is not a TSan binary of $dir" >&2
       exit 1
     fi
