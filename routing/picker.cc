@@ -78,6 +78,9 @@ PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
       break;
     }
   }
+  // Another worker may fill the last free backend between the count above and the
+  // choice: then nothing is left to pick, and the request waits as for a full fleet.
+  if (chosen < 0) return {PickResult::Status::kFull, -1};
   return {PickResult::Status::kPicked, chosen};
 }
 

@@ -321,6 +321,9 @@ std::string ProxyStream::backend_label() const {
 }
 
 void ProxyStream::start_attempt(int position, bool reserved) {
+  if (position < 0 || static_cast<size_t>(position) >= fleet_->backends().size()) {
+    return park_for_backend();  // never expected (the picker says kFull instead); safe
+  }
   const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
   // Another worker may have taken the last slot since the pick.
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
