@@ -108,12 +108,12 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
 FleetControl::~FleetControl() { stop(); }
 
 WorkerShared FleetControl::worker_shared() {
-  health::HealthMonitor* monitor = monitor_.get();
   return WorkerShared{
       .affinity = affinity_,
       .fanout = fanout_,
-      .report_outliers = [monitor](std::uint32_t id) { monitor->report_outliers(id); },
-      .refresh_inventory = [monitor] { monitor->refresh_all_inventories(); },
+      // Workers may call these after the monitor is gone: they do nothing then.
+      .report_outliers = monitor_->outlier_reporter(),
+      .refresh_inventory = monitor_->inventory_refresher(),
       .admission = admission_,
       .parked = parked_,
       .wake_parked_elsewhere =
