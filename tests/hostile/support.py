@@ -634,7 +634,28 @@ class CallResult:
                                  self.closed, self.http_status, self.elapsed))
 
 
-class H2Client:
+class _Pumping:
+    """pump() and pump_until() for a connection that has pump_once(seconds) and closed."""
+
+    def pump(self, seconds=0.0):
+        """Reads and handles whatever arrives for `seconds`."""
+        deadline = time.monotonic() + seconds
+        while not self.closed:
+            self.pump_once(deadline - time.monotonic())
+            if time.monotonic() >= deadline:
+                return
+
+    def pump_until(self, condition, timeout):
+        """Pumps until condition() holds (True) or timeout passes (condition's value)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.closed or time.monotonic() >= deadline:
+                return condition()
+            self.pump_once(min(0.05, deadline - time.monotonic()))
+        return True
+
+
+class H2Client(_Pumping):
     """One client HTTP/2 connection, driven from one thread at a time. `window` is the
     stream and connection receive window it announces (0: a reader that never lets the
     server send DATA); `auto_ack` credits received DATA back at once."""
@@ -730,22 +751,6 @@ class H2Client:
         if r:
             self._read_once()
         self.flush()
-
-    def pump(self, seconds=0.0):
-        """Reads and handles whatever arrives for `seconds`."""
-        deadline = time.monotonic() + seconds
-        while not self.closed:
-            self.pump_once(deadline - time.monotonic())
-            if time.monotonic() >= deadline:
-                break
-
-    def pump_until(self, condition, timeout):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.closed or time.monotonic() >= deadline:
-                return condition()
-            self.pump_once(min(0.05, deadline - time.monotonic()))
-        return True
 
     def _on_event(self, ev):
         now = time.monotonic()
@@ -980,7 +985,7 @@ def pump_many(conns, condition, timeout, step=0.05):
         sel.close()
 
 
-class RawConn:
+class RawConn(_Pumping):
     """A TCP connection that writes hand-made frames and parses what comes back: GOAWAY,
     RST_STREAM, and header blocks (decoded, so grpc-status can be read)."""
 
@@ -1133,21 +1138,6 @@ class RawConn:
         if r:
             self._read_once()
             self._send_acks()
-
-    def pump(self, seconds=0.0):
-        deadline = time.monotonic() + seconds
-        while not self.closed:
-            self.pump_once(deadline - time.monotonic())
-            if time.monotonic() >= deadline:
-                return
-
-    def pump_until(self, condition, timeout):
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.closed or time.monotonic() >= deadline:
-                return condition()
-            self.pump_once(min(0.05, deadline - time.monotonic()))
-        return True
 
     def wait_closed(self, timeout):
         """Reads until the peer closes the connection (True) or timeout passes (False)."""
