@@ -71,7 +71,7 @@ void Worker::arm_tick() {
 }
 
 void Worker::on_tick() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = this->now();
   // A connection's tick may close it (its removal is posted, never done here) and close
   // upstream connections (which edits their pool's list): each works on a copy.
   std::vector<DownstreamConnection*> down(downstream_.begin(), downstream_.end());
@@ -173,6 +173,14 @@ UpstreamPool& Worker::pool(std::uint32_t backend_id) {
   auto& slot = pools_[backend_id];
   if (!slot) slot = std::make_unique<UpstreamPool>(*this, backend_id);
   return *slot;
+}
+
+bool Worker::PoolConnector::open(std::uint32_t backend_id, ProxyStream& exchange) {
+  UpstreamConnection* up = worker_.pool(backend_id).acquire();
+  if (up->submit(&exchange)) return true;
+  // A connection that has just run out of stream IDs retires itself: that is no fault of
+  // the backend, so the stream goes on a fresh connection.
+  return !up->accepting() && worker_.pool(backend_id).acquire()->submit(&exchange);
 }
 
 void Worker::mark_dirty(H2Connection* connection) {

@@ -23,6 +23,7 @@
 #include "gateway/log_limiter.h"
 #include "gateway/options.h"
 #include "gateway/stats.h"
+#include "gateway/stream/legs.h"
 #include "routing/affinity.h"
 #include "routing/fleet.h"
 #include "routing/picker.h"
@@ -56,6 +57,9 @@ struct WorkerShared {
   std::shared_ptr<boost::asio::thread_pool> compression;
   // Every worker's buffered stream bytes together (limits.max_buffered_bytes).
   std::shared_ptr<BufferBudget> buffer_budget;
+  // The data plane's time: every deadline and duration of connections and streams is
+  // read from it. Null: std::chrono::steady_clock. (Unit tests pass a clock they move.)
+  std::function<std::chrono::steady_clock::time_point()> clock;
 };
 
 class Worker {
@@ -114,6 +118,14 @@ class Worker {
   // Where backend `id` is; a default (unresolved) target if unknown.
   const BackendTarget& target(std::uint32_t id) const;
   UpstreamPool& pool(std::uint32_t backend_id);
+  // What opens the backend streams of this worker's exchanges: its pools, unless
+  // use_connector() named another (which must outlive every stream of this worker).
+  BackendConnector& connector() { return *connector_; }
+  void use_connector(BackendConnector& connector) { connector_ = &connector; }
+  // Now, by the data plane's clock (WorkerShared::clock).
+  std::chrono::steady_clock::time_point now() const {
+    return shared_.clock ? shared_.clock() : std::chrono::steady_clock::now();
+  }
   routing::Picker& picker() { return picker_; }
   routing::RetryBudget& retry_budget() { return retry_budget_; }
   const RoutingOptions& routing() const { return routing_; }
@@ -145,6 +157,16 @@ class Worker {
  private:
   static constexpr size_t kReadBufferBytes = 256 * 1024;
 
+  // Opens a backend stream on a connection of the backend's pool.
+  class PoolConnector final : public BackendConnector {
+   public:
+    explicit PoolConnector(Worker& worker) : worker_(worker) {}
+    bool open(std::uint32_t backend_id, ProxyStream& exchange) override;
+
+   private:
+    Worker& worker_;
+  };
+
   void arm_tick();
   // Checks the deadlines of every connection (and through them, every stream) on this
   // worker, and about once a second trims the block pool.
@@ -166,6 +188,8 @@ class Worker {
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   WorkerStats stats_;
   std::unordered_map<std::uint32_t, std::unique_ptr<UpstreamPool>> pools_;
+  PoolConnector pool_connector_{*this};
+  BackendConnector* connector_ = &pool_connector_;
   std::unordered_set<DownstreamConnection*> downstream_;
   std::deque<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
   std::atomic<std::int64_t> parked_here_{0};

@@ -170,11 +170,27 @@ DownstreamConnection::DownstreamConnection(Worker& worker, boost::asio::ip::tcp:
 
 DownstreamConnection::~DownstreamConnection() = default;
 
-nghttp2_data_provider DownstreamConnection::response_provider(ProxyStream* stream) {
-  nghttp2_data_provider p;
-  p.source.ptr = stream;
-  p.read_callback = DownstreamCallbacks::read_response;
-  return p;
+void DownstreamConnection::send_headers(std::int32_t id, std::span<const nghttp2_nv> headers,
+                                        bool body_follows) {
+  nghttp2_data_provider provider;
+  provider.source.ptr = nghttp2_session_get_stream_user_data(session(), id);
+  provider.read_callback = DownstreamCallbacks::read_response;
+  nghttp2_submit_response(session(), id, headers.data(), headers.size(),
+                          body_follows ? &provider : nullptr);
+}
+
+void DownstreamConnection::send_trailers(std::int32_t id, std::span<const nghttp2_nv> trailers) {
+  nghttp2_submit_trailer(session(), id, trailers.data(), trailers.size());
+}
+
+void DownstreamConnection::resume_body(std::int32_t id) { nghttp2_session_resume_data(session(), id); }
+
+void DownstreamConnection::reset(std::int32_t id, std::uint32_t error_code) {
+  nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);
+}
+
+void DownstreamConnection::credit(std::int32_t id, size_t bytes) {
+  nghttp2_session_consume(session(), id, bytes);
 }
 
 void DownstreamConnection::open() {

@@ -13,7 +13,7 @@
 
 namespace infergate::gateway {
 
-class DownstreamConnection : public H2Connection {
+class DownstreamConnection final : public H2Connection, public ClientLeg {
  public:
   DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
   ~DownstreamConnection() override;
@@ -23,13 +23,21 @@ class DownstreamConnection : public H2Connection {
   // Graceful shutdown: GOAWAY now, no new streams; closes when the last stream ends.
   void begin_drain();
 
-  void detach(ProxyStream* stream) { streams_.remove(stream); }
   size_t stream_count() const { return streams_.size(); }
-  // The client's IP address (a job's identity when it names none).
-  const std::string& peer() const { return peer_; }
 
-  // For ProxyStream: the data provider that serves a stream's response body.
-  static nghttp2_data_provider response_provider(ProxyStream* stream);
+  // ClientLeg: what a stream's exchange asks of the client's connection.
+  void send_headers(std::int32_t id, std::span<const nghttp2_nv> headers,
+                    bool body_follows) override;
+  void send_trailers(std::int32_t id, std::span<const nghttp2_nv> trailers) override;
+  void resume_body(std::int32_t id) override;
+  void reset(std::int32_t id, std::uint32_t error_code) override;
+  void credit(std::int32_t id, size_t bytes) override;
+  void flush_later() override { schedule_flush(); }
+  int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) override {
+    return append_data_frame(framehd, length, body);
+  }
+  const std::string& peer() const override { return peer_; }
+  void detach(ProxyStream* stream) override { streams_.remove(stream); }
 
   // The worker's tick: the handshake, idle and write-stall deadlines, the control-frame
   // rate window, then each stream's own deadlines. Worker thread.

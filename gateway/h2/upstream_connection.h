@@ -14,7 +14,7 @@ namespace infergate::gateway {
 
 class UpstreamPool;
 
-class UpstreamConnection : public H2Connection {
+class UpstreamConnection final : public H2Connection, public BackendLeg {
  public:
   UpstreamConnection(Worker& worker, UpstreamPool& pool, std::uint32_t backend);
   ~UpstreamConnection() override;
@@ -24,11 +24,14 @@ class UpstreamConnection : public H2Connection {
 
   // Opens a stream for `stream`; false if the session refused it.
   bool submit(ProxyStream* stream);
-  void reset_stream(std::int32_t id, std::uint32_t error_code);
-  // Tells the session that `id` has request bytes (or its end) to send.
-  void resume(std::int32_t id);
-  // Credits `bytes` of response data on `id` back to the backend's windows.
-  void consume(std::int32_t id, size_t bytes);
+  // BackendLeg: what an attempt's exchange asks of its backend stream.
+  void reset_stream(std::int32_t id, std::uint32_t error_code) override;
+  void resume(std::int32_t id) override;
+  void consume(std::int32_t id, size_t bytes) override;
+  int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body,
+                SliceQueue* retain) override {
+    return append_data_frame(framehd, length, body, retain);
+  }
   void detach(ProxyStream* stream) { streams_.remove(stream); }
 
   std::uint32_t backend() const { return backend_; }

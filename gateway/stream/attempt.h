@@ -14,7 +14,7 @@
 
 namespace infergate::gateway {
 
-class UpstreamConnection;
+class BackendLeg;
 
 struct Attempt {
   Attempt() = default;
@@ -29,7 +29,7 @@ struct Attempt {
 
   // The backend stream, while it is open. The connection clears it (on_upstream_closed
   // or on_upstream_lost) before the stream goes.
-  UpstreamConnection* up = nullptr;
+  BackendLeg* up = nullptr;
   std::int32_t up_id = -1;
 
   // Request bytes sent to the backend, and those kept to try again elsewhere until the

@@ -1,7 +1,5 @@
 #include "gateway/stream/proxy_stream.h"
 
-#include "gateway/h2/downstream_connection.h"
-#include "gateway/h2/upstream_connection.h"
 #include "gateway/logging.h"
 #include "gateway/worker.h"
 
@@ -18,11 +16,11 @@ std::string_view rcbuf_view(nghttp2_rcbuf* buf) {
 
 }  // namespace
 
-ProxyStream::ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id)
+ProxyStream::ProxyStream(Worker& worker, ClientLeg& down, std::int32_t down_id)
     : worker_(worker),
       down_(&down),
       down_id_(down_id),
-      start_(std::chrono::steady_clock::now()),
+      start_(worker_.now()),
       request_(worker.blocks()),
       response_(worker.blocks()),
       progress_at_(start_) {
@@ -124,7 +122,7 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
   if (!status_known_) {
     status_ = error_code == NGHTTP2_CANCEL ? GrpcCode::kCancelled : GrpcCode::kUnknown;
   }
-  const auto elapsed = std::chrono::steady_clock::now() - start_;
+  const auto elapsed = worker_.now() - start_;
   worker_.stats().record(method_, status_, elapsed);
   if (method_info(method_).scan_prefix && !model_.empty() && fleet_) {
     worker_.stats().record_model(fleet_->known(model_) ? std::string_view(model_) : "other",
@@ -162,14 +160,14 @@ ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
     }
     if (!trailers.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-      nghttp2_submit_trailer(down_->session(), down_id_, trailers.data(), trailers.size());
+      down_->send_trailers(down_id_, trailers);
     }
   }
   return static_cast<ssize_t>(n);
 }
 
 int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) {
-  int rc = down_->append_data_frame(framehd, length, response_);
+  int rc = down_->send_body(framehd, length, response_);
   if (rc != 0) return rc;
   response_sent_ += length;
   worker_.stats().response_bytes_total.add(length);
@@ -203,7 +201,7 @@ void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
 
 // ---------------------------------------------------------------- backend leg
 
-void ProxyStream::set_upstream(UpstreamConnection* up, std::int32_t id) {
+void ProxyStream::set_upstream(BackendLeg* up, std::int32_t id) {
   at_.up = up;
   at_.up_id = id;
 }
@@ -251,12 +249,11 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   if (end_stream) {
     // Trailers-Only: the whole answer is this one HEADERS frame.
     enter(Phase::kAnswered);
-    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), nullptr);
+    down_->send_headers(down_id_, headers, false);
   } else {
-    nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
-    nghttp2_submit_response(down_->session(), down_id_, headers.data(), headers.size(), &provider);
+    down_->send_headers(down_id_, headers, true);
   }
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
@@ -281,8 +278,8 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
     maybe_compress_response();
     if (response_held_) return;
   }
-  nghttp2_session_resume_data(down_->session(), down_id_);
-  down_->schedule_flush();
+  down_->resume_body(down_id_);
+  down_->flush_later();
 }
 
 void ProxyStream::on_response_end() {
@@ -297,8 +294,8 @@ void ProxyStream::on_response_end() {
     response_held_ = false;  // the message never completed: what came goes as it is
   }
   enter(Phase::kAnswered);
-  nghttp2_session_resume_data(down_->session(), down_id_);
-  down_->schedule_flush();
+  down_->resume_body(down_id_);
+  down_->flush_later();
 }
 
 void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
@@ -306,7 +303,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   credit_response(at_.response_received);
   at_.up = nullptr;
   if (at_.retry_pending) {
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
+    const std::chrono::nanoseconds took = worker_.now() - at_.start;
     backend_time_ += took;
     if (at_.runtime) at_.runtime->stats.record_answer(static_cast<std::uint32_t>(status_), took);
     finish_attempt(/*failed=*/true, /*counts=*/true);
@@ -324,7 +321,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     // A complete answer: UNAVAILABLE and INTERNAL count against the backend, and so does
     // a request it let run into its deadline far past its usual latency (a backend that
     // stops answering); a cancellation says nothing about it.
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
+    const std::chrono::nanoseconds took = worker_.now() - at_.start;
     const bool timed_out = status_ == GrpcCode::kDeadlineExceeded && at_.response_received == 0 &&
                            at_.runtime && deadline_blames_backend(*at_.runtime, took);
     const bool failed =
@@ -343,7 +340,7 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
     }
     finish_attempt(failed, counts);
   } else {
-    backend_time_ += std::chrono::steady_clock::now() - at_.start;
+    backend_time_ += worker_.now() - at_.start;
     if (at_.runtime && !at_.reset_by_us) {
       at_.runtime->stats.transport_failures.fetch_add(1, std::memory_order_relaxed);
     }
@@ -405,7 +402,7 @@ int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
     at_.retained.clear();
   }
   int rc =
-      at_.up->append_data_frame(framehd, length, request_, at_.retain ? &at_.retained : nullptr);
+      at_.up->send_body(framehd, length, request_, at_.retain ? &at_.retained : nullptr);
   if (rc != 0) return rc;
   if (at_.runtime) at_.runtime->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
   if (at_.retain) at_.retained_bytes += length;
@@ -419,9 +416,9 @@ int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
 
 void ProxyStream::credit_request(std::uint64_t upto) {
   if (upto <= request_credited_ || down_ == nullptr) return;
-  nghttp2_session_consume(down_->session(), down_id_, upto - request_credited_);
+  down_->credit(down_id_, upto - request_credited_);
   request_credited_ = upto;
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 void ProxyStream::credit_response(std::uint64_t upto) {

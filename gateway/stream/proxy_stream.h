@@ -24,6 +24,7 @@
 #include "gateway/h2/header_block.h"
 #include "gateway/h2/intrusive_list.h"
 #include "gateway/stream/attempt.h"
+#include "gateway/stream/legs.h"
 #include "gateway/wire/grpc_framing.h"
 #include "gateway/wire/grpc_status.h"
 #include "gateway/wire/message_compressor.h"
@@ -41,8 +42,6 @@ class Message;
 namespace infergate::gateway {
 
 class Worker;
-class DownstreamConnection;
-class UpstreamConnection;
 
 class ProxyStream {
  public:
@@ -57,15 +56,15 @@ class ProxyStream {
     kAnswered,    // everything the client will get is queued for it (or it was reset)
   };
 
-  ProxyStream(Worker& worker, DownstreamConnection& down, std::int32_t down_id);
+  ProxyStream(Worker& worker, ClientLeg& down, std::int32_t down_id);
   ~ProxyStream();
   ProxyStream(const ProxyStream&) = delete;
   ProxyStream& operator=(const ProxyStream&) = delete;
 
-  ListHook down_hook;  // on the DownstreamConnection's list
-  ListHook up_hook;    // on the UpstreamConnection's list
+  ListHook down_hook;  // on the client connection's list of its streams
+  ListHook up_hook;    // on the backend connection's list of its streams
 
-  // --- client leg (DownstreamConnection callbacks) ---
+  // --- client leg (what the ClientLeg relays from the client) ---
   // Returns the decoded bytes of this request's headers so far, kept or not (the
   // connection closes on a header block that decodes to far more than the limit).
   std::uint64_t on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
@@ -76,7 +75,7 @@ class ProxyStream {
   ssize_t read_response(size_t length, std::uint32_t* data_flags);
   int send_response_data(const std::uint8_t* framehd, size_t length);
 
-  // --- backend leg (UpstreamConnection callbacks) ---
+  // --- backend leg (what the BackendLeg relays from the backend) ---
   // Returns the decoded bytes of the answer's headers and trailers so far (past
   // frontend.max_header_bytes nothing more is kept, and the connection fails the stream).
   std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
@@ -90,7 +89,7 @@ class ProxyStream {
   int send_request_data(const std::uint8_t* framehd, size_t length);
 
   // Called by the connection that opened the backend stream.
-  void set_upstream(UpstreamConnection* up, std::int32_t id);
+  void set_upstream(BackendLeg* up, std::int32_t id);
   // The request's headers as they go to the backend.
   void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
   std::int32_t upstream_id() const { return at_.up_id; }
@@ -210,7 +209,7 @@ class ProxyStream {
   void write_access_log(std::chrono::nanoseconds elapsed) const;
 
   Worker& worker_;
-  DownstreamConnection* down_;
+  ClientLeg* down_;  // cleared (on_downstream_closed) before the client leg goes
   std::int32_t down_id_;
   std::chrono::steady_clock::time_point start_;
   // The current (or last) try on a backend; a retry replaces it.

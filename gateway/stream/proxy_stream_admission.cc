@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <string>
 
-#include "gateway/h2/downstream_connection.h"
 #include "gateway/stream/admission_gate.h"
 #include "gateway/stream/proxy_stream.h"
 #include "gateway/worker.h"
@@ -102,7 +101,7 @@ bool ProxyStream::admit_request() {
       return true;
     case routing::AdmissionController::Verdict::kQueued:
       admission_ = Admission::kQueued;
-      wait_start_ = std::chrono::steady_clock::now();
+      wait_start_ = worker_.now();
       return false;
     case routing::AdmissionController::Verdict::kRejected:
       break;
@@ -128,7 +127,7 @@ void ProxyStream::on_admission(const routing::AdmissionController::Outcome& outc
                        duration_cast<milliseconds>(outcome.pushback));
   }
   admission_ = Admission::kAdmitted;
-  waited_ += std::chrono::steady_clock::now() - wait_start_;
+  waited_ += worker_.now() - wait_start_;
   if (down_ == nullptr || phase_ == Phase::kAnswered) return release_admission();
   fleet_ = worker_.fleet();
   route_admitted();
@@ -154,7 +153,7 @@ void ProxyStream::release_admission() {
 void ProxyStream::park_for_backend() {
   if (parked_) return;
   parked_ = true;
-  wait_start_ = std::chrono::steady_clock::now();
+  wait_start_ = worker_.now();
   // A stream woken that parks again keeps its place in time: backend_wait_timeout
   // counts from the first time it found no slot.
   if (parked_since_ == std::chrono::steady_clock::time_point{}) parked_since_ = wait_start_;

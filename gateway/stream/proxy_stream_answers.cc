@@ -6,7 +6,6 @@
 
 #include "gateway/fleet/fanout.h"
 #include "gateway/fleet/fleet_answers.h"
-#include "gateway/h2/downstream_connection.h"
 #include "gateway/stream/proxy_stream.h"
 #include "gateway/version.h"
 #include "gateway/worker.h"
@@ -69,10 +68,9 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
                                 make_nv("content-type", "application/grpc")};
   response_started_ = true;
   enter(Phase::kAnswered);
-  nghttp2_data_provider provider = DownstreamConnection::response_provider(this);
-  nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), &provider);
+  down_->send_headers(down_id_, headers, true);
   discard_request();
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 namespace {

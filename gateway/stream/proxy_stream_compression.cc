@@ -7,9 +7,6 @@
 
 #include <string>
 
-#include "gateway/h2/downstream_connection.h"
-#include "gateway/h2/upstream_connection.h"
-#include "gateway/h2/upstream_pool.h"
 #include "gateway/stream/proxy_stream.h"
 #include "gateway/worker.h"
 
@@ -106,11 +103,7 @@ void ProxyStream::submit_upstream() {
       return maybe_compress_request();
     }
   }
-  UpstreamConnection* up = worker_.pool(b->id).acquire();
-  if (up->submit(this)) return;
-  // A connection that has just run out of stream IDs retires itself: that is no fault of
-  // the backend, so the stream goes on a fresh connection.
-  if (!up->accepting() && worker_.pool(b->id).acquire()->submit(this)) return;
+  if (worker_.connector().open(b->id, *this)) return;
   on_upstream_lost("the backend connection refused a new stream");
 }
 
@@ -215,8 +208,8 @@ void ProxyStream::on_response_compressed(CompressedMessage message, size_t origi
     response_end_pending_ = false;
     enter(Phase::kAnswered);  // the backend's trailers came while it was compressed
   }
-  nghttp2_session_resume_data(down_->session(), down_id_);
-  down_->schedule_flush();
+  down_->resume_body(down_id_);
+  down_->flush_later();
 }
 
 }  // namespace infergate::gateway

@@ -2,8 +2,7 @@
 // deadlines; the byte caps are checked as the request arrives.
 #include <string>
 
-#include "gateway/h2/downstream_connection.h"
-#include "gateway/h2/upstream_connection.h"
+#include "gateway/h2/h2_connection.h"  // kMaxFrameBytes
 #include "gateway/stream/proxy_stream.h"
 #include "gateway/worker.h"
 
@@ -122,7 +121,7 @@ void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, 
                          bool reset_client) {
   worker_.stats().count_expiry(static_cast<size_t>(why));
   if (at_.runtime && !at_.finished) {
-    const std::chrono::nanoseconds took = std::chrono::steady_clock::now() - at_.start;
+    const std::chrono::nanoseconds took = worker_.now() - at_.start;
     const bool blamed =
         blame_backend && !response_started_ && deadline_blames_backend(*at_.runtime, took);
     if (blamed) {
@@ -135,7 +134,7 @@ void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, 
   release_admission();
   if (parked_) {
     parked_ = false;  // its entry in the worker's list is skipped when it comes up
-    waited_ += std::chrono::steady_clock::now() - wait_start_;
+    waited_ += worker_.now() - wait_start_;
   }
   if (reset_client && response_started_) {
     status_ = code;

@@ -1,8 +1,6 @@
 // ProxyStream: the answers the gateway makes itself, and how a stream ends early.
 #include <string>
 
-#include "gateway/h2/downstream_connection.h"
-#include "gateway/h2/upstream_connection.h"
 #include "gateway/stream/proxy_stream.h"
 
 namespace infergate::gateway {
@@ -36,7 +34,7 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message,
       make_nv("grpc-retry-pushback-ms", pushback_ms),
   };
   const size_t count = pushback.count() >= 0 ? std::size(headers) : std::size(headers) - 1;
-  nghttp2_submit_response(down_->session(), down_id_, headers, count, nullptr);
+  down_->send_headers(down_id_, {headers, count}, false);
   response_started_ = true;
   enter(Phase::kAnswered);
   // No RST_STREAM(NO_ERROR) to stop the upload: nghttp2 may put it on the wire before the
@@ -44,7 +42,7 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message,
   // that gets its status stops sending on its own; the rest is discarded and credited.
   discard_request();
   if (at_.up != nullptr && !at_.finished) reset_upstream(NGHTTP2_CANCEL);
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 void ProxyStream::reply_http(int status) {
@@ -53,11 +51,11 @@ void ProxyStream::reply_http(int status) {
   if (down_ == nullptr) return;
   const std::string code = std::to_string(status);
   const nghttp2_nv headers[] = {make_nv(":status", code)};
-  nghttp2_submit_response(down_->session(), down_id_, headers, std::size(headers), nullptr);
+  down_->send_headers(down_id_, headers, false);
   response_started_ = true;
   enter(Phase::kAnswered);
   discard_request();
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
@@ -75,8 +73,8 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
     local_trailers_ = {{"grpc-status", std::to_string(static_cast<int>(code))},
                        {"grpc-message", percent_encode_grpc_message(message)}};
     enter(Phase::kAnswered);
-    nghttp2_session_resume_data(down_->session(), down_id_);
-    down_->schedule_flush();
+    down_->resume_body(down_id_);
+    down_->flush_later();
   } else {
     // Inside a message: nothing valid can follow, so the stream is reset.
     reset_downstream(rst_code);
@@ -85,9 +83,9 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
 
 void ProxyStream::reset_downstream(std::uint32_t error_code) {
   if (down_ == nullptr) return;
-  nghttp2_submit_rst_stream(down_->session(), NGHTTP2_FLAG_NONE, down_id_, error_code);
+  down_->reset(down_id_, error_code);
   enter(Phase::kAnswered);
-  down_->schedule_flush();
+  down_->flush_later();
 }
 
 void ProxyStream::reset_upstream(std::uint32_t error_code) {

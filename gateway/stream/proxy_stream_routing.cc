@@ -5,9 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "gateway/h2/downstream_connection.h"
-#include "gateway/h2/upstream_connection.h"
-#include "gateway/h2/upstream_pool.h"
 #include "gateway/stream/proxy_stream.h"
 #include "gateway/worker.h"
 
@@ -236,7 +233,7 @@ void ProxyStream::route_admitted() {
 void ProxyStream::resume_routing() {
   if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
   parked_ = false;
-  waited_ += std::chrono::steady_clock::now() - wait_start_;
+  waited_ += worker_.now() - wait_start_;
   if (down_ == nullptr || phase_ == Phase::kAnswered) return;
   fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
   route_admitted();
@@ -248,7 +245,7 @@ void ProxyStream::route_by_model(const RequestView& view) {
       worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
   if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
-  worker_.retry_budget().on_request(std::chrono::steady_clock::now());
+  worker_.retry_budget().on_request(worker_.now());
   start_attempt(r.position);
 }
 
@@ -260,7 +257,7 @@ void ProxyStream::route_sequence(const RequestView& view) {
       routing::AffinityTable::key(model_, numeric, view.sequence.number, view.sequence.text);
   const std::string shown =
       numeric ? std::to_string(view.sequence.number) : "'" + clip(view.sequence.text) + "'";
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = worker_.now();
   std::optional<routing::AffinityTable::Entry> entry = table.find(key, now);
   if (entry && !entry->lost) {
     const int pos = fleet_->find(entry->backend_id);
@@ -331,7 +328,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   at_.position = position;
   at_.runtime = b.runtime;
   parked_since_ = {};
-  at_.start = at_.progress_at = std::chrono::steady_clock::now();
+  at_.start = at_.progress_at = worker_.now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);
   at_.retain = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
@@ -383,7 +380,7 @@ bool ProxyStream::retry(const std::string& reason) {
   const routing::PickResult r =
       worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
   if (r.status != routing::PickResult::Status::kPicked) return false;
-  if (!worker_.retry_budget().try_retry(std::chrono::steady_clock::now())) return false;
+  if (!worker_.retry_budget().try_retry(worker_.now())) return false;
   worker_.stats().retries_total.add(1);
   if (const int failed = fleet_->find(tried_.back()); failed >= 0) {
     fleet_->backends()[failed].runtime->stats.retries.fetch_add(1, std::memory_order_relaxed);

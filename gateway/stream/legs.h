@@ -1,0 +1,83 @@
+// What an exchange (ProxyStream) needs of the two HTTP/2 connections it bridges, as small
+// interfaces: the client's connection (ClientLeg), the backend connection that carries
+// the current attempt (BackendLeg), and what opens a backend stream (BackendConnector).
+// The data plane implements them with DownstreamConnection, UpstreamConnection and the
+// worker's pools; unit tests with fakes that record what the exchange asked for, without
+// sockets or nghttp2 sessions. Every method: the worker's thread only.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace infergate::gateway {
+
+class ByteQueue;
+class SliceQueue;
+class ProxyStream;
+
+// The client's side of an exchange: one stream `id` of the client's connection.
+class ClientLeg {
+ public:
+  // The answer's HEADERS. With `body_follows`, DATA follows from the exchange's
+  // read_response()/send_response_data() (the leg resumes them on resume_body());
+  // without, the HEADERS end the stream (Trailers-Only, or an HTTP error).
+  virtual void send_headers(std::int32_t id, std::span<const nghttp2_nv> headers,
+                            bool body_follows) = 0;
+  // Trailers that end the stream after the body (called from read_response).
+  virtual void send_trailers(std::int32_t id, std::span<const nghttp2_nv> trailers) = 0;
+  // The exchange has more of the answer (or its end) to send.
+  virtual void resume_body(std::int32_t id) = 0;
+  // RST_STREAM with `error_code`.
+  virtual void reset(std::int32_t id, std::uint32_t error_code) = 0;
+  // `bytes` of the request are done with: the client's windows may grow by that much.
+  virtual void credit(std::int32_t id, size_t bytes) = 0;
+  // Writes what the calls above queued once the current event is over.
+  virtual void flush_later() = 0;
+  // Moves one DATA frame of `length` bytes of `body` (by reference) to the output, after
+  // its 9-byte header; NGHTTP2_ERR_WOULDBLOCK when the output is full.
+  virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) = 0;
+  // The client's IP address (a job's identity when it names none).
+  virtual const std::string& peer() const = 0;
+  // The exchange is done with the client: the leg forgets it (no more callbacks).
+  virtual void detach(ProxyStream* exchange) = 0;
+
+ protected:
+  ~ClientLeg() = default;
+};
+
+// The backend's side of one attempt: stream `id` of a backend connection. The leg calls
+// the exchange's on_upstream_closed() or on_upstream_lost() before it lets go of it.
+class BackendLeg {
+ public:
+  // The exchange has request bytes (or the request's end) to send.
+  virtual void resume(std::int32_t id) = 0;
+  // RST_STREAM with `error_code`; on_upstream_closed() follows.
+  virtual void reset_stream(std::int32_t id, std::uint32_t error_code) = 0;
+  // `bytes` of the answer are done with: the backend's windows may grow by that much.
+  virtual void consume(std::int32_t id, size_t bytes) = 0;
+  // As ClientLeg::send_body; what leaves is also appended to `retain` when given (kept
+  // for a retry elsewhere).
+  virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body,
+                        SliceQueue* retain) = 0;
+
+ protected:
+  ~BackendLeg() = default;
+};
+
+// Opens a backend stream for an attempt.
+class BackendConnector {
+ public:
+  // Opens a stream to backend `backend_id` for `exchange`, which learns it through
+  // exchange.set_upstream(leg, stream id) before this returns true. False: no connection
+  // to that backend would take a new stream.
+  virtual bool open(std::uint32_t backend_id, ProxyStream& exchange) = 0;
+
+ protected:
+  ~BackendConnector() = default;
+};
+
+}  // namespace infergate::gateway
