@@ -183,7 +183,9 @@ void DownstreamConnection::send_trailers(std::int32_t id, std::span<const nghttp
   nghttp2_submit_trailer(session(), id, trailers.data(), trailers.size());
 }
 
-void DownstreamConnection::resume_body(std::int32_t id) { nghttp2_session_resume_data(session(), id); }
+void DownstreamConnection::resume_body(std::int32_t id) {
+  nghttp2_session_resume_data(session(), id);
+}
 
 void DownstreamConnection::reset(std::int32_t id, std::uint32_t error_code) {
   nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);

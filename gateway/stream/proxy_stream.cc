@@ -401,8 +401,7 @@ int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
     at_.retain = false;  // too large to keep for a retry
     at_.retained.clear();
   }
-  int rc =
-      at_.up->send_body(framehd, length, request_, at_.retain ? &at_.retained : nullptr);
+  int rc = at_.up->send_body(framehd, length, request_, at_.retain ? &at_.retained : nullptr);
   if (rc != 0) return rc;
   if (at_.runtime) at_.runtime->request_wire_bytes.fetch_add(length, std::memory_order_relaxed);
   if (at_.retain) at_.retained_bytes += length;
