@@ -1,0 +1,551 @@
+// The exchange (ProxyStream) alone: fake client and backend legs, a clock the test moves,
+// a real Worker that is never started (its io_context is polled by hand). Every phase
+// (headers, routing, admission, forwarding, answered), the events that move it, and a
+// client that cancels in each.
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+
+#include "gateway/stream/admission_gate.h"
+#include "gateway/stream/proxy_stream.h"
+#include "gateway/worker.h"
+#include "inference/grpc_service.pb.h"
+#include "routing/affinity.h"
+#include "tests/unit/gateway/exchange_fakes.h"
+
+namespace infergate::gateway {
+namespace {
+
+using namespace std::chrono_literals;
+using fakes::FakeBackends;
+using fakes::FakeClient;
+using fakes::Fields;
+using fakes::grpc_frame;
+
+const Fields kOk = {{"grpc-status", "0"}};
+const Fields kResponseHeaders = {{":status", "200"}, {"content-type", "application/grpc"}};
+
+Fields request_headers(const std::string& method, const std::string& timeout = "") {
+  Fields f = {{":method", "POST"},
+              {":scheme", "http"},
+              {":path", "/inference.GRPCInferenceService/" + method},
+              {":authority", "gateway"},
+              {"content-type", "application/grpc"},
+              {"te", "trailers"}};
+  if (!timeout.empty()) f.emplace_back("grpc-timeout", timeout);
+  return f;
+}
+
+std::string infer_body(const std::string& model) {
+  inference::ModelInferRequest r;
+  r.set_model_name(model);
+  r.set_id("req-1");
+  auto* input = r.add_inputs();
+  input->set_name("INPUT0");
+  input->set_datatype("FP32");
+  input->add_shape(4);
+  r.add_raw_input_contents(std::string(16, '\x01'));
+  return grpc_frame(r.SerializeAsString());
+}
+
+class Exchange : public ::testing::Test {
+ protected:
+  // Two healthy backends, "a" (id 1) and "b" (id 2), both serving model "m".
+  void build(std::uint32_t max_inflight = 0, routing::AdmissionLimits limits = {},
+             bool admission = false) {
+    WorkerShared shared;
+    shared.affinity = std::make_shared<routing::AffinityTable>(10min);
+    shared.admission = std::make_shared<AdmissionGate>(control_, limits, admission);
+    shared.clock = [this] { return now_; };
+    gate_ = shared.admission;
+    worker_ = std::make_unique<Worker>(0, options_, routing_, std::move(shared));
+    std::vector<routing::BackendInfo> backends;
+    for (std::uint32_t id : {1u, 2u}) {
+      routing::BackendInfo b;
+      b.id = id;
+      b.name = id == 1 ? "a" : "b";
+      b.address = "10.0.0." + std::to_string(id) + ":8001";
+      b.state = routing::BackendState::kHealthy;
+      b.max_inflight = max_inflight;
+      b.models["m"].ready = {"1"};
+      b.runtime = std::make_shared<routing::BackendRuntime>();
+      backends.push_back(std::move(b));
+    }
+    fleet_ = std::make_shared<const routing::Fleet>(std::move(backends));
+    worker_->set_fleet(fleet_, std::make_shared<const TargetTable>());
+    client_ = std::make_unique<FakeClient>(worker_->blocks());
+    backends_ = std::make_unique<FakeBackends>(worker_->blocks());
+    worker_->use_connector(*backends_);
+  }
+
+  void TearDown() override {
+    if (worker_) {
+      EXPECT_EQ(worker_->active_streams(), 0u) << "an exchange outlived its legs";
+    }
+  }
+
+  // A client stream whose request headers have all arrived.
+  ProxyStream* open(const Fields& headers, FakeClient* client = nullptr) {
+    auto* x = new ProxyStream(*worker_, client ? *client : *client_, next_client_id_);
+    next_client_id_ += 2;
+    for (auto [name, value] : fields_.make(headers)) x->on_request_header(name, value);
+    x->on_request_headers_done(/*end_stream=*/false);
+    return x;
+  }
+  void send(ProxyStream* x, const std::string& bytes, bool end = true) {
+    x->on_request_data({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+    if (end) x->on_request_end();
+  }
+  // A ModelInfer for `model`, sent whole; returns its exchange.
+  ProxyStream* infer(const std::string& model = "m", const std::string& timeout = "",
+                     FakeClient* client = nullptr) {
+    ProxyStream* x = open(request_headers("ModelInfer", timeout), client);
+    send(x, infer_body(model));
+    poll();
+    return x;
+  }
+  // The backend answers stream `id` in full: headers, one message, OK trailers, close.
+  void answer_ok(std::int32_t id, const std::string& message = "answer") {
+    backends_->answer_headers(fields_, id, kResponseHeaders, false);
+    backends_->answer_data(id, grpc_frame(message));
+    backends_->answer_trailers(fields_, id, kOk);
+    backends_->close(id, NGHTTP2_NO_ERROR);
+  }
+  // The worker's posted work (wake-ups, admission callbacks) runs.
+  void poll() {
+    control_.restart();
+    control_.poll();
+    worker_->io().restart();
+    worker_->io().poll();
+  }
+  void tick(ProxyStream* x, std::chrono::nanoseconds by) {
+    now_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(by);
+    x->on_tick(now_);
+  }
+  const routing::BackendRuntime& runtime(std::uint32_t backend_id) const {
+    return *fleet_->backends()[fleet_->find(backend_id)].runtime;
+  }
+  std::int64_t outstanding() const {
+    return runtime(1).outstanding.load() + runtime(2).outstanding.load();
+  }
+
+  std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::now();
+  fakes::HeaderFields fields_;  // outlives every exchange (they hold its buffers)
+  boost::asio::io_context control_;
+  DataPlaneOptions options_;
+  RoutingOptions routing_;
+  std::shared_ptr<AdmissionGate> gate_;
+  std::shared_ptr<const routing::Fleet> fleet_;
+  std::unique_ptr<Worker> worker_;
+  std::unique_ptr<FakeClient> client_;
+  std::unique_ptr<FakeBackends> backends_;
+  std::int32_t next_client_id_ = 1;
+};
+
+// ------------------------------------------------------------------ the whole way
+
+TEST_F(Exchange, ForwardsAUnaryRequestAndItsAnswer) {
+  build();
+  ProxyStream* x = infer();
+  ASSERT_EQ(backends_->streams.size(), 1u);
+  const std::int32_t up = backends_->last();
+  FakeBackends::Stream& s = backends_->streams.at(up);
+  EXPECT_EQ(fakes::field(s.headers, ":path"), "/inference.GRPCInferenceService/ModelInfer");
+  EXPECT_EQ(fakes::field(s.headers, "te"), "trailers");
+  backends_->pull(up);
+  EXPECT_EQ(s.body, infer_body("m"));
+  EXPECT_TRUE(s.request_ended);
+  EXPECT_EQ(outstanding(), 1);
+
+  answer_ok(up, "the answer");
+  EXPECT_EQ(client_->headers_sent, 1);
+  EXPECT_EQ(client_->header(":status"), "200");
+  EXPECT_TRUE(client_->body_follows);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(client_->body, grpc_frame("the answer"));
+  EXPECT_EQ(client_->trailer("grpc-status"), "0");
+  EXPECT_EQ(outstanding(), 0) << "the backend's slot is given back with its answer";
+  EXPECT_EQ(client_->credited, infer_body("m").size());
+
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(client_->detached);
+}
+
+TEST_F(Exchange, LivesUntilBothLegsAreDone) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, grpc_frame("x"));
+  backends_->answer_trailers(fields_, up, kOk);
+  EXPECT_TRUE(client_->pull(*x));
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+  EXPECT_EQ(worker_->active_streams(), 1u) << "the backend stream still refers to it";
+  backends_->close(up, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(worker_->active_streams(), 0u);
+}
+
+// ------------------------------------------------------------------ refusals
+
+TEST_F(Exchange, AModelNoBackendServesIsNotFoundWithoutABackendStream) {
+  build();
+  ProxyStream* x = infer("nope");
+  EXPECT_TRUE(backends_->streams.empty());
+  EXPECT_FALSE(client_->body_follows) << "Trailers-Only";
+  EXPECT_EQ(client_->grpc_status(), "5");
+  EXPECT_NE(client_->grpc_message().find("no backend serves model 'nope'"), std::string::npos);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, ANonPostRequestIsRefusedWith405) {
+  build();
+  Fields headers = request_headers("ModelInfer");
+  headers[0].second = "GET";
+  ProxyStream* x = open(headers);
+  EXPECT_EQ(client_->header(":status"), "405");
+  EXPECT_TRUE(client_->ended);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, HeadersPastTheLimitAreResourceExhausted) {
+  options_.max_header_bytes = 512;
+  build();
+  Fields headers = request_headers("ModelInfer");
+  headers.emplace_back("x-padding", std::string(600, 'p'));
+  ProxyStream* x = open(headers);
+  EXPECT_EQ(client_->grpc_status(), "8");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, NoConnectionTakingTheStreamIsUnavailable) {
+  build();
+  backends_->refuse = true;
+  ProxyStream* x = infer();
+  EXPECT_EQ(client_->grpc_status(), "14");
+  EXPECT_NE(client_->grpc_message().find("refused a new stream"), std::string::npos);
+  EXPECT_EQ(outstanding(), 0);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, RoutingFieldsPastTheirCapAreRefusedNamingTheKey) {
+  options_.max_routing_fields_bytes = 256;
+  build();
+  // A model name of 600 KiB, of which 300 KiB arrive: past the cap (and the one frame
+  // allowed beyond it), with the name still incomplete.
+  ProxyStream* x = open(request_headers("ModelInfer"));
+  const std::string body = infer_body(std::string(600 * 1024, 'm'));
+  send(x, body.substr(0, 300 * 1024), /*end=*/false);
+  EXPECT_TRUE(backends_->streams.empty());
+  EXPECT_EQ(client_->credited, 300u * 1024) << "what it sent is credited: the stream is refused";
+  EXPECT_EQ(client_->grpc_status(), "8");
+  EXPECT_NE(client_->grpc_message().find("limits.max_routing_fields_bytes"), std::string::npos)
+      << client_->grpc_message();
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+// ------------------------------------------------------------------ attempts
+
+TEST_F(Exchange, ATrailersOnlyUnavailableIsRetriedOnTheOtherBackendAsANewAttempt) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t first = backends_->last();
+  const std::uint32_t first_backend = backends_->streams.at(first).backend_id;
+  backends_->pull(first);
+  backends_->answer_headers(fields_, first, {{":status", "200"}, {"grpc-status", "14"}}, true);
+  EXPECT_EQ(client_->headers_sent, 0) << "the client sees nothing of the failed attempt";
+  backends_->deliver_resets();
+  ASSERT_EQ(backends_->streams.size(), 2u);
+  const std::int32_t second = backends_->last();
+  EXPECT_NE(backends_->streams.at(second).backend_id, first_backend);
+  backends_->pull(second);
+  EXPECT_EQ(backends_->streams.at(second).body, infer_body("m")) << "the whole request again";
+  answer_ok(second);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(client_->headers_sent, 1);
+  EXPECT_EQ(client_->grpc_status(), "0");
+  EXPECT_EQ(runtime(first_backend).consecutive_failures.load(), 1u);
+  EXPECT_EQ(outstanding(), 0);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, ALostConnectionBeforeTheAnswerIsRetried) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t first = backends_->last();
+  backends_->pull(first);
+  backends_->lose(first, "connection reset by peer");
+  ASSERT_EQ(backends_->streams.size(), 2u);
+  const std::int32_t second = backends_->last();
+  backends_->pull(second);
+  answer_ok(second);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(client_->grpc_status(), "0");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, ALostConnectionInsideAnAnswerResetsTheClient) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  const std::string message = grpc_frame("half of it");
+  backends_->answer_data(up, message.substr(0, 8));
+  backends_->lose(up, "connection reset by peer");
+  EXPECT_EQ(backends_->streams.size(), 1u) << "an answer that began is never retried";
+  EXPECT_EQ(client_->reset_code, std::uint32_t{NGHTTP2_INTERNAL_ERROR});
+  EXPECT_EQ(outstanding(), 0);
+  x->on_downstream_closed(NGHTTP2_INTERNAL_ERROR);
+}
+
+TEST_F(Exchange, ALostConnectionBetweenMessagesEndsTheAnswerWithUnavailable) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, grpc_frame("one whole message"));
+  backends_->lose(up, "connection reset by peer");
+  EXPECT_FALSE(client_->reset_code);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(client_->body, grpc_frame("one whole message"));
+  EXPECT_EQ(client_->trailer("grpc-status"), "14");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+// ------------------------------------------------------------------ deadlines
+
+TEST_F(Exchange, TheClientsDeadlineIsEnforcedAndTheBackendStreamReset) {
+  build();
+  ProxyStream* x = infer("m", "1S");
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  tick(x, 900ms);
+  EXPECT_EQ(client_->headers_sent, 0);
+  tick(x, 200ms);
+  EXPECT_EQ(client_->grpc_status(), "4");
+  EXPECT_FALSE(client_->body_follows);
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(outstanding(), 0) << "the slot is freed at the deadline, not at the backend's answer";
+  // It never answered anything: the timeout counts against it (a black hole).
+  EXPECT_EQ(runtime(backends_->streams.at(up).backend_id).consecutive_failures.load(), 1u);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+  EXPECT_EQ(worker_->active_streams(), 1u);
+  backends_->deliver_resets();
+}
+
+TEST_F(Exchange, ASilentBackendStreamExpiresAfterItsIdleTimeout) {
+  options_.upstream_stream_idle_timeout = 5s;
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  tick(x, 100ms);
+  tick(x, 4s);
+  EXPECT_EQ(client_->headers_sent, 0);
+  tick(x, 1s);
+  EXPECT_EQ(client_->grpc_status(), "14");
+  EXPECT_NE(client_->grpc_message().find("upstream.stream_idle_timeout"), std::string::npos);
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  backends_->deliver_resets();
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AClientThatStopsReadingIsResetAfterTheStreamIdleTimeout) {
+  options_.stream_idle_timeout = 10s;
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, grpc_frame(std::string(1000, 'r')));
+  tick(x, 100ms);  // the client never pulls: nothing moves
+  tick(x, 9s);
+  EXPECT_FALSE(client_->reset_code);
+  tick(x, 1s);
+  EXPECT_EQ(client_->reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(outstanding(), 0);
+  backends_->deliver_resets();
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+}
+
+// ------------------------------------------------------------------ waiting for a slot
+
+TEST_F(Exchange, AParkedRequestGoesWhenASlotFrees) {
+  build(/*max_inflight=*/1);
+  ProxyStream* a = infer();
+  FakeClient other(worker_->blocks());
+  ProxyStream* b = infer("m", "", &other);
+  ProxyStream* c = infer("m", "", &other);
+  EXPECT_EQ(backends_->streams.size(), 2u) << "one per backend";
+  EXPECT_TRUE(c->parked());
+  EXPECT_EQ(worker_->parked_here(), 1);
+  const std::int32_t first = backends_->streams.begin()->first;
+  backends_->pull(first);
+  answer_ok(first);
+  poll();
+  EXPECT_FALSE(c->parked());
+  EXPECT_EQ(backends_->streams.size(), 3u);
+  // Done: every stream answered and closed.
+  for (auto& [id, s] : backends_->streams) {
+    if (!s.closed) {
+      backends_->pull(id);
+      answer_ok(id);
+    }
+  }
+  for (ProxyStream* x : {a, b, c}) x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AParkedRequestGivesUpAtTheBackendWaitTimeout) {
+  options_.backend_wait_timeout = 2s;
+  build(/*max_inflight=*/1);
+  ProxyStream* a = infer();
+  ProxyStream* b = infer();
+  FakeClient waiting(worker_->blocks());
+  ProxyStream* c = infer("m", "", &waiting);
+  ASSERT_TRUE(c->parked());
+  tick(c, 1s);
+  EXPECT_EQ(waiting.headers_sent, 0);
+  tick(c, 1s);
+  EXPECT_EQ(waiting.grpc_status(), "8");
+  EXPECT_NE(waiting.grpc_message().find("limits.backend_wait_timeout"), std::string::npos);
+  c->on_downstream_closed(NGHTTP2_NO_ERROR);
+  poll();
+  for (auto& [id, s] : backends_->streams) {
+    backends_->pull(id);
+    answer_ok(id);
+  }
+  a->on_downstream_closed(NGHTTP2_NO_ERROR);
+  b->on_downstream_closed(NGHTTP2_NO_ERROR);
+  poll();  // the freed slots wake the list, which drops the entry of the one that left
+  EXPECT_EQ(worker_->parked_here(), 0);
+}
+
+// ------------------------------------------------------------------ cancellation, each phase
+
+TEST_F(Exchange, CancelledWhileItsHeadersArrive) {
+  build();
+  auto* x = new ProxyStream(*worker_, *client_, 1);
+  for (auto [name, value] : fields_.make({{":method", "POST"}})) x->on_request_header(name, value);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_TRUE(client_->detached);
+  EXPECT_EQ(client_->headers_sent, 0);
+  EXPECT_TRUE(backends_->streams.empty());
+}
+
+TEST_F(Exchange, CancelledWhileRouting) {
+  build();
+  ProxyStream* x = open(request_headers("ModelInfer"));
+  const std::string body = infer_body("m");
+  send(x, body.substr(0, 3), /*end=*/false);  // not even a whole prefix
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_TRUE(backends_->streams.empty());
+  EXPECT_EQ(client_->credited, 3u) << "what it sent is credited back";
+  EXPECT_EQ(outstanding(), 0);
+}
+
+TEST_F(Exchange, CancelledWhileParked) {
+  build(/*max_inflight=*/1);
+  ProxyStream* a = infer();
+  ProxyStream* b = infer();
+  FakeClient waiting(worker_->blocks());
+  ProxyStream* c = infer("m", "", &waiting);
+  ASSERT_TRUE(c->parked());
+  c->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_EQ(worker_->active_streams(), 2u);
+  // The slot that frees wakes nobody that is gone.
+  const std::int32_t first = backends_->streams.begin()->first;
+  backends_->pull(first);
+  answer_ok(first);
+  poll();
+  EXPECT_EQ(worker_->parked_here(), 0);
+  EXPECT_EQ(backends_->streams.size(), 2u);
+  const std::int32_t second = backends_->last();
+  backends_->pull(second);
+  answer_ok(second);
+  a->on_downstream_closed(NGHTTP2_NO_ERROR);
+  b->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, CancelledWhileQueuedForAdmission) {
+  build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
+  ProxyStream* a = infer();
+  FakeClient queued(worker_->blocks());
+  ProxyStream* b = infer("m", "", &queued);
+  EXPECT_EQ(backends_->streams.size(), 1u);
+  EXPECT_EQ(gate_->stats().queued, 1u);
+  b->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_EQ(gate_->stats().queued, 0u) << "its place in the queue is given up";
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  answer_ok(up);
+  a->on_downstream_closed(NGHTTP2_NO_ERROR);
+  poll();
+  EXPECT_EQ(gate_->stats().inflight, 0u);
+  EXPECT_EQ(backends_->streams.size(), 1u);
+}
+
+TEST_F(Exchange, AQueuedRequestGoesWhenAdmitted) {
+  build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
+  ProxyStream* a = infer();
+  FakeClient queued(worker_->blocks());
+  ProxyStream* b = infer("m", "", &queued);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  answer_ok(up);
+  poll();  // the gate's grant comes back through the worker's io_context
+  ASSERT_EQ(backends_->streams.size(), 2u);
+  const std::int32_t second = backends_->last();
+  backends_->pull(second);
+  answer_ok(second);
+  EXPECT_TRUE(queued.pull(*b));
+  EXPECT_EQ(queued.grpc_status(), "0");
+  a->on_downstream_closed(NGHTTP2_NO_ERROR);
+  b->on_downstream_closed(NGHTTP2_NO_ERROR);
+  EXPECT_EQ(gate_->stats().inflight, 0u);
+}
+
+TEST_F(Exchange, CancelledWhileForwarding) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(worker_->active_streams(), 1u) << "until the backend stream closes";
+  backends_->deliver_resets();
+  EXPECT_EQ(outstanding(), 0);
+  EXPECT_EQ(runtime(backends_->streams.at(up).backend_id).consecutive_failures.load(), 0u)
+      << "a client's cancellation says nothing about the backend";
+}
+
+TEST_F(Exchange, CancelledWhileTheAnswerFlows) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, grpc_frame(std::string(100, 'a')).substr(0, 50));
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(backends_->streams.at(up).credited, 50u) << "what it held is credited back";
+  backends_->deliver_resets();
+  EXPECT_EQ(outstanding(), 0);
+}
+
+TEST_F(Exchange, CancelledAfterItsAnswer) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  answer_ok(up);
+  x->on_downstream_closed(NGHTTP2_CANCEL);  // before it read the answer
+  EXPECT_FALSE(backends_->streams.at(up).reset_code) << "the backend stream is over already";
+}
+
+}  // namespace
+}  // namespace infergate::gateway
