@@ -114,7 +114,7 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
   }
 }
 
-void Worker::park(ProxyStream* stream, std::weak_ptr<bool> alive) {
+void Worker::park(ProxyStream* stream, Lifeline::Link alive) {
   parked_.emplace_back(stream, std::move(alive));
   parked_here_.fetch_add(1, std::memory_order_relaxed);
   shared_.parked->fetch_add(1, std::memory_order_relaxed);
@@ -127,7 +127,7 @@ void Worker::wake_one_parked() {
     parked_here_.fetch_sub(1, std::memory_order_relaxed);
     shared_.parked->fetch_sub(1, std::memory_order_relaxed);
     // Entries of streams that ended or stopped waiting (a deadline) are skipped.
-    if (auto token = alive.lock(); token && *token && stream->parked()) {
+    if (alive.alive() && stream->parked()) {
       stream->resume_routing();
       flush_dirty();
       return;
@@ -137,13 +137,13 @@ void Worker::wake_one_parked() {
 
 void Worker::resume_parked() {
   if (parked_.empty()) return;
-  std::deque<std::pair<ProxyStream*, std::weak_ptr<bool>>> waiting;
+  std::deque<std::pair<ProxyStream*, Lifeline::Link>> waiting;
   waiting.swap(parked_);
   parked_here_.fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   shared_.parked->fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   // Each tries again; those that still find every backend full park again.
   for (auto& [stream, alive] : waiting) {
-    if (auto token = alive.lock(); token && *token && stream->parked()) stream->resume_routing();
+    if (alive.alive() && stream->parked()) stream->resume_routing();
   }
   flush_dirty();
 }

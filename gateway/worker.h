@@ -24,6 +24,7 @@
 #include "gateway/options.h"
 #include "gateway/stats.h"
 #include "gateway/stream/legs.h"
+#include "health/post_if_alive.h"
 #include "routing/affinity.h"
 #include "routing/fleet.h"
 #include "routing/picker.h"
@@ -88,7 +89,7 @@ class Worker {
 
   // A stream waits for a slot on a backend at its max_inflight, in a FIFO. This worker's
   // thread.
-  void park(ProxyStream* stream, std::weak_ptr<bool> alive);
+  void park(ProxyStream* stream, Lifeline::Link alive);
   // A slot freed: the longest-parked stream tries to route again (O(1); it parks again
   // at the back if it still finds no slot). Posted, or on this worker's thread.
   void wake_one_parked();
@@ -191,7 +192,7 @@ class Worker {
   PoolConnector pool_connector_{*this};
   BackendConnector* connector_ = &pool_connector_;
   std::unordered_set<DownstreamConnection*> downstream_;
-  std::deque<std::pair<ProxyStream*, std::weak_ptr<bool>>> parked_;
+  std::deque<std::pair<ProxyStream*, Lifeline::Link>> parked_;
   std::atomic<std::int64_t> parked_here_{0};
   LogLimiter backend_warnings_;
   LogLimiter client_warnings_;

@@ -30,7 +30,7 @@ ProxyStream::ProxyStream(Worker& worker, ClientLeg& down, std::int32_t down_id)
 ProxyStream::~ProxyStream() {
   finish_attempt(false, false);  // never leave an outstanding count behind
   release_admission();
-  if (alive_) *alive_ = false;
+  lifeline_.reset();  // nothing posted for this exchange runs after this
   worker_.stream_closed();
 }
 

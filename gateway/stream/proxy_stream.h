@@ -31,6 +31,7 @@
 #include "gateway/wire/methods.h"
 #include "gateway/wire/prefix_inflater.h"
 #include "gateway/wire/request_view.h"
+#include "health/post_if_alive.h"
 #include "routing/admission.h"
 #include "routing/fleet.h"
 #include "routing/picker.h"
@@ -141,7 +142,10 @@ class ProxyStream {
   void on_admission(const routing::AdmissionController::Outcome& outcome);
   void release_admission();
   void park_for_backend();
-  std::shared_ptr<bool> alive_token();
+  // For work that comes back from another thread (the compression pool, a fan-out's
+  // answers, the admission gate) or waits in the worker's parked list: runs only while
+  // this exchange lives. Made on first use.
+  Lifeline::Link link();
 
   // Compression (proxy_stream_compression.cc).
   // Opens the backend stream, or first compresses the request for this backend.
@@ -225,7 +229,7 @@ class ProxyStream {
   std::string model_;
   std::string version_;
   bool sequence_ = false;
-  std::shared_ptr<bool> alive_;  // for answers that come back from other threads
+  std::unique_ptr<Lifeline> lifeline_;  // closed when the exchange is deleted (link())
 
   // Admission: the request as the gate knows it, and where it stands.
   enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };

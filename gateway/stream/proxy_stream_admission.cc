@@ -46,9 +46,9 @@ std::string refusal(Limit limit, const routing::AdmissionLimits& l, Limit held_b
 
 }  // namespace
 
-std::shared_ptr<bool> ProxyStream::alive_token() {
-  if (!alive_) alive_ = std::make_shared<bool>(true);
-  return alive_;
+Lifeline::Link ProxyStream::link() {
+  if (!lifeline_) lifeline_ = std::make_unique<Lifeline>(worker_.io().get_executor());
+  return lifeline_->link();
 }
 
 bool ProxyStream::admit_job() {
@@ -80,14 +80,14 @@ bool ProxyStream::admit_request() {
   if (auto timeout = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) {
     ticket_.deadline = start_ + *timeout;
   }
-  std::weak_ptr<bool> alive = alive_token();
   // Weak: a waiting callback must not keep the gate alive (the gate holds the callback).
   std::weak_ptr<AdmissionGate> weak_gate = worker_.shared().admission;
+  // The gate posts the outcome to this worker, where the link says whether the exchange
+  // is still there.
   const AdmissionGate::Decision d = gate->admit(
       ticket_, worker_.io(),
-      [this, alive, weak_gate, ticket = ticket_](const AdmissionGate::Outcome& outcome) {
-        auto token = alive.lock();
-        if (!token || !*token) {
+      [this, alive = link(), weak_gate, ticket = ticket_](const AdmissionGate::Outcome& outcome) {
+        if (!alive.alive()) {
           // The stream ended while its grant was on the way: give the grant back.
           if (auto gate = weak_gate.lock(); gate && outcome.admitted) gate->release(ticket);
           return;
@@ -157,7 +157,7 @@ void ProxyStream::park_for_backend() {
   // A stream woken that parks again keeps its place in time: backend_wait_timeout
   // counts from the first time it found no slot.
   if (parked_since_ == std::chrono::steady_clock::time_point{}) parked_since_ = wait_start_;
-  worker_.park(this, alive_token());
+  worker_.park(this, link());
 }
 
 }  // namespace infergate::gateway

@@ -128,14 +128,10 @@ void ProxyStream::fan_out(const std::string& message) {
   // The client's own deadline bounds the fan-out; without one, a generous default.
   std::chrono::nanoseconds timeout = routing.fanout_timeout;
   if (auto t = parse_grpc_timeout(request_headers_.find("grpc-timeout"))) timeout = *t;
-  if (!alive_) alive_ = std::make_shared<bool>(true);
   // The answer arrives on a gRPC thread; it is applied on this worker, if the stream is
-  // still there.
-  Worker* worker = &worker_;
-  auto deliver = [worker, weak = std::weak_ptr<bool>(alive_), self = this](auto apply) {
-    boost::asio::post(worker->io(), [weak, self, apply = std::move(apply)]() mutable {
-      if (auto alive = weak.lock(); alive && *alive) apply(self);
-    });
+  // still there (and nothing is posted once it is gone: the worker may be too).
+  auto deliver = [alive = link(), self = this](auto apply) {
+    alive.post_if_alive([self, apply = std::move(apply)]() mutable { apply(self); });
   };
   if (method_ == Method::kModelStatistics) {
     inference::ModelStatisticsRequest q;

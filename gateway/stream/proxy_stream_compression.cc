@@ -69,19 +69,15 @@ bool ProxyStream::off_loop(std::uint64_t held_bytes, Work work, Done done) {
   BufferBudget* budget = worker_.blocks().budget();
   if (budget != nullptr && budget->would_exceed(held_bytes)) return false;
   auto hold = std::make_shared<BudgetHold>(budget, held_bytes);
-  std::weak_ptr<bool> alive = alive_token();
-  Worker* worker = &worker_;
-  boost::asio::post(*worker_.shared().compression,
-                    [=, this, work = std::move(work), done = std::move(done)]() mutable {
-                      auto result = work();
-                      boost::asio::post(worker->io(), [=, this, result = std::move(result),
-                                                       done = std::move(done)]() mutable {
-                        auto token = alive.lock();
-                        if (!token || !*token) return;
-                        done(std::move(result));
-                        worker->flush_dirty();
-                      });
-                    });
+  boost::asio::post(*worker_.shared().compression, [hold, this, alive = link(),
+                                                    work = std::move(work),
+                                                    done = std::move(done)]() mutable {
+    auto result = work();
+    alive.post_if_alive([hold, this, result = std::move(result), done = std::move(done)]() mutable {
+      done(std::move(result));
+      worker_.flush_dirty();
+    });
+  });
   return true;
 }
 
