@@ -97,7 +97,7 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     }
   } else if (at_.up != nullptr) {
     at_.up->resume(at_.up_id);
-  } else if (request_compressing_) {
+  } else if (request_squeeze_ == RequestSqueeze::kHolding) {
     // Held whole to be compressed: the client is credited as it arrives.
     credit_request(request_received_);
     maybe_compress_request();
@@ -112,7 +112,7 @@ void ProxyStream::on_request_end() {
     try_route();
   } else if (at_.up != nullptr) {
     at_.up->resume(at_.up_id);
-  } else if (request_compressing_) {
+  } else if (request_squeeze_ == RequestSqueeze::kHolding) {
     maybe_compress_request();
   }
 }
@@ -146,7 +146,7 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
 }
 
 ssize_t ProxyStream::read_response(size_t length, std::uint32_t* data_flags) {
-  if (response_held_) return NGHTTP2_ERR_DEFERRED;  // being compressed
+  if (response_held()) return NGHTTP2_ERR_DEFERRED;  // being compressed
   const size_t n = std::min(length, response_.size());
   if (n == 0 && phase_ != Phase::kAnswered) return NGHTTP2_ERR_DEFERRED;
   *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
@@ -272,11 +272,11 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
   }
   at_.response_framer.feed(data);
   response_.append(data);
-  if (response_held_) {
+  if (response_held()) {
     // Held whole to be compressed: the backend is credited as it arrives.
     credit_response(at_.response_received);
     maybe_compress_response();
-    if (response_held_) return;
+    if (response_held()) return;
   }
   down_->resume_body(down_id_);
   down_->flush_later();
@@ -286,13 +286,12 @@ void ProxyStream::on_response_end() {
   at_.backend_finished = true;
   response_.seal();
   if (phase_ == Phase::kAnswered || down_ == nullptr) return;
-  if (response_held_) {
-    if (response_compression_started_) {
-      response_end_pending_ = true;  // ends when the compressed message is in place
-      return;
-    }
-    response_held_ = false;  // the message never completed: what came goes as it is
+  if (response_squeeze_ == ResponseSqueeze::kRunning) {
+    response_squeeze_ = ResponseSqueeze::kRunningEnded;  // ends once the message is in place
+    return;
   }
+  // A message still held never completed: what came goes as it is.
+  if (response_squeeze_ == ResponseSqueeze::kHolding) response_squeeze_ = ResponseSqueeze::kNone;
   enter(Phase::kAnswered);
   down_->resume_body(down_id_);
   down_->flush_later();
@@ -353,7 +352,8 @@ void ProxyStream::on_upstream_closed(std::uint32_t error_code) {
   at_.finished = true;
   release_admission();
   discard_request();
-  if (phase_ != Phase::kAnswered && !response_end_pending_ && down_ != nullptr) {
+  if (phase_ != Phase::kAnswered && response_squeeze_ != ResponseSqueeze::kRunningEnded &&
+      down_ != nullptr) {
     if (error_code == NGHTTP2_REFUSED_STREAM) {
       fail_after_upstream(
           GrpcCode::kUnavailable,

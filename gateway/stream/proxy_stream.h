@@ -240,17 +240,20 @@ class ProxyStream {
   std::string pending_sequence_text_;
   bool parked_ = false;
 
-  // Compression. The request: the encoding chosen for this backend, and whether the
-  // stream is holding the message to compress it (before the backend stream opens).
+  // Compression of the request, decided once per request (a retry sends what the first
+  // attempt sent): kUndecided -> kHolding (the message is held whole before the backend
+  // stream opens) -> kRunning (on the pool) -> kDecided; or kUndecided -> kDecided.
+  enum class RequestSqueeze : std::uint8_t { kUndecided, kHolding, kRunning, kDecided };
+  RequestSqueeze request_squeeze_ = RequestSqueeze::kUndecided;
   Encoding request_encoding_ = Encoding::kIdentity;  // what the request was compressed with
   Encoding compress_with_ = Encoding::kIdentity;
-  bool request_compressing_ = false;
-  bool request_compression_started_ = false;
-  // The response: the encoding promised to the client, and whether the message is held.
+  // Compression of the response's first message, for the encoding promised to the client:
+  // kNone, or kHolding (held whole) -> kRunning (on the pool; kRunningEnded once the
+  // backend's trailers came meanwhile) -> kNone.
+  enum class ResponseSqueeze : std::uint8_t { kNone, kHolding, kRunning, kRunningEnded };
+  ResponseSqueeze response_squeeze_ = ResponseSqueeze::kNone;
   Encoding response_encoding_ = Encoding::kIdentity;
-  bool response_held_ = false;
-  bool response_compression_started_ = false;
-  bool response_end_pending_ = false;
+  bool response_held() const { return response_squeeze_ != ResponseSqueeze::kNone; }
 
   Phase phase_ = Phase::kHeaders;
   Method method_ = Method::kUnknown;

@@ -88,14 +88,15 @@ void ProxyStream::submit_upstream() {
   if (b == nullptr) return;
   const BackendTarget& target = worker_.target(b->id);
   // Once per request: a retry sends what the first attempt sent (compressed or not).
-  if (!request_compression_started_ && request_encoding_ == Encoding::kIdentity &&
-      target.compression != Encoding::kIdentity && method_ == Method::kModelInfer &&
-      worker_.shared().compression) {
+  if (request_squeeze_ == RequestSqueeze::kUndecided) {
+    request_squeeze_ = RequestSqueeze::kDecided;
     const std::optional<GrpcPrefix> prefix = first_prefix(request_);
-    if (prefix && !prefix->compressed && prefix->length >= target.compression_min_bytes &&
+    if (request_encoding_ == Encoding::kIdentity && target.compression != Encoding::kIdentity &&
+        method_ == Method::kModelInfer && worker_.shared().compression && prefix &&
+        !prefix->compressed && prefix->length >= target.compression_min_bytes &&
         prefix->length <= kMaxCompressBytes) {
       compress_with_ = target.compression;
-      request_compressing_ = true;
+      request_squeeze_ = RequestSqueeze::kHolding;
       return maybe_compress_request();
     }
   }
@@ -104,17 +105,17 @@ void ProxyStream::submit_upstream() {
 }
 
 void ProxyStream::maybe_compress_request() {
-  if (!request_compressing_ || request_compression_started_ || down_ == nullptr) return;
+  if (request_squeeze_ != RequestSqueeze::kHolding || down_ == nullptr) return;
   const std::optional<GrpcPrefix> prefix = first_prefix(request_);
   const size_t whole = kGrpcPrefixBytes + (prefix ? prefix->length : 0);
   const bool one_whole_message = prefix && request_.size() == whole;
   if (!request_ended_ && request_.size() <= whole) return;  // the rest is on its way
   if (!one_whole_message) {
     // Not the one message a ModelInfer has: forward it as it is; the backend judges it.
-    request_compressing_ = false;
+    request_squeeze_ = RequestSqueeze::kDecided;
     return submit_upstream();
   }
-  request_compression_started_ = true;  // once per request, whether it happens or not
+  request_squeeze_ = RequestSqueeze::kRunning;
   const bool started = off_loop(
       2 * std::uint64_t{prefix->length},
       [body = body_copy(request_, prefix->length), encoding = compress_with_] {
@@ -128,13 +129,13 @@ void ProxyStream::maybe_compress_request() {
       });
   if (!started) {
     // No room in limits.max_buffered_bytes for the copies: it goes as it is.
-    request_compressing_ = false;
+    request_squeeze_ = RequestSqueeze::kDecided;
     submit_upstream();
   }
 }
 
 void ProxyStream::on_request_compressed(CompressedMessage message, std::chrono::nanoseconds took) {
-  request_compressing_ = false;
+  request_squeeze_ = RequestSqueeze::kDecided;
   if (down_ == nullptr || phase_ == Phase::kAnswered || !at_.runtime) return;
   const size_t original = request_.size();
   at_.runtime->compression_ns.fetch_add(static_cast<std::uint64_t>(took.count()),
@@ -164,23 +165,23 @@ void ProxyStream::plan_response_compression(std::vector<nghttp2_nv>& headers) {
   const Encoding backend = parse_encoding(at_.response_headers.find("grpc-encoding"));
   if (backend != Encoding::kIdentity) return;  // already compressed by the backend
   response_encoding_ = encoding;
-  response_held_ = true;
+  response_squeeze_ = ResponseSqueeze::kHolding;
   set_nv(headers, "grpc-encoding", encoding_name(encoding));
 }
 
 void ProxyStream::maybe_compress_response() {
-  if (!response_held_ || response_compression_started_) return;
+  if (response_squeeze_ != ResponseSqueeze::kHolding) return;
   const std::optional<GrpcPrefix> prefix = first_prefix(response_);
   if (response_.size() < kGrpcPrefixBytes) return;
   const std::uint64_t min = worker_.options().response_compression_min_bytes;
   if (!prefix || prefix->compressed || prefix->length < min || prefix->length > kMaxCompressBytes) {
     // Sent as it is (compressed flag 0 is valid under any grpc-encoding).
-    response_held_ = false;
+    response_squeeze_ = ResponseSqueeze::kNone;
     return;
   }
   if (response_.size() < kGrpcPrefixBytes + prefix->length) return;
   const size_t original = response_.size();
-  response_compression_started_ = off_loop(
+  const bool started = off_loop(
       2 * std::uint64_t{prefix->length},
       [body = body_copy(response_, prefix->length), encoding = response_encoding_] {
         return compress_message(encoding,
@@ -188,11 +189,12 @@ void ProxyStream::maybe_compress_response() {
       },
       [this, original](CompressedMessage m) { on_response_compressed(std::move(m), original); });
   // No room for the copies: sent as it is.
-  if (!response_compression_started_) response_held_ = false;
+  response_squeeze_ = started ? ResponseSqueeze::kRunning : ResponseSqueeze::kNone;
 }
 
 void ProxyStream::on_response_compressed(CompressedMessage message, size_t original) {
-  response_held_ = false;
+  const bool ended = response_squeeze_ == ResponseSqueeze::kRunningEnded;
+  response_squeeze_ = ResponseSqueeze::kNone;
   if (down_ == nullptr) return;
   // Only the first message is replaced; anything after it stays behind it.
   if (message.ok && message.framed.size() < original && response_.size() == original) {
@@ -200,10 +202,7 @@ void ProxyStream::on_response_compressed(CompressedMessage message, size_t origi
     response_.append(
         {reinterpret_cast<const std::uint8_t*>(message.framed.data()), message.framed.size()});
   }
-  if (response_end_pending_) {
-    response_end_pending_ = false;
-    enter(Phase::kAnswered);  // the backend's trailers came while it was compressed
-  }
+  if (ended) enter(Phase::kAnswered);  // the backend's trailers came while it was compressed
   down_->resume_body(down_id_);
   down_->flush_later();
 }

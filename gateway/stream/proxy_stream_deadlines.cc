@@ -87,7 +87,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
   }
   // The backend leg is idle only while the backend holds things up: nothing of its
   // answer waits here for the client.
-  if (at_.up != nullptr && at_.runtime && !at_.finished && response_.empty() && !response_held_) {
+  if (at_.up != nullptr && at_.runtime && !at_.finished && response_.empty() && !response_held()) {
     const std::uint64_t p = at_.response_received + at_.request_sent + events_;
     if (p != at_.last_progress) {
       at_.last_progress = p;

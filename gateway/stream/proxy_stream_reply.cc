@@ -65,7 +65,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
     reply_local(code, message);
     return;
   }
-  if (response_held_ && !response_compression_started_) response_held_ = false;
+  if (response_squeeze_ == ResponseSqueeze::kHolding) response_squeeze_ = ResponseSqueeze::kNone;
   status_ = code;
   status_known_ = true;
   if (at_.response_framer.at_boundary()) {
