@@ -123,6 +123,17 @@ struct UpstreamConfig {
   bool operator==(const UpstreamConfig&) const = default;
 };
 
+// The HTTP admin port (/metrics, /healthz, /status).
+struct AdminConfig {
+  // Admin connections held at once. Past it a new one takes the place of the oldest that
+  // has not begun a request, or is closed at once if every one is busy.
+  std::uint32_t max_connections = 64;
+  // Each request must arrive, and each answer leave, within this.
+  std::chrono::nanoseconds timeout = std::chrono::seconds(10);
+
+  bool operator==(const AdminConfig&) const = default;
+};
+
 struct Config {
   HostPort listen{.host = "0.0.0.0", .port = 8001};          // KServe v2 gRPC frontend
   HostPort admin_listen{.host = "127.0.0.1", .port = 8002};  // HTTP: /metrics, /status, /healthz
@@ -133,6 +144,7 @@ struct Config {
   std::string log_level = "info";
   bool access_log = false;  // one "access" log line per finished RPC
   FrontendConfig frontend;
+  AdminConfig admin;
   UpstreamConfig upstream;
   RoutingConfig routing;
   HealthConfig health;

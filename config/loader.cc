@@ -291,6 +291,15 @@ void read_limits(const Value& v, LimitsConfig& l) {
   m.finish();
 }
 
+void read_admin(const Value& v, AdminConfig& a) {
+  MapReader m(v);
+  if (auto x = m.get("max_connections")) {
+    if (auto n = x->integer(1, 1 << 16)) a.max_connections = static_cast<std::uint32_t>(*n);
+  }
+  read_positive(m, "timeout", a.timeout);
+  m.finish();
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -307,6 +316,7 @@ void read_process(MapReader& m, Config& config) {
     }
   }
   if (auto x = m.get("frontend")) read_frontend(*x, config.frontend);
+  if (auto x = m.get("admin")) read_admin(*x, config.admin);
   if (auto x = m.get("upstream")) read_upstream(*x, config.upstream);
   if (auto x = m.get("routing")) read_routing(*x, config.routing);
   if (auto x = m.get("health")) read_health(*x, config.health);

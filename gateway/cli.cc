@@ -102,6 +102,8 @@ std::string describe_bounds(const config::Config& c) {
       {"frontend.stream_idle_timeout", format_duration(c.frontend.stream_idle_timeout)},
       {"frontend.max_connections", std::to_string(c.frontend.max_connections)},
       {"frontend.max_header_bytes", format_bytes(c.frontend.max_header_bytes)},
+      {"admin.max_connections", std::to_string(c.admin.max_connections)},
+      {"admin.timeout", format_duration(c.admin.timeout)},
       {"frontend.max_concurrent_streams", std::to_string(c.frontend.max_concurrent_streams)},
       {"frontend.stream_window", format_bytes(c.frontend.stream_window_bytes)},
       {"frontend.connection_window", format_bytes(c.frontend.connection_window_bytes)},

@@ -109,6 +109,11 @@ StatusInputs Gateway::status_inputs() const {
   };
 }
 
+AdminServer::Limits admin_limits(const config::Config& config) {
+  return AdminServer::Limits{.max_connections = config.admin.max_connections,
+                             .timeout = config.admin.timeout};
+}
+
 DataPlaneOptions data_plane_options(const config::Config& config) {
   return DataPlaneOptions{
       .stream_window_bytes = static_cast<std::uint32_t>(config.frontend.stream_window_bytes),
@@ -171,8 +176,17 @@ std::string Gateway::start() {
   fleet_->attach(raw);
   metrics_ = std::make_unique<MetricsExporter>(
       const_raw, [this] { return fleet_->fleet(); }, &fleet_->admission(),
-      [this] { return triton_families(fleet_->triton_signals()); });
-  admin_ = std::make_unique<AdminServer>(control_);
+      [this] {
+        std::vector<prometheus::MetricFamily> families = triton_families(fleet_->triton_signals());
+        if (admin_) {
+          const AdminServer::Counters c = admin_->counters();
+          for (auto& f : admin_families(c.open, c.refused, c.displaced)) {
+            families.push_back(std::move(f));
+          }
+        }
+        return families;
+      });
+  admin_ = std::make_unique<AdminServer>(control_, admin_limits(*config_));
   admin_->route("/healthz", [this] {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
     return AdminResponse{.body = "ok\n"};
@@ -265,6 +279,7 @@ void Gateway::reload() {
         "upstream and access_log keep their running values until a restart\"");
   }
   fleet_->apply(next);
+  admin_->set_limits(admin_limits(next));
   const RoutingOptions routing = routing_options(next);
   const DataPlaneOptions options = data_plane_options(next);
   for (auto& w : workers_) {

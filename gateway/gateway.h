@@ -67,5 +67,6 @@ class Gateway {
 };
 
 DataPlaneOptions data_plane_options(const config::Config& config);
+AdminServer::Limits admin_limits(const config::Config& config);
 
 }  // namespace infergate::gateway

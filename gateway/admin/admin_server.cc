@@ -15,20 +15,47 @@ using tcp = boost::asio::ip::tcp;
 // One HTTP connection: read a request, answer it, repeat while keep-alive.
 class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Session> {
  public:
-  Session(tcp::socket socket, const AdminServer& server)
-      : stream_(std::move(socket)), server_(server) {}
+  Session(tcp::socket socket, const AdminServer& server, std::shared_ptr<Registry> registry)
+      : stream_(std::move(socket)), server_(server), registry_(std::move(registry)) {}
+  ~Session() { forget(); }
 
-  void start() { read(); }
+  // Listed with the server's sessions, then reads the first request.
+  void start() {
+    registry_->sessions.push_back(weak_from_this());
+    listed_ = std::prev(registry_->sessions.end());
+    ++registry_->counters.open;
+    read();
+  }
+
+  // Waiting for a request of which no byte has come.
+  bool idle() const { return reading_ && buffer_.size() == 0 && parser_ && !parser_->got_some(); }
+
+  // Closes the connection now (its pending operation ends, and with it the session); it
+  // no longer counts against admin.max_connections.
+  void close() {
+    forget();
+    beast::error_code ec;
+    stream_.socket().close(ec);
+  }
 
  private:
+  void forget() {
+    if (!listed_) return;
+    registry_->sessions.erase(*listed_);
+    listed_.reset();
+    --registry_->counters.open;
+  }
+
   void read() {
     request_ = {};
     parser_.emplace();
     parser_->body_limit(64 * 1024);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(registry_->limits.timeout);
+    reading_ = true;
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                       self->reading_ = false;
                        if (ec) return self->shutdown();
                        self->request_ = self->parser_->release();
                        self->respond();
@@ -46,7 +73,7 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
     res->keep_alive(request_.keep_alive());
     if (request_.method() != http::verb::head) res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(std::chrono::seconds(30));
+    stream_.expires_after(registry_->limits.timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](beast::error_code ec, size_t) {
                         if (ec || !res->keep_alive()) return self->shutdown();
@@ -61,14 +88,35 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
 
   beast::tcp_stream stream_;
   const AdminServer& server_;
+  std::shared_ptr<Registry> registry_;
+  std::optional<std::list<std::weak_ptr<Session>>::iterator> listed_;
+  bool reading_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
 };
 
-AdminServer::AdminServer(boost::asio::io_context& io) : io_(io), acceptor_(io), retry_(io) {}
+AdminServer::AdminServer(boost::asio::io_context& io, const Limits& limits)
+    : io_(io), acceptor_(io), retry_(io) {
+  registry_->limits = limits;
+}
 
 AdminServer::~AdminServer() { close(); }
+
+void AdminServer::set_limits(const Limits& limits) { registry_->limits = limits; }
+
+AdminServer::Counters AdminServer::counters() const { return registry_->counters; }
+
+bool AdminServer::displace_idle() {
+  for (const std::weak_ptr<Session>& weak : registry_->sessions) {
+    if (std::shared_ptr<Session> s = weak.lock(); s && s->idle()) {
+      s->close();
+      ++registry_->counters.displaced;
+      return true;
+    }
+  }
+  return false;
+}
 
 void AdminServer::route(std::string path, Handler handler) {
   routes_[std::move(path)] = std::move(handler);
@@ -100,7 +148,12 @@ void AdminServer::accept() {
   acceptor_.async_accept([this](beast::error_code ec, tcp::socket socket) {
     if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
-      std::make_shared<Session>(std::move(socket), *this)->start();
+      if (registry_->counters.open >= registry_->limits.max_connections && !displace_idle()) {
+        // Every held connection is busy: this one is closed as it goes out of scope.
+        ++registry_->counters.refused;
+        return accept();
+      }
+      std::make_shared<Session>(std::move(socket), *this, registry_)->start();
       return accept();
     }
     // Out of descriptors or similar: try again shortly instead of spinning.

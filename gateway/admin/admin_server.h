@@ -1,13 +1,20 @@
 // The HTTP/1.1 admin endpoint (Boost.Beast) on the control io_context: /healthz and
-// /metrics, and whatever pages are registered. Every step has a timeout; bodies and
-// header sizes are bounded.
+// /metrics, and whatever pages are registered. Every request and answer has a deadline
+// (admin.timeout); request headers (16 KiB) and bodies (64 KiB) are bounded; at most
+// admin.max_connections are held: past it a new connection takes the place of the
+// oldest one that has not begun a request (so idle connections cannot lock out a
+// Kubernetes probe), or is closed at once when every one is busy. Control thread only.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
 #include <functional>
+#include <list>
 #include <map>
+#include <memory>
 #include <string>
 
 namespace infergate::gateway {
@@ -22,8 +29,23 @@ class AdminServer {
  public:
   using Handler = std::function<AdminResponse()>;
 
-  explicit AdminServer(boost::asio::io_context& io);
+  struct Limits {
+    std::uint32_t max_connections = 64;
+    std::chrono::nanoseconds timeout = std::chrono::seconds(10);
+  };
+  // Connections turned away or displaced at admin.max_connections.
+  struct Counters {
+    std::uint64_t refused = 0;    // closed at once: every held connection was busy
+    std::uint64_t displaced = 0;  // idle ones closed to make room for a new one
+    size_t open = 0;
+  };
+
+  AdminServer(boost::asio::io_context& io, const Limits& limits);
   ~AdminServer();
+
+  // A reloaded config's limits (for connections accepted from now on, and the cap at once).
+  void set_limits(const Limits& limits);
+  Counters counters() const;
 
   // Serves GET `path` with `handler` (called on the control thread).
   void route(std::string path, Handler handler);
@@ -35,10 +57,19 @@ class AdminServer {
 
  private:
   class Session;
+  // What the sessions share with the server (they may outlive it by a handler).
+  struct Registry {
+    Limits limits;
+    Counters counters;
+    std::list<std::weak_ptr<Session>> sessions;  // oldest first
+  };
   void accept();
+  // Closes the oldest session that has not begun a request; false if none.
+  bool displace_idle();
   AdminResponse dispatch(const std::string& method, const std::string& target) const;
 
   boost::asio::io_context& io_;
+  std::shared_ptr<Registry> registry_ = std::make_shared<Registry>();
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer retry_;
   std::map<std::string, Handler> routes_;

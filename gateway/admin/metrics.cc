@@ -420,6 +420,23 @@ std::vector<MetricFamily> admission_families(const AdmissionGate::Stats& s) {
 
 }  // namespace
 
+std::vector<MetricFamily> admin_families(size_t open, std::uint64_t refused,
+                                         std::uint64_t displaced) {
+  std::vector<MetricFamily> out;
+  out.push_back(MetricFamily{"infergate_admin_connections",
+                             "Open connections to the admin port",
+                             MetricType::Gauge,
+                             {gauge(static_cast<double>(open))}});
+  out.push_back(MetricFamily{
+      "infergate_admin_connections_limited_total",
+      "Admin connections at admin.max_connections: refused (every held one was busy) or "
+      "displaced (an idle one closed to make room)",
+      MetricType::Counter,
+      {counter(static_cast<double>(refused), {{"action", "refused"}}),
+       counter(static_cast<double>(displaced), {{"action", "displaced"}})}});
+  return out;
+}
+
 MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
                                  const AdmissionGate* admission, ExtraFamilies extra)
     : registry_(std::make_shared<prometheus::Registry>()),

@@ -6,6 +6,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,6 +18,11 @@ namespace infergate::gateway {
 
 class Worker;
 class AdmissionGate;
+
+// The admin port's own connections: open, and those turned away or displaced at
+// admin.max_connections.
+std::vector<prometheus::MetricFamily> admin_families(size_t open, std::uint64_t refused,
+                                                     std::uint64_t displaced);
 
 class MetricsExporter {
  public:

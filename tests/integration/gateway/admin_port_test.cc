@@ -1,0 +1,114 @@
+// The admin port's bounds: admin.max_connections (an idle connection gives way to a new
+// one; when every one is busy the new one is closed) and admin.timeout.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/cluster.h"
+
+namespace infergate {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::Gateway;
+using testing::http_get;
+using testing::Sim;
+
+// A raw TCP connection to 127.0.0.1:port (closed with the object).
+class RawConnection {
+ public:
+  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+  }
+  ~RawConnection() { ::close(fd_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  bool connected() const { return connected_; }
+  void send(const std::string& bytes) { (void)!::send(fd_, bytes.data(), bytes.size(), 0); }
+  // True if the peer closes the connection within `timeout` (reads until EOF or error).
+  bool closed_within(std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    char buf[4096];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          end - std::chrono::steady_clock::now());
+      if (left <= 0ms) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      if (::recv(fd_, buf, sizeof(buf), 0) <= 0) return true;
+    }
+  }
+
+ private:
+  int fd_;
+  bool connected_ = false;
+};
+
+const char* kAdminBounds = "admin:\n  max_connections: 4\n  timeout: 1s\n";
+
+TEST(AdminPort, IdleConnectionsGiveWayToANewOne) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}}, "admin:\n  max_connections: 4\n  timeout: 30s\n");
+  std::vector<std::unique_ptr<RawConnection>> idle;
+  for (int i = 0; i < 4; ++i) {
+    idle.push_back(std::make_unique<RawConnection>(gw.admin_port()));
+    ASSERT_TRUE(idle.back()->connected());
+  }
+  // Accepted in order: the four are held before the probe's connection is taken.
+  int status = 0;
+  EXPECT_EQ(http_get(gw.admin_port(), "/healthz", &status), "ok\n");
+  EXPECT_EQ(status, 200) << "a probe is served although idle connections fill the cap";
+  EXPECT_TRUE(idle.front()->closed_within(2s)) << "the oldest idle connection made room";
+  const std::string text = gw.metrics_text();
+  EXPECT_GE(testing::metric_value(
+                text, "infergate_admin_connections_limited_total{action=\"displaced\"}"),
+            1);
+  EXPECT_LE(testing::metric_value(text, "infergate_admin_connections"), 4);
+}
+
+TEST(AdminPort, ANewConnectionIsClosedWhenEveryHeldOneIsBusy) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}}, kAdminBounds);
+  std::vector<std::unique_ptr<RawConnection>> busy;
+  for (int i = 0; i < 4; ++i) {
+    busy.push_back(std::make_unique<RawConnection>(gw.admin_port()));
+    busy.back()->send("GET /healthz HTTP/1.1\r\n");  // a request begun, never finished
+  }
+  // The gateway must have read those bytes (nothing outside the port shows it: any
+  // connection to ask would take a place itself).
+  std::this_thread::sleep_for(300ms);
+  RawConnection extra(gw.admin_port());
+  EXPECT_TRUE(extra.closed_within(500ms)) << "refused at once, not held";
+  // admin.timeout ends the unfinished requests; the port serves again.
+  for (auto& c : busy) EXPECT_TRUE(c->closed_within(3s));
+  EXPECT_GE(testing::metric_value(gw.metrics_text(),
+                                  "infergate_admin_connections_limited_total{action=\"refused\"}"),
+            1);
+}
+
+TEST(AdminPort, AConnectionThatSendsNothingIsClosedAfterTheTimeout) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}}, kAdminBounds);
+  RawConnection silent(gw.admin_port());
+  ASSERT_TRUE(silent.connected());
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(silent.closed_within(5s));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
+}
+
+}  // namespace
+}  // namespace infergate
