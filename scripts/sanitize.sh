@@ -26,10 +26,13 @@ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" \
   -DINFERGATE_SANITIZE=ON \
   -DINFERGATE_WERROR=ON -DINFERGATE_BUILD_TESTS=ON -DINFERGATE_BUILD_BENCHMARKS=ON >/dev/null
-# Only what those tests need: not the unit tests, the micro-benchmarks or the fuzz
-# replay. (Test binaries not built here have no tests listed, so -L integration below
-# selects the built ones, and the hostile suite, which runs the sanitized binaries.)
-tests=(gateway_integration_tests health_integration_tests cli_integration_tests)
+# Only what those tests need, and the gateway's unit tests (the exchange's lifetime,
+# driven by fake legs, is where a use after free would hide): not the other unit tests,
+# the micro-benchmarks or the fuzz replay. (Test binaries not built here have no tests
+# listed, so -L integration below selects the built ones, and the hostile suite, which
+# runs the sanitized binaries.)
+tests=(gateway_integration_tests health_integration_tests cli_integration_tests
+  gateway_unit_tests)
 tools=(infergate infergate-sim)
 if [[ "${1:-}" == "--all" ]]; then
   shift
@@ -66,7 +69,8 @@ export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 # One at a time, as in test.sh: each test starts real processes that share the cores.
 # deploy_manifests checks files with other tools; it has no code for sanitizers to watch.
+ctest --test-dir "$dir" --output-on-failure -L unit -j2 "$@"
 ctest --test-dir "$dir" --output-on-failure -L integration -E '^deploy_manifests$' -j1 "$@"
 end=$(date +%s)
-echo "sanitize.sh: integration tests passed under ASan+UBSan (build $((built - start))s," \
+echo "sanitize.sh: gateway unit and integration tests passed under ASan+UBSan (build $((built - start))s," \
   "tests $((end - built))s)"

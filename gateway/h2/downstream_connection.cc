@@ -191,8 +191,9 @@ void DownstreamConnection::reset(std::int32_t id, std::uint32_t error_code) {
   nghttp2_submit_rst_stream(session(), NGHTTP2_FLAG_NONE, id, error_code);
 }
 
-void DownstreamConnection::credit(std::int32_t id, size_t bytes) {
-  nghttp2_session_consume(session(), id, bytes);
+void DownstreamConnection::credit(std::int32_t id, size_t stream_bytes, size_t connection_bytes) {
+  if (stream_bytes != 0) nghttp2_session_consume_stream(session(), id, stream_bytes);
+  if (connection_bytes != 0) nghttp2_session_consume_connection(session(), connection_bytes);
 }
 
 void DownstreamConnection::open() {

@@ -33,8 +33,10 @@ class ClientLeg {
   virtual void resume_body(std::int32_t id) = 0;
   // RST_STREAM with `error_code`.
   virtual void reset(std::int32_t id, std::uint32_t error_code) = 0;
-  // `bytes` of the request are done with: the client's windows may grow by that much.
-  virtual void credit(std::int32_t id, size_t bytes) = 0;
+  // Request bytes done with: the stream's window may grow by `stream_bytes`, the
+  // connection's by `connection_bytes` (the same bytes, or earlier: see
+  // ProxyStream::release_connection_window).
+  virtual void credit(std::int32_t id, size_t stream_bytes, size_t connection_bytes) = 0;
   // Writes what the calls above queued once the current event is over.
   virtual void flush_later() = 0;
   // Moves one DATA frame of `length` bytes of `body` (by reference) to the output, after

@@ -1,5 +1,7 @@
 #include "gateway/stream/proxy_stream.h"
 
+#include <algorithm>
+
 #include "gateway/logging.h"
 #include "gateway/worker.h"
 
@@ -101,6 +103,8 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     // Held whole to be compressed: the client is credited as it arrives.
     credit_request(request_received_);
     maybe_compress_request();
+  } else if (parked_ || admission_ == Admission::kQueued) {
+    release_connection_window();
   }
 }
 
@@ -415,8 +419,18 @@ int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {
 
 void ProxyStream::credit_request(std::uint64_t upto) {
   if (upto <= request_credited_ || down_ == nullptr) return;
-  down_->credit(down_id_, upto - request_credited_);
+  const std::uint64_t connection =
+      upto > request_connection_credited_ ? upto - request_connection_credited_ : 0;
+  down_->credit(down_id_, upto - request_credited_, connection);
   request_credited_ = upto;
+  request_connection_credited_ = std::max(request_connection_credited_, upto);
+  down_->flush_later();
+}
+
+void ProxyStream::release_connection_window() {
+  if (down_ == nullptr || request_received_ <= request_connection_credited_) return;
+  down_->credit(down_id_, 0, request_received_ - request_connection_credited_);
+  request_connection_credited_ = request_received_;
   down_->flush_later();
 }
 

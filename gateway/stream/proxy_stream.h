@@ -205,6 +205,12 @@ class ProxyStream {
 
   // Flow control: tell each leg's session how much of what it sent is done with.
   void credit_request(std::uint64_t upto);
+  // A request that waits (for admission or a backend slot) gives back the connection's
+  // window for the bytes it holds: else requests queued behind one that is admitted can
+  // take the whole connection window, and the admitted one, on the same connection,
+  // never sends the rest of its body (a deadlock until deadlines). Its stream window still
+  // bounds what it holds.
+  void release_connection_window();
   void credit_response(std::uint64_t upto);
   void discard_request();
   void discard_response();
@@ -263,7 +269,8 @@ class ProxyStream {
   ByteQueue request_;
   ByteQueue response_;
   std::uint64_t request_received_ = 0;
-  std::uint64_t request_credited_ = 0;
+  std::uint64_t request_credited_ = 0;             // stream level
+  std::uint64_t request_connection_credited_ = 0;  // connection level (>= stream level)
   std::uint64_t response_sent_ = 0;
 
   // The routing scan of the first request message.

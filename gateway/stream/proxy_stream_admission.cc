@@ -102,6 +102,7 @@ bool ProxyStream::admit_request() {
     case routing::AdmissionController::Verdict::kQueued:
       admission_ = Admission::kQueued;
       wait_start_ = worker_.now();
+      release_connection_window();
       return false;
     case routing::AdmissionController::Verdict::kRejected:
       break;
@@ -158,6 +159,7 @@ void ProxyStream::park_for_backend() {
   // counts from the first time it found no slot.
   if (parked_since_ == std::chrono::steady_clock::time_point{}) parked_since_ = wait_start_;
   worker_.park(this, link());
+  release_connection_window();
 }
 
 }  // namespace infergate::gateway

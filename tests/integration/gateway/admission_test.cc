@@ -263,3 +263,33 @@ TEST(Admission, ACancellationStormLeavesEveryCounterAtZero) {
 
 }  // namespace
 }  // namespace infergate::testing
+
+namespace infergate::testing {
+namespace {
+
+// Regression: requests waiting for admission held the client connection's window with
+// the bytes they had sent, so the admitted request on the same connection could not send
+// the rest of its body, and nothing moved until deadlines (a head-of-line deadlock).
+TEST(Admission, QueuedRequestsDoNotStarveTheAdmittedOneOfTheConnectionWindow) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}},
+             "frontend:\n  stream_window: 64KiB\n  connection_window: 128KiB\n"
+             "limits:\n  max_inflight: 1\n");
+  auto channel = make_channel(gw.port(), /*own_connection=*/true);  // one connection for all
+  Tally tally;
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 4; ++t) {
+    callers.emplace_back([&, t] {
+      auto stub = GRPCInferenceService::NewStub(channel);
+      grpc::ClientContext c;
+      c.set_deadline(std::chrono::system_clock::now() + 10s);
+      inference::ModelInferResponse r;
+      tally.add(stub->ModelInfer(&c, identity_request(1 << 20, static_cast<std::uint32_t>(t)), &r));
+    });
+  }
+  for (auto& t : callers) t.join();
+  EXPECT_EQ(tally.ok.load(), 4) << tally.first_error;
+}
+
+}  // namespace
+}  // namespace infergate::testing

@@ -53,7 +53,10 @@ class FakeClient final : public ClientLeg {
   void send_trailers(std::int32_t, std::span<const nghttp2_nv> trailers) override;
   void resume_body(std::int32_t) override { ++resumes; }
   void reset(std::int32_t, std::uint32_t error_code) override { reset_code = error_code; }
-  void credit(std::int32_t, size_t bytes) override { credited += bytes; }
+  void credit(std::int32_t, size_t stream_bytes, size_t connection_bytes) override {
+    credited += stream_bytes;
+    connection_credited += connection_bytes;
+  }
   void flush_later() override {}
   int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) override;
   const std::string& peer() const override { return peer_; }
@@ -77,7 +80,8 @@ class FakeClient final : public ClientLeg {
   std::string body;
   bool ended = false;
   std::optional<std::uint32_t> reset_code;
-  std::uint64_t credited = 0;
+  std::uint64_t credited = 0;             // stream level
+  std::uint64_t connection_credited = 0;  // connection level
   int resumes = 0;
   bool detached = false;
 

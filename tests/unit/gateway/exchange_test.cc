@@ -540,6 +540,37 @@ TEST_F(Exchange, CancelledWhileQueuedForAdmission) {
   EXPECT_EQ(backends_->streams.size(), 1u);
 }
 
+TEST_F(Exchange, AWaitingRequestGivesBackTheConnectionWindowItHolds) {
+  // Regression: requests queued behind an admitted one on the same connection held the
+  // connection's window, so the admitted one could never send the rest of its body.
+  build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
+  ProxyStream* a = infer();
+  FakeClient queued(worker_->blocks());
+  ProxyStream* b = open(request_headers("ModelInfer"), &queued);
+  const std::string body = infer_body("m", 256 * 1024);
+  send(b, body.substr(0, 100 * 1024), /*end=*/false);
+  ASSERT_EQ(gate_->stats().queued, 1u);
+  const std::uint64_t stream_credit = queued.credited;
+  EXPECT_EQ(queued.connection_credited, 100u * 1024);
+  send(b, body.substr(100 * 1024), /*end=*/true);
+  EXPECT_EQ(queued.credited, stream_credit) << "its stream window still bounds what it holds";
+  EXPECT_EQ(queued.connection_credited, body.size()) << "the connection's window is not held";
+  // Admitted later, its bytes leave; the stream level catches up, the connection level
+  // is never credited twice.
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  answer_ok(up);
+  poll();
+  const std::int32_t second = backends_->last();
+  backends_->pull(second);
+  EXPECT_EQ(backends_->streams.at(second).body, body);
+  EXPECT_EQ(queued.credited, body.size());
+  EXPECT_EQ(queued.connection_credited, body.size());
+  answer_ok(second);
+  a->on_downstream_closed(NGHTTP2_NO_ERROR);
+  b->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
 TEST_F(Exchange, AQueuedRequestGoesWhenAdmitted) {
   build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
   ProxyStream* a = infer();
