@@ -77,6 +77,8 @@ void GrpcProbeTransport::inventory(std::uint32_t id, std::chrono::nanoseconds ti
               if (ms.ok()) {
                 result.extensions.assign(meta->response.extensions().begin(),
                                          meta->response.extensions().end());
+                result.server_name = meta->response.name();
+                result.server_version = meta->response.version();
               }
               done(std::move(result));
             });

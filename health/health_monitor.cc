@@ -12,6 +12,8 @@ struct HealthMonitor::Tracked {
   HealthRecord record;
   std::vector<IndexEntry> index;
   std::vector<std::string> extensions;
+  std::string server_name;
+  std::string server_version;
   std::shared_ptr<routing::BackendRuntime> runtime = std::make_shared<routing::BackendRuntime>();
   bool probing = false;
   bool inventorying = false;
@@ -179,6 +181,10 @@ void HealthMonitor::on_inventory(std::uint32_t id, InventoryResult result) {
   t->last_inventory = clock_();
   t->index = std::move(result.models);
   t->extensions = std::move(result.extensions);
+  if (!result.server_name.empty()) {
+    t->server_name = std::move(result.server_name);
+    t->server_version = std::move(result.server_version);
+  }
   if (first) {
     size_t ready = 0;
     for (const IndexEntry& e : t->index) ready += e.state == "READY";
@@ -337,6 +343,8 @@ void HealthMonitor::publish() {
     }
     b.index = t->index;
     b.extensions = t->extensions;
+    b.server_name = t->server_name;
+    b.server_version = t->server_version;
     b.runtime = t->runtime;
     infos.push_back(std::move(b));
   }

@@ -24,6 +24,8 @@ struct InventoryResult {
   std::string detail;
   std::vector<IndexEntry> models;
   std::vector<std::string> extensions;  // from ServerMetadata
+  std::string server_name;              // from ServerMetadata ("triton"); empty if unknown
+  std::string server_version;
 };
 
 class ProbeTransport {

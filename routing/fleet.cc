@@ -62,7 +62,11 @@ Fleet::Fleet(std::vector<BackendInfo> backends, std::uint64_t generation)
   for (std::uint32_t pos = 0; pos < backends_.size(); ++pos) {
     const BackendInfo& b = backends_[pos];
     has_caps_ = has_caps_ || b.max_inflight != 0;
-    for (const auto& [model, versions] : b.models) known_[model] = true;
+    for (const auto& [model, versions] : b.models) {
+      known_[model] = true;
+      for (const std::string& v : versions.ready) known_[version_key(model, v)] = true;
+      if (versions.ready.empty()) known_any_version_[model] = true;
+    }
     if (!b.routable()) continue;
     routable_.push_back(pos);
     for (const auto& [model, versions] : b.models) {
@@ -94,5 +98,11 @@ const std::vector<std::uint32_t>& Fleet::candidates(std::string_view model,
 }
 
 bool Fleet::known(std::string_view model) const { return known_.find(model) != known_.end(); }
+
+bool Fleet::known(std::string_view model, std::string_view version) const {
+  if (version.empty()) return known(model);
+  return known_.find(version_key(model, version)) != known_.end() ||
+         known_any_version_.find(model) != known_any_version_.end();
+}
 
 }  // namespace infergate::routing

@@ -92,6 +92,8 @@ struct BackendInfo {
   std::unordered_map<std::string, ModelVersions> models;  // READY ones, for routing
   std::vector<ModelIndexEntry> index;                     // everything listed
   std::vector<std::string> extensions;                    // from ServerMetadata
+  std::string server_name;  // what its ServerMetadata says it is ("triton"); may be empty
+  std::string server_version;
   std::shared_ptr<BackendRuntime> runtime;
 
   // Takes new requests: healthy (slow start included).
@@ -118,8 +120,11 @@ class Fleet {
   // `version`, if not empty) is ready.
   const std::vector<std::uint32_t>& candidates(std::string_view model,
                                                std::string_view version) const;
-  // True if any backend of the fleet, in any state, has listed the model.
+  // True if any backend of the fleet, in any state, has listed the model (with this
+  // version, if not empty; a backend that lists the model without versions knows them
+  // all). Not known: NOT_FOUND, as Triton answers; known but not ready: UNAVAILABLE.
   bool known(std::string_view model) const;
+  bool known(std::string_view model, std::string_view version) const;
   // Positions of the routable backends, whatever their models.
   const std::vector<std::uint32_t>& routable() const { return routable_; }
   size_t healthy_count() const { return routable_.size(); }
@@ -132,7 +137,8 @@ class Fleet {
   // Positions in backends_, by "model" and by "model\0version".
   StringMap<std::vector<std::uint32_t>> candidates_;
   StringMap<std::vector<std::uint32_t>> unversioned_;
-  StringMap<bool> known_;
+  StringMap<bool> known_;              // by "model" and by "model\0version"
+  StringMap<bool> known_any_version_;  // models some backend lists without versions
   std::vector<std::uint32_t> routable_;
   std::vector<std::uint32_t> none_;
   bool has_caps_ = false;

@@ -56,7 +56,7 @@ PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {
     if (untried > 0 && usable == 0) return {PickResult::Status::kFull, -1};
   }
   if (usable == 0) {
-    const bool known = request.model.empty() || fleet.known(request.model);
+    const bool known = request.model.empty() || fleet.known(request.model, request.version);
     return {known ? PickResult::Status::kUnavailable : PickResult::Status::kNotFound, -1};
   }
   int chosen = -1;

@@ -39,7 +39,7 @@ void fill_statistics(const SimModel& model, const VersionState& version,
 
 inference::ServerMetadataResponse build_server_metadata() {
   inference::ServerMetadataResponse m;
-  m.set_name("infergate-sim");
+  m.set_name("triton");  // as Triton says: clients check it
   m.set_version(INFERGATE_SIM_VERSION);
   for (const char* e :
        {"classification", "sequence", "model_repository", "model_repository(unload_dependents)",

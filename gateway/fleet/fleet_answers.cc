@@ -41,10 +41,50 @@ inference::RepositoryIndexResponse fleet_repository_index(const routing::Fleet& 
   return r;
 }
 
-inference::ServerMetadataResponse fleet_server_metadata(const routing::Fleet& fleet,
-                                                        const std::string& version) {
+namespace {
+
+// Orders dotted versions by their numeric parts ("2.9.0" < "2.41.0"); parts that are not
+// numbers compare as text.
+bool version_less(std::string_view a, std::string_view b) {
+  while (!a.empty() || !b.empty()) {
+    const std::string_view pa = a.substr(0, a.find('.'));
+    const std::string_view pb = b.substr(0, b.find('.'));
+    a.remove_prefix(std::min(a.size(), pa.size() + 1));
+    b.remove_prefix(std::min(b.size(), pb.size() + 1));
+    const bool na = !pa.empty() && std::all_of(pa.begin(), pa.end(), ::isdigit);
+    const bool nb = !pb.empty() && std::all_of(pb.begin(), pb.end(), ::isdigit);
+    if (na && nb && pa.size() != pb.size()) return pa.size() < pb.size();
+    if (pa != pb) return pa < pb;
+  }
+  return false;
+}
+
+}  // namespace
+
+inference::ServerMetadataResponse fleet_server_metadata(const routing::Fleet& fleet) {
+  // The name most healthy backends give (Triton's is "triton"), and the oldest version
+  // among them: what a client may rely on wherever its request lands.
+  std::map<std::string, int> names;
+  for (std::uint32_t pos : fleet.routable()) {
+    if (!fleet.backends()[pos].server_name.empty()) ++names[fleet.backends()[pos].server_name];
+  }
+  std::string name = "triton";
+  int most = 0;
+  for (const auto& [n, count] : names) {
+    if (count > most) {
+      name = n;
+      most = count;
+    }
+  }
+  std::string version;
+  for (std::uint32_t pos : fleet.routable()) {
+    const routing::BackendInfo& b = fleet.backends()[pos];
+    if (b.server_name == name && (version.empty() || version_less(b.server_version, version))) {
+      version = b.server_version;
+    }
+  }
   inference::ServerMetadataResponse r;
-  r.set_name("infergate");
+  r.set_name(name);
   r.set_version(version);
   std::vector<std::string> shared;
   bool first = true;

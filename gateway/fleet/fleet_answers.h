@@ -22,10 +22,10 @@ inference::ModelReadyResponse fleet_model_ready(const routing::Fleet& fleet,
 inference::RepositoryIndexResponse fleet_repository_index(const routing::Fleet& fleet,
                                                           bool ready_only);
 
-// ServerMetadata: the gateway's name and version, with the extensions every healthy
-// backend shares.
-inference::ServerMetadataResponse fleet_server_metadata(const routing::Fleet& fleet,
-                                                        const std::string& version);
+// ServerMetadata as the fleet's: the name most healthy backends report ("triton" when
+// none says), the oldest version among them, and the extensions they all share. (The
+// gateway's own version goes in the infergate-version header of its answers.)
+inference::ServerMetadataResponse fleet_server_metadata(const routing::Fleet& fleet);
 
 // ModelStatistics merged per (model, version): counts and durations summed,
 // last_inference the latest, batch statistics summed per batch size. The first

@@ -64,8 +64,10 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
   response_.append(prefix);
   response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
   local_trailers_ = {{"grpc-status", "0"}};
+  // The gateway's own answer: it says which gateway made it.
   const nghttp2_nv headers[] = {make_nv(":status", "200"),
-                                make_nv("content-type", "application/grpc")};
+                                make_nv("content-type", "application/grpc"),
+                                make_nv("infergate-version", kVersion)};
   response_started_ = true;
   enter(Phase::kAnswered);
   down_->send_headers(down_id_, headers, true);
@@ -107,7 +109,7 @@ void ProxyStream::answer_from_fleet(const std::string& message) {
       return reply_message(fleet_repository_index(fleet, q.ready()));
     }
     case Method::kServerMetadata:
-      return reply_message(fleet_server_metadata(fleet, kVersion));
+      return reply_message(fleet_server_metadata(fleet));
     case Method::kHealthCheck: {
       grpc::health::v1::HealthCheckRequest q;
       if (!parse(message, q)) return bad();

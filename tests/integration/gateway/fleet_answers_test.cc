@@ -62,7 +62,7 @@ TEST(FleetAnswers, ReadinessIndexMetadataAndHealthAreFleetWide) {
   grpc::ClientContext c;
   inference::ServerMetadataResponse meta;
   ASSERT_TRUE(stub->ServerMetadata(&c, {}, &meta).ok());
-  EXPECT_EQ(meta.name(), "infergate");
+  EXPECT_EQ(meta.name(), "triton");
   EXPECT_GT(meta.extensions_size(), 0);
   EXPECT_EQ(health_status(gw.port()), grpc::health::v1::HealthCheckResponse::SERVING);
 

@@ -89,14 +89,16 @@ TEST_F(ForwardingTest, AOneBackendFleetAnswersLikeThatBackend) {
   inference::RepositoryIndexRequest index;
   expect_same<inference::RepositoryIndexRequest, inference::RepositoryIndexResponse>(
       index, &S::RepositoryIndex, "RepositoryIndex");
-  // ServerMetadata is the gateway's own, with the backend's extensions.
+  // ServerMetadata is the fleet's: the backend's name and version and extensions.
   grpc::ClientContext ca;
   grpc::ClientContext cb;
   inference::ServerMetadataResponse direct;
   inference::ServerMetadataResponse via;
   ASSERT_TRUE(direct_->ServerMetadata(&ca, {}, &direct).ok());
   ASSERT_TRUE(via_->ServerMetadata(&cb, {}, &via).ok());
-  EXPECT_EQ(via.name(), "infergate");
+  EXPECT_EQ(via.name(), direct.name());
+  EXPECT_EQ(via.name(), "triton");
+  EXPECT_EQ(via.version(), direct.version());
   std::vector<std::string> a(direct.extensions().begin(), direct.extensions().end());
   std::vector<std::string> b(via.extensions().begin(), via.extensions().end());
   std::sort(a.begin(), a.end());
@@ -109,6 +111,22 @@ TEST_F(ForwardingTest, AOneBackendFleetAnswersLikeThatBackend) {
   grpc::Status s = via_->ModelMetadata(&cm, metadata, &m);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
   EXPECT_EQ(s.error_message(), "infergate: no backend serves model 'missing'");
+  // The gateway's own answers say which gateway made them.
+  const auto& headers = cb.GetServerInitialMetadata();
+  EXPECT_EQ(headers.count("infergate-version"), 1u);
+}
+
+TEST_F(ForwardingTest, AnUnknownVersionIsNotFoundAsOnTriton) {
+  grpc::ClientContext c;
+  inference::ModelInferRequest request = identity_request(64);
+  request.set_model_version("99");
+  inference::ModelInferResponse r;
+  const grpc::Status s = via_->ModelInfer(&c, request, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND) << s.error_message();
+  EXPECT_EQ(s.error_message(), "infergate: no backend serves model 'identity' version 99");
+  grpc::ClientContext known;
+  request.set_model_version("1");
+  EXPECT_TRUE(via_->ModelInfer(&known, request, &r).ok());
 }
 
 TEST_F(ForwardingTest, StatisticsAndRepositoryControlReachTheBackend) {

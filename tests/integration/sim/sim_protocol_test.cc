@@ -51,7 +51,7 @@ TEST(SimProtocol, ServerAndModelMetadata) {
   ASSERT_TRUE(sim.ok());
   inference::ServerMetadataResponse server;
   ASSERT_TRUE(sim.stub().ServerMetadata(context_with_deadline(kRpc).get(), {}, &server).ok());
-  EXPECT_EQ(server.name(), "infergate-sim");
+  EXPECT_EQ(server.name(), "triton");  // a stand-in for Triton: clients check the name
   EXPECT_THAT(server.version(), HasSubstr("."));
   EXPECT_THAT(server.extensions(), Contains("model_repository(unload_dependents)"));
   EXPECT_THAT(server.extensions(), Contains("statistics"));

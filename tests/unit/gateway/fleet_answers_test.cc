@@ -89,12 +89,30 @@ TEST(FleetAnswers, IndexIsAUnionWhereReadyWins) {
 }
 
 TEST(FleetAnswers, MetadataExtensionsAreTheSharedOnes) {
-  inference::ServerMetadataResponse m = fleet_server_metadata(two_backends(), "9.9");
-  EXPECT_EQ(m.name(), "infergate");
-  EXPECT_EQ(m.version(), "9.9");
+  inference::ServerMetadataResponse m = fleet_server_metadata(two_backends());
+  EXPECT_EQ(m.name(), "triton") << "no backend said otherwise";
+  EXPECT_EQ(m.version(), "");
   ASSERT_EQ(m.extensions_size(), 2);
   EXPECT_EQ(m.extensions(0), "sequence");
   EXPECT_EQ(m.extensions(1), "statistics");
+}
+
+TEST(FleetAnswers, MetadataIsTheBackendsNameAndTheirOldestVersion) {
+  std::vector<routing::BackendInfo> infos(3);
+  const char* versions[] = {"2.41.0", "2.9.1", "2.40.0"};
+  for (int i = 0; i < 3; ++i) {
+    infos[i].id = i;
+    infos[i].name = "b" + std::to_string(i);
+    infos[i].state = routing::BackendState::kHealthy;
+    infos[i].runtime = std::make_shared<routing::BackendRuntime>();
+    infos[i].server_name = "triton";
+    infos[i].server_version = versions[i];
+  }
+  infos[2].state = routing::BackendState::kUnhealthy;
+  infos[2].server_version = "1.0.0";  // not healthy: not counted
+  inference::ServerMetadataResponse m = fleet_server_metadata(routing::Fleet(std::move(infos)));
+  EXPECT_EQ(m.name(), "triton");
+  EXPECT_EQ(m.version(), "2.9.1") << "2.9.1 is older than 2.41.0";
 }
 
 TEST(FleetAnswers, ReadinessFollowsHealthyBackends) {

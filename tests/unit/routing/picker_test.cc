@@ -187,7 +187,17 @@ TEST(Picker, VersionsFilterCandidates) {
   Picker p(Policy::kLeastLoaded, 1);
   EXPECT_EQ(picked(p, f, "m", "2"), "b");
   EXPECT_EQ(picked(p, f, "m", "1"), "a");
-  EXPECT_EQ(p.pick(f, {.model = "m", .version = "3"}).status, PickResult::Status::kUnavailable);
+  // A version no backend lists is NOT_FOUND, as Triton answers (not UNAVAILABLE, which
+  // tells a client to retry).
+  EXPECT_EQ(p.pick(f, {.model = "m", .version = "3"}).status, PickResult::Status::kNotFound);
+}
+
+TEST(Picker, AKnownVersionWithNoHealthyBackendIsUnavailable) {
+  Fleet f =
+      FleetBuilder().add("a", {"m:1"}).add("b", {"m:2"}, 1.0, BackendState::kUnhealthy).build();
+  Picker p(Policy::kLeastLoaded, 1);
+  EXPECT_EQ(p.pick(f, {.model = "m", .version = "2"}).status, PickResult::Status::kUnavailable);
+  EXPECT_EQ(p.pick(f, {.model = "m", .version = "9"}).status, PickResult::Status::kNotFound);
 }
 
 TEST(Picker, NotFoundVersusUnavailable) {
