@@ -46,8 +46,10 @@ struct WorkerShared {
   std::shared_ptr<FanOut> fanout;
   // A backend hit the passive failure threshold (any thread; posts to control).
   std::function<void(std::uint32_t backend_id)> report_outliers;
-  // Backends' models may have changed (after repository load/unload).
-  std::function<void()> refresh_inventory;
+  // Backends' models may have changed (after repository load/unload): every backend's
+  // inventory is asked for again, and `settled` runs (on the control thread, or at once
+  // if the monitor is gone) once the fleet that shows the answers is published.
+  std::function<void(std::function<void()> settled)> refresh_inventory;
   // Admission control (never null; disabled when no limit is set).
   std::shared_ptr<AdmissionGate> admission;
   // Streams parked on every worker because their backends were at max_inflight, and the

@@ -6,6 +6,12 @@ namespace infergate::health {
 
 using routing::BackendState;
 
+// A settle_every_inventory() call: the backends still to answer, and what runs then.
+struct HealthMonitor::Settle {
+  size_t pending = 0;
+  Settled settled;
+};
+
 struct HealthMonitor::Tracked {
   std::uint32_t id = 0;
   BackendSpec spec;
@@ -17,6 +23,11 @@ struct HealthMonitor::Tracked {
   std::shared_ptr<routing::BackendRuntime> runtime = std::make_shared<routing::BackendRuntime>();
   bool probing = false;
   bool inventorying = false;
+  // Waiting for this backend's next inventory: asked for while none was running
+  // (`settling`: the one now running), or while one was (`settle_next`: that one began
+  // before their change and may not show it, so another follows).
+  std::vector<std::shared_ptr<Settle>> settling;
+  std::vector<std::shared_ptr<Settle>> settle_next;
   bool inventory_known = false;
   bool inventory_failing = false;
   TimePoint last_inventory{};
@@ -165,6 +176,15 @@ void HealthMonitor::on_inventory(std::uint32_t id, InventoryResult result) {
   Tracked* t = find(id);
   if (t == nullptr) return;
   t->inventorying = false;
+  // Counted once this inventory is applied (and published), whatever it says.
+  std::vector<std::shared_ptr<Settle>> answered = std::move(t->settling);
+  t->settling = std::move(t->settle_next);
+  t->settle_next.clear();
+  if (!t->settling.empty()) refresh_inventory(*t);
+  struct SettleAtExit {
+    std::vector<std::shared_ptr<Settle>>& settles;
+    ~SettleAtExit() { settle(std::move(settles)); }
+  } at_exit{answered};
   if (!result.ok) {
     if (!t->inventory_failing) {
       log().warn("inventory_failed backend={} error=\"{}\"", t->spec.name, result.detail);
@@ -239,10 +259,36 @@ std::function<void(std::uint32_t)> HealthMonitor::outlier_reporter() {
   };
 }
 
-std::function<void()> HealthMonitor::inventory_refresher() {
-  return [this, link = lifeline_.link()] {
-    link.post_if_alive([this] { refresh_every_inventory(); });
+std::function<void(HealthMonitor::Settled)> HealthMonitor::inventory_refresher() {
+  return [this, link = lifeline_.link()](Settled settled) {
+    auto shared = std::make_shared<Settled>(std::move(settled));
+    link.post_if_alive([this, shared] { settle_every_inventory(std::move(*shared)); },
+                       [shared] {
+                         if (*shared) (*shared)();
+                       });
   };
+}
+
+void HealthMonitor::settle_every_inventory(Settled settled) {
+  auto s = std::make_shared<Settle>();
+  s->settled = std::move(settled);
+  for (auto& t : backends_) {
+    if (t->record.state == BackendState::kDraining) continue;
+    ++s->pending;
+    if (t->inventorying) {
+      t->settle_next.push_back(s);
+    } else {
+      t->settling.push_back(s);
+      refresh_inventory(*t);
+    }
+  }
+  if (s->pending == 0 && s->settled) s->settled();
+}
+
+void HealthMonitor::settle(std::vector<std::shared_ptr<Settle>> settles) {
+  for (const std::shared_ptr<Settle>& s : settles) {
+    if (--s->pending == 0 && s->settled) s->settled();
+  }
 }
 
 void HealthMonitor::refresh_every_inventory() {
@@ -302,6 +348,8 @@ void HealthMonitor::tick() {
         t.runtime->outstanding.load(std::memory_order_relaxed) == 0) {
       log().info("backend_removed backend={} reason=\"drained\"", t.spec.name);
       if (membership_) membership_(t.id, t.spec, false);
+      settle(std::move(t.settling));  // it will not answer for them now
+      settle(std::move(t.settle_next));
       it = backends_.erase(it);
       publish();
       continue;

@@ -64,10 +64,16 @@ class HealthMonitor {
   // Asks every backend for its models again (after repository changes). Any thread.
   void refresh_all_inventories();
 
-  // report_outliers() and refresh_all_inventories() as functions that may outlive the
-  // monitor (they do nothing once it is gone), for the data plane to hold. Any thread.
+  // report_outliers() and an inventory refresh as functions that may outlive the monitor
+  // (they do nothing once it is gone), for the data plane to hold. Any thread.
+  // The refresher asks every backend (but draining ones) for its models again, then
+  // runs `settled` on the control thread once each of them has answered (or failed to)
+  // with an inventory asked for after the call, and the fleet that shows it has been
+  // published: after a repository load or unload, the gateway's answers agree with it.
+  // `settled` runs at once, on the calling thread, if the monitor is gone.
   std::function<void(std::uint32_t id)> outlier_reporter();
-  std::function<void()> inventory_refresher();
+  using Settled = std::function<void()>;
+  std::function<void(Settled settled)> inventory_refresher();
 
   // The last published fleet. Control thread.
   std::shared_ptr<const routing::Fleet> fleet() const { return fleet_; }
@@ -81,6 +87,10 @@ class HealthMonitor {
   void on_inventory(std::uint32_t id, InventoryResult result);
   void on_outliers(std::uint32_t id);
   void refresh_every_inventory();
+  struct Settle;
+  void settle_every_inventory(Settled settled);
+  // Counts this backend's finished inventory toward the settles that waited for it.
+  static void settle(std::vector<std::shared_ptr<Settle>> settles);
   void tick();
   void check_models(Tracked& t, bool recheck_ready);
   void on_model_ready(std::uint32_t id, const std::string& name, const std::string& version,

@@ -171,17 +171,23 @@ void ProxyStream::fan_out(const std::string& message) {
   for (const routing::BackendInfo& b : fleet.backends()) {
     if (b.state != routing::BackendState::kDraining) targets.push_back({b.id, b.name});
   }
+  // The answer waits until the gateway's inventory shows what was just done (published
+  // to every worker before the answer is posted to this one): the next ModelReady or
+  // inference agrees with it.
   auto done = [deliver, refresh = worker_.shared().refresh_inventory](grpc::Status s) mutable {
-    if (refresh) refresh();
-    deliver([s](ProxyStream* stream) {
-      if (!s.ok()) {
-        return stream->reply_local(static_cast<GrpcCode>(s.error_code()), s.error_message());
-      }
-      if (stream->method_ == Method::kRepositoryModelLoad) {
-        return stream->reply_message(inference::RepositoryModelLoadResponse());
-      }
-      stream->reply_message(inference::RepositoryModelUnloadResponse());
-    });
+    auto reply = [deliver, s]() mutable {
+      deliver([s](ProxyStream* stream) {
+        if (!s.ok()) {
+          return stream->reply_local(static_cast<GrpcCode>(s.error_code()), s.error_message());
+        }
+        if (stream->method_ == Method::kRepositoryModelLoad) {
+          return stream->reply_message(inference::RepositoryModelLoadResponse());
+        }
+        stream->reply_message(inference::RepositoryModelUnloadResponse());
+      });
+    };
+    if (refresh) return refresh(std::move(reply));
+    reply();
   };
   if (method_ == Method::kRepositoryModelLoad) {
     inference::RepositoryModelLoadRequest q;

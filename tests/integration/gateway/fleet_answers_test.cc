@@ -153,6 +153,38 @@ TEST(FleetAnswers, RepositoryControlFansOutToEveryBackend) {
   EXPECT_NE(s.error_message().find("sim-a"), std::string::npos) << s.error_message();
 }
 
+// Regression: ModelReady and the next inference gave the old answer right after a load or
+// unload returned, until the next inventory refresh.
+TEST(FleetAnswers, ReadinessHasSettledWhenALoadOrUnloadReturns) {
+  Sim a("sim-a");
+  Sim b("sim-b");
+  // Slow probes: only the fan-out's own settling can make the answers agree at once.
+  Gateway gw(
+      {{"sim-a", a.address()}, {"sim-b", b.address()}},
+      "allow_repository_control: true\nhealth:\n  interval: 30s\n  inventory_interval: 60s\n");
+  auto stub = make_stub(gw.port());
+  for (int round = 0; round < 3; ++round) {
+    grpc::ClientContext c;
+    inference::RepositoryModelUnloadRequest unload;
+    unload.set_model_name("identity");
+    inference::RepositoryModelUnloadResponse unloaded;
+    ASSERT_TRUE(stub->RepositoryModelUnload(&c, unload, &unloaded).ok());
+    EXPECT_FALSE(model_ready(*stub, "identity")) << "round " << round;
+    EXPECT_FALSE(model_ready(*make_stub(gw.port(), /*own_connection=*/true), "identity"));
+    grpc::ClientContext c2;
+    inference::RepositoryModelLoadRequest load;
+    load.set_model_name("identity");
+    inference::RepositoryModelLoadResponse loaded;
+    ASSERT_TRUE(stub->RepositoryModelLoad(&c2, load, &loaded).ok());
+    EXPECT_TRUE(model_ready(*stub, "identity")) << "round " << round;
+    EXPECT_TRUE(model_ready(*make_stub(gw.port(), /*own_connection=*/true), "identity"));
+    grpc::ClientContext c3;
+    inference::ModelInferResponse r;
+    const grpc::Status s = stub->ModelInfer(&c3, identity_request(64), &r);
+    EXPECT_TRUE(s.ok()) << "round " << round << ": " << s.error_message();
+  }
+}
+
 TEST(FleetAnswers, ReloadDrainsARemovedBackend) {
   Sim a("sim-a", {"--model", "identity:latency=800ms,instances=8"});
   Sim b("sim-b", {"--model", "identity:latency=800ms,instances=8"});

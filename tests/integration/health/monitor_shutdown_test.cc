@@ -271,14 +271,16 @@ TEST_F(MonitorShutdownTest, AnswersAfterTheIoContextDiedTouchNothing) {
 TEST_F(MonitorShutdownTest, ReportsFromOtherThreadsAfterDeathDoNothing) {
   put_calls_in_flight();
   std::function<void(std::uint32_t)> report = monitor_->outlier_reporter();
-  std::function<void()> refresh = monitor_->inventory_refresher();
+  std::function<void(HealthMonitor::Settled)> refresh = monitor_->inventory_refresher();
+  bool settled = false;
   on_io([&] { monitor_.reset(); });
   const int published = published_.get();
   std::thread worker([&] {
     report(0);
-    refresh();
+    refresh([&] { settled = true; });
   });
   worker.join();
+  EXPECT_TRUE(settled) << "a caller waiting for the inventory is not left hanging";
   on_io([] {});
   EXPECT_EQ(published_.get(), published);
   answer_after_death();
