@@ -108,6 +108,21 @@ void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
   }
 }
 
+void ByteQueue::drop_front(size_t n) {
+  size_ -= n;
+  while (n > 0) {
+    Slice& front = slices_.front();
+    if (front.length <= n) {
+      n -= front.length;
+      slices_.pop_front();
+    } else {
+      front.offset += static_cast<std::uint32_t>(n);
+      front.length -= static_cast<std::uint32_t>(n);
+      n = 0;
+    }
+  }
+}
+
 void ByteQueue::prepend(SliceQueue&& slices) {
   std::vector<Slice> in_order(slices.begin(), slices.end());
   for (auto it = in_order.rbegin(); it != in_order.rend(); ++it) {

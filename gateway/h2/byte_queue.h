@@ -76,6 +76,9 @@ class ByteQueue {
   // `retain`, also keeps references there (request bytes held for a retry).
   void take(size_t n, OutputBuffer& out, SliceQueue* retain = nullptr);
 
+  // Drops the first n bytes (n <= size()).
+  void drop_front(size_t n);
+
   // Puts slices (taken earlier and retained) back in front, in order.
   void prepend(SliceQueue&& slices);
 

@@ -77,13 +77,14 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
                            budget->limit());
   }
   request_.append(data);
+  if (skip_request_bytes_ != 0) skip_refused_message();
   if (phase_ < Phase::kAdmission) {
     // Until a backend is chosen the bytes wait here, and the client is credited so the
     // scan can see what it needs; never past the cap for what may be read unrouted.
     credit_request(request_received_);
     try_route();
     if (phase_ < Phase::kAdmission && phase_ != Phase::kAnswered &&
-        request_received_ > unrouted_cap()) {
+        request_received_ - unrouted_from_ > unrouted_cap()) {
       const MethodInfo& info = method_info(method_);
       if (info.handling == Handling::kForwardByModel) {
         const bool whole = whole_for_routing();
@@ -232,8 +233,21 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   ++events_;
   if (end_stream) at_.backend_finished = true;
   if (down_ == nullptr) return;
-  if (trailers || response_started_) {
+  if (trailers || (response_started_ && !gateway_headers_)) {
     on_response_end();
+    return;
+  }
+  if (gateway_headers_) {
+    // The client has the gateway's HEADERS already (it answered an earlier message in
+    // the stream): the backend's are not sent again. A Trailers-Only answer ends the
+    // stream with its status.
+    if (end_stream) {
+      for (const char* name : {"grpc-status", "grpc-message"}) {
+        const std::string_view value = at_.response_headers.find(name);
+        if (!value.empty()) local_trailers_.emplace_back(name, std::string(value));
+      }
+      on_response_end();
+    }
     return;
   }
   if (end_stream && status_known_ && status_ == GrpcCode::kUnavailable && retry_allowed()) {

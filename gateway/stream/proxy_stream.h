@@ -170,6 +170,15 @@ class ProxyStream {
   void answer_from_fleet(const std::string& message);
   void fan_out(const std::string& message);
   void reply_message(const google::protobuf::Message& message);
+  // A ModelStreamInfer message that cannot be routed (no backend for its model, a lost
+  // sequence) is answered in the stream, as Triton does: a ModelStreamInferResponse with
+  // `message` as its error_message (and the request's id), and the stream goes on with
+  // the next message. False (the caller ends the stream with a status instead) for other
+  // methods, once a backend stream exists, or when the client asked for statuses
+  // (`triton_grpc_error: true`).
+  bool answer_in_stream(const std::string& message);
+  // Drops what arrived of a message answered in the stream; routing resumes after it.
+  void skip_refused_message();
 
   // Answers and endings (proxy_stream_reply.cc).
   void reply_local(GrpcCode code, std::string_view message,
@@ -244,6 +253,7 @@ class ProxyStream {
   // The routing fields, kept while the request waits (for admission or a backend slot).
   RequestView pending_view_;
   std::string pending_sequence_text_;
+  std::string pending_id_;  // ModelStreamInfer: the message's id, for an in-stream answer
   bool parked_ = false;
 
   // Compression of the request, decided once per request (a retry sends what the first
@@ -285,6 +295,12 @@ class ProxyStream {
   std::chrono::steady_clock::time_point progress_at_;
   std::uint64_t last_progress_ = 0;
   std::uint64_t events_ = 0;  // header frames seen, either leg
+
+  // The client's response HEADERS are the gateway's (it answered a stream message itself
+  // before any backend stream): the backend's own HEADERS are not sent again.
+  bool gateway_headers_ = false;
+  std::uint64_t skip_request_bytes_ = 0;  // of a message answered in the stream
+  std::uint64_t unrouted_from_ = 0;       // request bytes before the message being routed
 
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;

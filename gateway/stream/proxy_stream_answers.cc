@@ -75,6 +75,68 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
   down_->flush_later();
 }
 
+bool ProxyStream::answer_in_stream(const std::string& message) {
+  if (method_ != Method::kModelStreamInfer || down_ == nullptr || phase_ == Phase::kAnswered ||
+      at_.up != nullptr || !tried_.empty() ||
+      request_headers_.find("triton_grpc_error") == "true") {
+    return false;
+  }
+  std::uint8_t raw[kGrpcPrefixBytes];
+  GrpcPrefix prefix;
+  if (!request_.copy_out(0, raw) || !decode_grpc_prefix(raw, prefix)) return false;
+  release_admission();  // it was charged as a request, and goes nowhere
+  inference::ModelStreamInferResponse r;
+  r.set_error_message(message);
+  r.mutable_infer_response()->set_id(pending_id_);
+  r.mutable_infer_response()->set_model_name(model_);
+  r.mutable_infer_response()->set_model_version(version_);
+  const std::string body = r.SerializeAsString();
+  std::uint8_t framed[kGrpcPrefixBytes];
+  encode_grpc_prefix({.compressed = false, .length = static_cast<std::uint32_t>(body.size())},
+                     framed);
+  response_.append(framed);
+  response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+  if (!response_started_) {
+    const nghttp2_nv headers[] = {make_nv(":status", "200"),
+                                  make_nv("content-type", "application/grpc"),
+                                  make_nv("infergate-version", kVersion)};
+    down_->send_headers(down_id_, headers, /*body_follows=*/true);
+    response_started_ = true;
+    gateway_headers_ = true;
+  } else {
+    down_->resume_body(down_id_);
+  }
+  // The stream goes on: the refused message is dropped as its bytes come, and the next
+  // one is routed afresh (the one way back from kAdmission to kRouting).
+  skip_request_bytes_ = kGrpcPrefixBytes + std::uint64_t{prefix.length};
+  unrouted_from_ = request_received_ - request_.size() + skip_request_bytes_;
+  phase_ = Phase::kRouting;
+  model_.clear();
+  version_.clear();
+  sequence_ = false;
+  need_whole_ = false;
+  next_scan_at_ = 0;
+  inflater_.reset();
+  skip_refused_message();
+  credit_request(request_received_);
+  down_->flush_later();
+  // The next message is routed from a fresh event, never from inside this one: a window
+  // full of bad messages must not recurse, and a refusal made from a wake-up (parked,
+  // admitted) has no arriving bytes to carry the stream on.
+  boost::asio::post(worker_.io(), [this, alive = link()] {
+    if (!alive.alive()) return;
+    try_route();
+    worker_.flush_dirty();
+  });
+  return true;
+}
+
+void ProxyStream::skip_refused_message() {
+  const size_t n = std::min<std::uint64_t>(skip_request_bytes_, request_.size());
+  request_.drop_front(n);
+  skip_request_bytes_ -= n;
+}
+
 namespace {
 
 template <typename T>

@@ -76,7 +76,14 @@ void ProxyStream::scan_first_message() {
   const MethodInfo& info = method_info(method_);
   if (request_.size() < kGrpcPrefixBytes) {
     if (!request_ended_) return;
-    if (request_.empty()) return dispatch(RequestView{});  // the backend will judge it
+    if (request_.empty()) {
+      if (gateway_headers_) {
+        // A stream whose messages were all answered by the gateway, half-closed: it
+        // ends as Triton ends a stream, OK.
+        return fail_after_upstream(GrpcCode::kOk, "", NGHTTP2_NO_ERROR);
+      }
+      return dispatch(RequestView{});  // the backend will judge it
+    }
     return reply_local(GrpcCode::kInvalidArgument,
                        "infergate: request ends inside a gRPC message prefix");
   }
@@ -219,6 +226,7 @@ void ProxyStream::dispatch(const RequestView& view) {
                               .sequence_end = view.sequence_end,
                               .priority = view.priority};
   pending_view_.sequence.text = pending_sequence_text_;
+  if (method_ == Method::kModelStreamInfer) pending_id_ = std::string(view.id);
   if (info.scan_prefix && !admit_request()) return;
   route_admitted();
 }
@@ -275,10 +283,11 @@ void ProxyStream::route_sequence(const RequestView& view) {
   }
   if (entry && entry->lost && !view.sequence_start) {
     if (view.sequence_end) table.erase(key);
-    return reply_local(GrpcCode::kUnavailable,
-                       "infergate: sequence " + shown + " of model '" + clip(model_) +
-                           "' lived on backend " + entry->backend_name +
-                           ", which is no longer serving; the sequence's state is lost");
+    const std::string lost = "infergate: sequence " + shown + " of model '" + clip(model_) +
+                             "' lived on backend " + entry->backend_name +
+                             ", which is no longer serving; the sequence's state is lost";
+    if (answer_in_stream(lost)) return;
+    return reply_local(GrpcCode::kUnavailable, lost);
   }
   // A new sequence (or a restart): least-loaded, then pinned.
   const routing::PickResult r =
@@ -297,14 +306,16 @@ void ProxyStream::route_sequence(const RequestView& view) {
 void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
   const MethodInfo& info = method_info(method_);
   if (info.handling == Handling::kForwardAny || model_.empty()) {
+    if (answer_in_stream("infergate: no healthy backend")) return;
     return reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend");
   }
   const std::string what =
       "model '" + clip(model_) + "'" + (version_.empty() ? "" : " version " + clip(version_));
-  if (status == routing::PickResult::Status::kNotFound) {
-    return reply_local(GrpcCode::kNotFound, "infergate: no backend serves " + what);
-  }
-  reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend has " + what + " ready");
+  const bool not_found = status == routing::PickResult::Status::kNotFound;
+  const std::string message = not_found ? "infergate: no backend serves " + what
+                                        : "infergate: no healthy backend has " + what + " ready";
+  if (answer_in_stream(message)) return;
+  reply_local(not_found ? GrpcCode::kNotFound : GrpcCode::kUnavailable, message);
 }
 
 const routing::BackendInfo* ProxyStream::backend() const {

@@ -207,6 +207,27 @@ TEST_F(ForwardingTest, StreamInferKeepsOrderOverAThousandMessages) {
   EXPECT_EQ(received, kMessages);
 }
 
+// As Triton: a stream message that cannot be served is answered in the stream (its
+// error_message), and the stream goes on; here the first, before any backend stream.
+TEST_F(ForwardingTest, AStreamsBadFirstMessageIsAnsweredInTheStream) {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  auto stream = via_->ModelStreamInfer(&c);
+  ASSERT_TRUE(stream->Write(identity_request(64, 1, "missing")));
+  ASSERT_TRUE(stream->Write(identity_request(64, 2)));
+  stream->WritesDone();
+  inference::ModelStreamInferResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.error_message(), "infergate: no backend serves model 'missing'");
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_TRUE(response.error_message().empty()) << response.error_message();
+  EXPECT_EQ(response.infer_response().raw_output_contents(0),
+            identity_request(64, 2).raw_input_contents(0));
+  EXPECT_FALSE(stream->Read(&response));
+  const grpc::Status s = stream->Finish();
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
 TEST_F(ForwardingTest, GzipAndDeflateRequestsRouteAndRoundTrip) {
   for (grpc_compression_algorithm algorithm : {GRPC_COMPRESS_GZIP, GRPC_COMPRESS_DEFLATE}) {
     // Zero-padded like a DeepMET input: compresses well, so it really is compressed.

@@ -328,6 +328,98 @@ TEST_F(Exchange, ALostConnectionBetweenMessagesEndsTheAnswerWithUnavailable) {
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
 }
 
+// ------------------------------------------------------------------ streams
+
+// The ModelStreamInferResponse messages in a response body.
+std::vector<inference::ModelStreamInferResponse> stream_responses(const std::string& body) {
+  std::vector<inference::ModelStreamInferResponse> out;
+  size_t at = 0;
+  while (at + 5 <= body.size()) {
+    const std::uint32_t length = (std::uint32_t{static_cast<std::uint8_t>(body[at + 1])} << 24) |
+                                 (std::uint32_t{static_cast<std::uint8_t>(body[at + 2])} << 16) |
+                                 (std::uint32_t{static_cast<std::uint8_t>(body[at + 3])} << 8) |
+                                 std::uint32_t{static_cast<std::uint8_t>(body[at + 4])};
+    out.emplace_back().ParseFromString(body.substr(at + 5, length));
+    at += 5 + length;
+  }
+  return out;
+}
+
+TEST_F(Exchange, AStreamsUnroutableFirstMessageIsAnsweredInTheStreamAndTheStreamGoesOn) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, infer_body("nope") + infer_body("m"), /*end=*/false);
+  poll();  // the next message is routed from a fresh event
+  EXPECT_EQ(client_->header(":status"), "200");
+  EXPECT_TRUE(client_->body_follows) << "the stream stays open";
+  EXPECT_FALSE(client_->pull(*x));
+  std::vector<inference::ModelStreamInferResponse> got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].error_message(), "infergate: no backend serves model 'nope'");
+  EXPECT_EQ(got[0].infer_response().id(), "req-1");
+  // The second message went to a backend, alone.
+  ASSERT_EQ(backends_->streams.size(), 1u);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, infer_body("m"));
+  inference::ModelStreamInferResponse answer;
+  answer.mutable_infer_response()->set_id("req-1");
+  answer.mutable_infer_response()->set_model_name("m");
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, grpc_frame(answer.SerializeAsString()));
+  EXPECT_EQ(client_->headers_sent, 1) << "the backend's HEADERS are not sent again";
+  x->on_request_end();
+  backends_->pull(up);
+  EXPECT_TRUE(backends_->streams.at(up).request_ended);
+  backends_->answer_trailers(fields_, up, kOk);
+  backends_->close(up, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(client_->pull(*x));
+  got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].infer_response().model_name(), "m");
+  EXPECT_EQ(client_->trailer("grpc-status"), "0");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AStreamOfOnlyUnroutableMessagesEndsOkWhenTheClientHalfCloses) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, infer_body("nope") + infer_body("gone"), /*end=*/true);
+  poll();
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(stream_responses(client_->body).size(), 2u);
+  EXPECT_EQ(client_->trailer("grpc-status"), "0");
+  EXPECT_TRUE(backends_->streams.empty());
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AStreamThatAsksForStatusesGetsOneForAnUnroutableMessage) {
+  build();
+  Fields headers = request_headers("ModelStreamInfer");
+  headers.emplace_back("triton_grpc_error", "true");
+  ProxyStream* x = open(headers);
+  send(x, infer_body("nope"), /*end=*/false);
+  poll();
+  EXPECT_FALSE(client_->body_follows);
+  EXPECT_EQ(client_->grpc_status(), "5");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AWindowFullOfUnroutableStreamMessagesDoesNotRecurse) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  std::string many;
+  for (int i = 0; i < 5000; ++i) many += infer_body("nope");
+  send(x, many, /*end=*/true);
+  for (int i = 0; i < 5001 && !client_->ended; ++i) {
+    poll();
+    client_->pull(*x);
+  }
+  EXPECT_TRUE(client_->ended);
+  EXPECT_EQ(stream_responses(client_->body).size(), 5000u);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
 // ------------------------------------------------------------------ compression
 
 TEST_F(Exchange, ARequestIsCompressedForABackendThatAsksForIt) {
