@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "tests/support/cluster.h"
@@ -38,6 +39,13 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   bool connected() const { return connected_; }
+  // This end's port.
+  int local_port() const {
+    sockaddr_in a{};
+    socklen_t n = sizeof(a);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n);
+    return ntohs(a.sin_port);
+  }
   void send(const std::string& bytes) { (void)!::send(fd_, bytes.data(), bytes.size(), 0); }
   // True if the peer closes the connection within `timeout` (reads until EOF or error).
   bool closed_within(std::chrono::milliseconds timeout) {
@@ -57,6 +65,24 @@ class RawConnection {
   int fd_;
   bool connected_ = false;
 };
+
+// True once the listener's side of the loopback connection from `client_port` to
+// `server_port` has read everything sent to it (its receive queue, /proc/net/tcp, is empty).
+bool server_read_all(int server_port, int client_port) {
+  std::ifstream tcp("/proc/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // header
+  while (std::getline(tcp, line)) {
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues;
+    fields >> slot >> local >> remote >> state >> queues;
+    const int lport = std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+    const int rport = std::stoi(remote.substr(remote.find(':') + 1), nullptr, 16);
+    if (lport != server_port || rport != client_port) continue;
+    return std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16) == 0;
+  }
+  return false;  // not accepted yet
+}
 
 const char* kAdminBounds = "admin:\n  max_connections: 4\n  timeout: 1s\n";
 
@@ -88,9 +114,12 @@ TEST(AdminPort, ANewConnectionIsClosedWhenEveryHeldOneIsBusy) {
     busy.push_back(std::make_unique<RawConnection>(gw.admin_port()));
     busy.back()->send("GET /healthz HTTP/1.1\r\n");  // a request begun, never finished
   }
-  // The gateway must have read those bytes (nothing outside the port shows it: any
-  // connection to ask would take a place itself).
-  std::this_thread::sleep_for(300ms);
+  // The gateway must have read those bytes (asking the port would take a place itself:
+  // the kernel tells).
+  for (auto& c : busy) {
+    ASSERT_TRUE(
+        testing::wait_until([&] { return server_read_all(gw.admin_port(), c->local_port()); }, 5s));
+  }
   RawConnection extra(gw.admin_port());
   EXPECT_TRUE(extra.closed_within(500ms)) << "refused at once, not held";
   // admin.timeout ends the unfinished requests; the port serves again.
