@@ -88,19 +88,17 @@ std::span<const std::uint8_t> ByteQueue::contiguous(size_t offset, size_t n) con
   return {};
 }
 
-void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
+template <typename Sink>
+void ByteQueue::pop_front(size_t n, Sink sink) {
   size_ -= n;
   while (n > 0) {
     Slice& front = slices_.front();
     if (front.length <= n) {
       n -= front.length;
-      if (retain != nullptr) retain->push_back(front);
-      out.append_slice(std::move(front));
+      sink(std::move(front));
       slices_.pop_front();
     } else {
-      Slice part{front.block, front.offset, static_cast<std::uint32_t>(n)};
-      if (retain != nullptr) retain->push_back(part);
-      out.append_slice(std::move(part));
+      sink(Slice{front.block, front.offset, static_cast<std::uint32_t>(n)});
       front.offset += static_cast<std::uint32_t>(n);
       front.length -= static_cast<std::uint32_t>(n);
       n = 0;
@@ -108,19 +106,15 @@ void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
   }
 }
 
+void ByteQueue::take(size_t n, OutputBuffer& out, SliceQueue* retain) {
+  pop_front(n, [&](Slice&& s) {
+    if (retain != nullptr) retain->push_back(s);
+    out.append_slice(std::move(s));
+  });
+}
+
 void ByteQueue::drop_front(size_t n) {
-  size_ -= n;
-  while (n > 0) {
-    Slice& front = slices_.front();
-    if (front.length <= n) {
-      n -= front.length;
-      slices_.pop_front();
-    } else {
-      front.offset += static_cast<std::uint32_t>(n);
-      front.length -= static_cast<std::uint32_t>(n);
-      n = 0;
-    }
-  }
+  pop_front(n, [](Slice&&) {});
 }
 
 void ByteQueue::prepend(SliceQueue&& slices) {

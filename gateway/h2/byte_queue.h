@@ -88,6 +88,11 @@ class ByteQueue {
   void seal() { tail_.reset(); }
 
  private:
+  // Removes the first n bytes (n <= size()), handing each slice (or the part of one) that
+  // goes to `sink`.
+  template <typename Sink>
+  void pop_front(size_t n, Sink sink);
+
   BlockPool* pool_;
   SliceQueue slices_;  // front = oldest
   size_t size_ = 0;

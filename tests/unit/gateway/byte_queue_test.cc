@@ -36,6 +36,18 @@ TEST(ByteQueue, AppendAndTakeByReferenceKeepTheBytes) {
   EXPECT_EQ(flatten(out), data);
 }
 
+TEST(ByteQueue, DropFrontDiscardsAcrossBlocks) {
+  BlockPool pool;
+  ByteQueue q(pool);
+  const auto data = pattern(150 * 1024);
+  q.append(data);
+  q.drop_front(70000);  // past the first 64 KiB block, into the second
+  EXPECT_EQ(q.size(), data.size() - 70000);
+  OutputBuffer out(pool);
+  q.take(q.size(), out);
+  EXPECT_EQ(flatten(out), std::vector<std::uint8_t>(data.begin() + 70000, data.end()));
+}
+
 TEST(ByteQueue, BlocksReturnToThePoolOnlyWhenTheLastReferenceGoes) {
   BlockPool pool;
   {
