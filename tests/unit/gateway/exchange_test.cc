@@ -124,6 +124,11 @@ class Exchange : public ::testing::Test {
     backends_->answer_trailers(fields_, id, kOk);
     backends_->close(id, NGHTTP2_NO_ERROR);
   }
+  // The backend reads all of stream `id`'s request and answers it in full.
+  void serve(std::int32_t id) {
+    backends_->pull(id);
+    answer_ok(id);
+  }
   // The worker's posted work (wake-ups, admission callbacks) runs.
   void poll() {
     control_.restart();
@@ -290,9 +295,7 @@ TEST_F(Exchange, ALostConnectionBeforeTheAnswerIsRetried) {
   backends_->pull(first);
   backends_->lose(first, "connection reset by peer");
   ASSERT_EQ(backends_->streams.size(), 2u);
-  const std::int32_t second = backends_->last();
-  backends_->pull(second);
-  answer_ok(second);
+  serve(backends_->last());
   EXPECT_TRUE(client_->pull(*x));
   EXPECT_EQ(client_->grpc_status(), "0");
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
@@ -528,16 +531,14 @@ TEST_F(Exchange, AParkedRequestGoesWhenASlotFrees) {
   EXPECT_TRUE(c->parked());
   EXPECT_EQ(worker_->parked_here(), 1);
   const std::int32_t first = backends_->streams.begin()->first;
-  backends_->pull(first);
-  answer_ok(first);
+  serve(first);
   poll();
   EXPECT_FALSE(c->parked());
   EXPECT_EQ(backends_->streams.size(), 3u);
   // Done: every stream answered and closed.
   for (auto& [id, s] : backends_->streams) {
     if (!s.closed) {
-      backends_->pull(id);
-      answer_ok(id);
+      serve(id);
     }
   }
   for (ProxyStream* x : {a, b, c}) x->on_downstream_closed(NGHTTP2_NO_ERROR);
@@ -559,8 +560,7 @@ TEST_F(Exchange, AParkedRequestGivesUpAtTheBackendWaitTimeout) {
   c->on_downstream_closed(NGHTTP2_NO_ERROR);
   poll();
   for (auto& [id, s] : backends_->streams) {
-    backends_->pull(id);
-    answer_ok(id);
+    serve(id);
   }
   a->on_downstream_closed(NGHTTP2_NO_ERROR);
   b->on_downstream_closed(NGHTTP2_NO_ERROR);
@@ -602,14 +602,11 @@ TEST_F(Exchange, CancelledWhileParked) {
   EXPECT_EQ(worker_->active_streams(), 2u);
   // The slot that frees wakes nobody that is gone.
   const std::int32_t first = backends_->streams.begin()->first;
-  backends_->pull(first);
-  answer_ok(first);
+  serve(first);
   poll();
   EXPECT_EQ(worker_->parked_here(), 0);
   EXPECT_EQ(backends_->streams.size(), 2u);
-  const std::int32_t second = backends_->last();
-  backends_->pull(second);
-  answer_ok(second);
+  serve(backends_->last());
   a->on_downstream_closed(NGHTTP2_NO_ERROR);
   b->on_downstream_closed(NGHTTP2_NO_ERROR);
 }
@@ -623,9 +620,7 @@ TEST_F(Exchange, CancelledWhileQueuedForAdmission) {
   EXPECT_EQ(gate_->stats().queued, 1u);
   b->on_downstream_closed(NGHTTP2_CANCEL);
   EXPECT_EQ(gate_->stats().queued, 0u) << "its place in the queue is given up";
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
-  answer_ok(up);
+  serve(backends_->last());
   a->on_downstream_closed(NGHTTP2_NO_ERROR);
   poll();
   EXPECT_EQ(gate_->stats().inflight, 0u);
@@ -649,9 +644,7 @@ TEST_F(Exchange, AWaitingRequestGivesBackTheConnectionWindowItHolds) {
   EXPECT_EQ(queued.connection_credited, body.size()) << "the connection's window is not held";
   // Admitted later, its bytes leave; the stream level catches up, the connection level
   // is never credited twice.
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
-  answer_ok(up);
+  serve(backends_->last());
   poll();
   const std::int32_t second = backends_->last();
   backends_->pull(second);
@@ -668,14 +661,10 @@ TEST_F(Exchange, AQueuedRequestGoesWhenAdmitted) {
   ProxyStream* a = infer();
   FakeClient queued(worker_->blocks());
   ProxyStream* b = infer("m", "", &queued);
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
-  answer_ok(up);
+  serve(backends_->last());
   poll();  // the gate's grant comes back through the worker's io_context
   ASSERT_EQ(backends_->streams.size(), 2u);
-  const std::int32_t second = backends_->last();
-  backends_->pull(second);
-  answer_ok(second);
+  serve(backends_->last());
   EXPECT_TRUE(queued.pull(*b));
   EXPECT_EQ(queued.grpc_status(), "0");
   a->on_downstream_closed(NGHTTP2_NO_ERROR);
@@ -715,8 +704,7 @@ TEST_F(Exchange, CancelledAfterItsAnswer) {
   build();
   ProxyStream* x = infer();
   const std::int32_t up = backends_->last();
-  backends_->pull(up);
-  answer_ok(up);
+  serve(up);
   x->on_downstream_closed(NGHTTP2_CANCEL);  // before it read the answer
   EXPECT_FALSE(backends_->streams.at(up).reset_code) << "the backend stream is over already";
 }
