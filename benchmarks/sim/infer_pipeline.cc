@@ -66,9 +66,20 @@ grpc::Status InferPipeline::run(const SimModel& model, VersionState& version,
                                 const inference::ModelInferRequest& request,
                                 inference::ModelInferRequest* owned, SteadyTime now,
                                 inference::ModelInferResponse* response) const {
-  grpc::Status s = model.spec().kind == ModelSpec::Kind::kAccumulate
-                       ? run_accumulate(model, version, request, now, response)
-                       : run_identity(request, owned, response);
+  grpc::Status s;
+  switch (model.spec().kind) {
+    case ModelSpec::Kind::kAccumulate:
+    case ModelSpec::Kind::kSimpleSequence:
+      s = run_accumulate(model, version, request, now, response);
+      break;
+    case ModelSpec::Kind::kSimple:
+    case ModelSpec::Kind::kSimpleString:
+      s = run_simple(request, model.spec().kind == ModelSpec::Kind::kSimpleString, response);
+      break;
+    case ModelSpec::Kind::kIdentity:
+      s = run_identity(request, owned, response);
+      break;
+  }
   if (!s.ok()) return s;
   response->set_model_name(request.model_name());
   response->set_model_version(version.version());

@@ -10,22 +10,57 @@ std::uint64_t ns(std::chrono::nanoseconds d) {
   return d.count() > 0 ? static_cast<std::uint64_t>(d.count()) : 0;
 }
 
-bool is_accumulate(const ModelSpec& spec) { return spec.kind == ModelSpec::Kind::kAccumulate; }
+// One input or output of a model kind, as its metadata and config describe it.
+struct TensorDecl {
+  const char* name;
+  const char* datatype;
+  inference::DataType type;
+  std::int64_t dim;
+};
+
+struct KindTensors {
+  std::vector<TensorDecl> inputs;
+  std::vector<TensorDecl> outputs;
+};
+
+KindTensors tensors_of(const ModelSpec& spec) {
+  using K = ModelSpec::Kind;
+  switch (spec.kind) {
+    case K::kIdentity:
+      return {{{"INPUT0", "FP32", inference::TYPE_FP32, -1}},
+              {{"OUTPUT0", "FP32", inference::TYPE_FP32, -1}}};
+    case K::kAccumulate:
+      return {{{"INPUT0", "INT32", inference::TYPE_INT32, 1}},
+              {{"OUTPUT0", "INT32", inference::TYPE_INT32, 1}}};
+    case K::kSimpleSequence:
+      return {{{"INPUT", "INT32", inference::TYPE_INT32, 1}},
+              {{"OUTPUT", "INT32", inference::TYPE_INT32, 1}}};
+    case K::kSimple:
+    case K::kSimpleString: {
+      const bool strings = spec.kind == K::kSimpleString;
+      const char* dt = strings ? "BYTES" : "INT32";
+      const inference::DataType t = strings ? inference::TYPE_STRING : inference::TYPE_INT32;
+      return {{{"INPUT0", dt, t, 16}, {"INPUT1", dt, t, 16}},
+              {{"OUTPUT0", dt, t, 16}, {"OUTPUT1", dt, t, 16}}};
+    }
+  }
+  return {};
+}
 
 inference::ModelMetadataResponse build_metadata(const ModelSpec& spec) {
   inference::ModelMetadataResponse m;
   m.set_name(spec.name);
   for (std::int64_t v : spec.versions) m.add_versions(std::to_string(v));
   m.set_platform("infergate_sim");
-  const char* datatype = is_accumulate(spec) ? "INT32" : "FP32";
-  const std::int64_t dim = is_accumulate(spec) ? 1 : -1;
-  for (auto* t : {m.add_inputs(), m.add_outputs()}) {
-    t->set_datatype(datatype);
+  auto describe = [&](const TensorDecl& d, inference::ModelMetadataResponse::TensorMetadata* t) {
+    t->set_name(d.name);
+    t->set_datatype(d.datatype);
     if (spec.max_batch > 0) t->add_shape(-1);
-    t->add_shape(dim);
-  }
-  m.mutable_inputs(0)->set_name("INPUT0");
-  m.mutable_outputs(0)->set_name("OUTPUT0");
+    t->add_shape(d.dim);
+  };
+  const KindTensors tensors = tensors_of(spec);
+  for (const TensorDecl& d : tensors.inputs) describe(d, m.add_inputs());
+  for (const TensorDecl& d : tensors.outputs) describe(d, m.add_outputs());
   return m;
 }
 
@@ -37,22 +72,24 @@ inference::ModelConfig build_config(const ModelSpec& spec) {
   c.set_max_batch_size(spec.max_batch);
   for (std::int64_t v : spec.versions)
     c.mutable_version_policy()->mutable_specific()->add_versions(v);
-  const inference::DataType type =
-      is_accumulate(spec) ? inference::TYPE_INT32 : inference::TYPE_FP32;
-  const std::int64_t dim = is_accumulate(spec) ? 1 : -1;
-  inference::ModelInput* in = c.add_input();
-  in->set_name("INPUT0");
-  in->set_data_type(type);
-  in->add_dims(dim);
-  inference::ModelOutput* out = c.add_output();
-  out->set_name("OUTPUT0");
-  out->set_data_type(type);
-  out->add_dims(dim);
+  const KindTensors tensors = tensors_of(spec);
+  for (const TensorDecl& d : tensors.inputs) {
+    inference::ModelInput* in = c.add_input();
+    in->set_name(d.name);
+    in->set_data_type(d.type);
+    in->add_dims(d.dim);
+  }
+  for (const TensorDecl& d : tensors.outputs) {
+    inference::ModelOutput* out = c.add_output();
+    out->set_name(d.name);
+    out->set_data_type(d.type);
+    out->add_dims(d.dim);
+  }
   inference::ModelInstanceGroup* group = c.add_instance_group();
   group->set_name(spec.name + "_0");
   group->set_kind(inference::ModelInstanceGroup::KIND_CPU);
   group->set_count(spec.instances);
-  if (is_accumulate(spec)) {
+  if (spec.stateful()) {
     c.mutable_sequence_batching()->set_max_sequence_idle_microseconds(ns(spec.seq_idle) / 1000);
   }
   return c;

@@ -1,6 +1,8 @@
 #include "benchmarks/sim/sim_models.h"
 
+#include <charconv>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 namespace infergate::sim {
@@ -82,14 +84,15 @@ grpc::Status bool_param(const ModelInferRequest& request, const std::string& nam
   return grpc::Status::OK;
 }
 
-// Sums INPUT0 (INT32, raw or int_contents; already validated against its shape).
-grpc::Status sum_input0(const ModelInferRequest& request, std::int64_t* sum, bool* raw) {
+// Sums input `name` (INT32, raw or int_contents; already validated against its shape).
+grpc::Status sum_input(const ModelInferRequest& request, const std::string& name, std::int64_t* sum,
+                       bool* raw) {
   for (int i = 0; i < request.inputs_size(); ++i) {
     const auto& in = request.inputs(i);
-    if (in.name() != "INPUT0") continue;
+    if (in.name() != name) continue;
     if (in.datatype() != "INT32") {
-      return invalid("input 'INPUT0' of model '" + request.model_name() + "' must be INT32, not " +
-                     in.datatype());
+      return invalid("input '" + name + "' of model '" + request.model_name() +
+                     "' must be INT32, not " + in.datatype());
     }
     *sum = 0;
     *raw = request.raw_input_contents_size() > 0;
@@ -105,7 +108,53 @@ grpc::Status sum_input0(const ModelInferRequest& request, std::int64_t* sum, boo
     }
     return grpc::Status::OK;
   }
-  return invalid("expected input 'INPUT0' for model '" + request.model_name() + "'");
+  return invalid("expected input '" + name + "' for model '" + request.model_name() + "'");
+}
+
+// The elements of input `index` of a simple/simple_string request as integers (INT32
+// values, or BYTES elements that are decimal integers), in raw or typed form.
+grpc::Status input_numbers(const ModelInferRequest& request, int index, bool strings,
+                           std::vector<std::int64_t>* out) {
+  const auto& in = request.inputs(index);
+  const char* want = strings ? "BYTES" : "INT32";
+  if (in.datatype() != want) {
+    return invalid("input '" + in.name() + "' of model '" + request.model_name() + "' must be " +
+                   want + ", not " + in.datatype());
+  }
+  auto number = [&](std::string_view text) -> bool {
+    std::int64_t v = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) return false;
+    out->push_back(v);
+    return true;
+  };
+  const bool raw = request.raw_input_contents_size() > 0;
+  if (!strings && raw) {
+    const std::string& data = request.raw_input_contents(index);
+    for (std::size_t pos = 0; pos + 4 <= data.size(); pos += 4) {
+      std::int32_t v;
+      std::memcpy(&v, data.data() + pos, 4);
+      out->push_back(v);
+    }
+  } else if (!strings) {
+    for (std::int32_t v : in.contents().int_contents()) out->push_back(v);
+  } else if (raw) {
+    const std::string& data = request.raw_input_contents(index);
+    for (std::size_t pos = 0; pos + 4 <= data.size();) {
+      std::uint32_t n;
+      std::memcpy(&n, data.data() + pos, 4);
+      if (!number(std::string_view(data).substr(pos + 4, n))) {
+        return invalid("input '" + in.name() + "' holds a string that is not an integer");
+      }
+      pos += 4 + n;
+    }
+  } else {
+    for (const std::string& s : in.contents().bytes_contents()) {
+      if (!number(s))
+        return invalid("input '" + in.name() + "' holds a string that is not an integer");
+    }
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -147,6 +196,67 @@ grpc::Status run_identity(const ModelInferRequest& request, ModelInferRequest* o
   return grpc::Status::OK;
 }
 
+grpc::Status run_simple(const ModelInferRequest& request, bool strings,
+                        ModelInferResponse* response) {
+  int first = -1;
+  int second = -1;
+  for (int i = 0; i < request.inputs_size(); ++i) {
+    if (request.inputs(i).name() == "INPUT0") first = i;
+    if (request.inputs(i).name() == "INPUT1") second = i;
+  }
+  if (first < 0 || second < 0) {
+    return invalid("model '" + request.model_name() + "' expects inputs 'INPUT0' and 'INPUT1'");
+  }
+  std::vector<std::int64_t> a;
+  std::vector<std::int64_t> b;
+  grpc::Status s = input_numbers(request, first, strings, &a);
+  if (s.ok()) s = input_numbers(request, second, strings, &b);
+  if (!s.ok()) return s;
+  if (a.size() != b.size()) {
+    return invalid("inputs 'INPUT0' and 'INPUT1' of model '" + request.model_name() +
+                   "' must have as many elements");
+  }
+  std::vector<std::string> wanted;
+  for (const auto& out : request.outputs()) {
+    if (out.name() != "OUTPUT0" && out.name() != "OUTPUT1") {
+      return invalid("unexpected inference output '" + out.name() + "' for model '" +
+                     request.model_name() + "'");
+    }
+    wanted.push_back(out.name());
+  }
+  if (wanted.empty()) wanted = {"OUTPUT0", "OUTPUT1"};
+  const bool raw = request.raw_input_contents_size() > 0;
+  for (const std::string& name : wanted) {
+    const int sign = name == "OUTPUT0" ? 1 : -1;
+    auto* out = response->add_outputs();
+    out->set_name(name);
+    out->set_datatype(strings ? "BYTES" : "INT32");
+    *out->mutable_shape() = request.inputs(first).shape();
+    std::string* data = raw ? response->add_raw_output_contents() : nullptr;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const std::int64_t v = a[i] + sign * b[i];
+      if (strings) {
+        const std::string text = std::to_string(v);
+        if (data != nullptr) {
+          const auto n = static_cast<std::uint32_t>(text.size());
+          data->append(reinterpret_cast<const char*>(&n), 4);
+          data->append(text);
+        } else {
+          out->mutable_contents()->add_bytes_contents(text);
+        }
+      } else {
+        const auto v32 = static_cast<std::int32_t>(static_cast<std::uint32_t>(v));
+        if (data != nullptr) {
+          data->append(reinterpret_cast<const char*>(&v32), 4);
+        } else {
+          out->mutable_contents()->add_int_contents(v32);
+        }
+      }
+    }
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status run_accumulate(const SimModel& model, VersionState& version,
                             const ModelInferRequest& request, SteadyTime now,
                             ModelInferResponse* response) {
@@ -161,12 +271,16 @@ grpc::Status run_accumulate(const SimModel& model, VersionState& version,
     return invalid("inference request to model '" + model.name() +
                    "' must specify sequence_id (a non-zero or non-empty correlation ID)");
   }
+  // simple_sequence is accumulate with Triton's tensor names.
+  const bool triton_names = model.spec().kind == ModelSpec::Kind::kSimpleSequence;
+  const std::string input = triton_names ? "INPUT" : "INPUT0";
+  const std::string output = triton_names ? "OUTPUT" : "OUTPUT0";
   std::int64_t delta = 0;
   bool raw = true;
-  s = sum_input0(request, &delta, &raw);
+  s = sum_input(request, input, &delta, &raw);
   if (!s.ok()) return s;
   for (const auto& out : request.outputs()) {
-    if (out.name() != "OUTPUT0") {
+    if (out.name() != output) {
       return invalid("unexpected inference output '" + out.name() + "' for model '" + model.name() +
                      "'");
     }
@@ -178,7 +292,7 @@ grpc::Status run_accumulate(const SimModel& model, VersionState& version,
                    "' must specify the START flag on the first request of the sequence");
   }
   auto* out = response->add_outputs();
-  out->set_name("OUTPUT0");
+  out->set_name(output);
   out->set_datatype("INT32");
   out->add_shape(1);
   const auto total = static_cast<std::int32_t>(static_cast<std::uint32_t>(u.sum));

@@ -70,8 +70,14 @@ std::string apply_spec_key(ModelSpec& spec, std::string_view key, std::string_vi
       spec.kind = ModelSpec::Kind::kIdentity;
     } else if (value == "accumulate") {
       spec.kind = ModelSpec::Kind::kAccumulate;
+    } else if (value == "simple") {
+      spec.kind = ModelSpec::Kind::kSimple;
+    } else if (value == "simple_string") {
+      spec.kind = ModelSpec::Kind::kSimpleString;
+    } else if (value == "simple_sequence") {
+      spec.kind = ModelSpec::Kind::kSimpleSequence;
     } else {
-      return bad + " (use identity or accumulate)";
+      return bad + " (use identity, accumulate, simple, simple_string or simple_sequence)";
     }
   } else if (key == "versions") {
     std::optional<std::vector<std::int64_t>> v = parse_versions(value);
@@ -206,8 +212,8 @@ std::optional<ModelSpec> parse_model_spec(std::string_view text, std::string* er
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  if (seq_idle_given && spec.kind != ModelSpec::Kind::kAccumulate) {
-    *error = "seq_idle applies only to kind=accumulate";
+  if (seq_idle_given && !spec.stateful()) {
+    *error = "seq_idle applies only to kind=accumulate or simple_sequence";
     return std::nullopt;
   }
   return spec;
@@ -262,14 +268,16 @@ options:
   --name NAME                 this server's name (default "sim"), sent back as served_by
   --model SPEC                a model to serve; repeatable. SPEC is NAME or
                               NAME:key=value[,key=value...]
-       kind=identity|accumulate   (default identity)
+       kind=identity|accumulate|simple|simple_string|simple_sequence
+                                  (default identity; the simple* ones are Triton's
+                                  example models)
        versions=1|2|3             versions served, '|'-separated (default 1)
        instances=N                model instances executing in parallel (default 1)
        latency=DURATION           fixed time per execution, e.g. 2ms (default 0)
        per_mb=DURATION            extra time per MiB of request tensor bytes (default 0)
        max_batch=N                reported max_batch_size (default 0)
        ready=true|false           initial state (default true)
-       seq_idle=DURATION          accumulate only: sequence idle timeout (default 1s)
+       seq_idle=DURATION          accumulate, simple_sequence: sequence idle timeout (1s)
      With no --model, one model "identity" (kind identity) is served.
   --error-rate P              fraction of inference requests failed (after their latency)
                               with --error-code

@@ -15,7 +15,12 @@ namespace infergate::sim {
 
 // One served model, as given by --model.
 struct ModelSpec {
-  enum class Kind { kIdentity, kAccumulate };
+  // identity and accumulate (see sim_models.h), and Triton's example models: simple
+  // (INT32 INPUT0, INPUT1 -> OUTPUT0 = sum, OUTPUT1 = difference), simple_string (the same
+  // on numbers written as BYTES strings) and simple_sequence (accumulate, with Triton's
+  // tensor names INPUT and OUTPUT).
+  enum class Kind { kIdentity, kAccumulate, kSimple, kSimpleString, kSimpleSequence };
+  bool stateful() const { return kind == Kind::kAccumulate || kind == Kind::kSimpleSequence; }
 
   std::string name;
   Kind kind = Kind::kIdentity;

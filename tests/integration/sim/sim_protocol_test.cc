@@ -83,6 +83,45 @@ TEST(SimProtocol, ServerAndModelMetadata) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+TEST(SimProtocol, TritonsExampleModels) {
+  Sim sim({"--model", "simple:kind=simple", "--model", "simple_string:kind=simple_string",
+           "--model", "simple_sequence:kind=simple_sequence"});
+  ASSERT_TRUE(sim.ok());
+  inference::ModelMetadataRequest req;
+  inference::ModelMetadataResponse meta;
+  req.set_name("simple");
+  ASSERT_TRUE(sim.stub().ModelMetadata(context_with_deadline(kRpc).get(), req, &meta).ok());
+  ASSERT_EQ(meta.inputs_size(), 2);
+  EXPECT_EQ(meta.inputs(1).name(), "INPUT1");
+  EXPECT_EQ(meta.outputs(1).name(), "OUTPUT1");
+  EXPECT_THAT(meta.inputs(0).shape(), ElementsAre(16));
+  req.set_name("simple_string");
+  ASSERT_TRUE(sim.stub().ModelMetadata(context_with_deadline(kRpc).get(), req, &meta).ok());
+  EXPECT_EQ(meta.inputs(0).datatype(), "BYTES");
+  req.set_name("simple_sequence");
+  ASSERT_TRUE(sim.stub().ModelMetadata(context_with_deadline(kRpc).get(), req, &meta).ok());
+  EXPECT_EQ(meta.inputs(0).name(), "INPUT");
+
+  // simple: OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1.
+  inference::ModelInferRequest infer;
+  infer.set_model_name("simple");
+  for (const char* name : {"INPUT0", "INPUT1"}) {
+    auto* in = infer.add_inputs();
+    in->set_name(name);
+    in->set_datatype("INT32");
+    in->add_shape(1);
+    in->add_shape(16);
+    for (int i = 0; i < 16; ++i) {
+      in->mutable_contents()->add_int_contents(std::string(name) == "INPUT0" ? i : 1);
+    }
+  }
+  inference::ModelInferResponse out;
+  grpc::Status s = sim.stub().ModelInfer(context_with_deadline(kRpc).get(), infer, &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(out.outputs(0).contents().int_contents(15), 16);
+  EXPECT_EQ(out.outputs(1).contents().int_contents(0), -1);
+}
+
 TEST(SimProtocol, ModelConfig) {
   Sim sim({"--model", "m:instances=3,max_batch=4", "--model", "acc:kind=accumulate,seq_idle=2s"});
   ASSERT_TRUE(sim.ok());

@@ -144,5 +144,107 @@ TEST(Accumulate, SumsPerSequence) {
   EXPECT_THAT(run_accumulate(model, v, req, now, &resp).error_message(), HasSubstr("INT32"));
 }
 
+// Triton's example models, as its documented clients call them.
+inference::ModelInferRequest simple_request(bool strings, bool raw_form) {
+  inference::ModelInferRequest r;
+  r.set_model_name(strings ? "simple_string" : "simple");
+  for (const char* name : {"INPUT0", "INPUT1"}) {
+    auto* in = r.add_inputs();
+    in->set_name(name);
+    in->set_datatype(strings ? "BYTES" : "INT32");
+    in->add_shape(1);
+    in->add_shape(16);
+    const bool first = std::string(name) == "INPUT0";
+    std::string data;
+    for (int i = 0; i < 16; ++i) {
+      const std::int32_t v = first ? i : 1;  // as simple_grpc_infer_client: 0..15 and 1s
+      if (strings) {
+        const std::string text = std::to_string(v);
+        if (raw_form) {
+          const auto n = static_cast<std::uint32_t>(text.size());
+          data.append(reinterpret_cast<const char*>(&n), 4);
+          data += text;
+        } else {
+          in->mutable_contents()->add_bytes_contents(text);
+        }
+      } else if (raw_form) {
+        data.append(reinterpret_cast<const char*>(&v), 4);
+      } else {
+        in->mutable_contents()->add_int_contents(v);
+      }
+    }
+    if (raw_form) r.add_raw_input_contents(data);
+  }
+  return r;
+}
+
+TEST(Simple, AddsAndSubtractsInt32InBothForms) {
+  for (bool raw_form : {true, false}) {
+    inference::ModelInferResponse resp;
+    ASSERT_TRUE(run_simple(simple_request(false, raw_form), false, &resp).ok());
+    ASSERT_EQ(resp.outputs_size(), 2);
+    EXPECT_EQ(resp.outputs(0).name(), "OUTPUT0");
+    EXPECT_EQ(resp.outputs(1).name(), "OUTPUT1");
+    for (int i = 0; i < 16; ++i) {
+      std::int32_t sum = 0;
+      std::int32_t diff = 0;
+      if (raw_form) {
+        std::memcpy(&sum, resp.raw_output_contents(0).data() + 4 * i, 4);
+        std::memcpy(&diff, resp.raw_output_contents(1).data() + 4 * i, 4);
+      } else {
+        sum = resp.outputs(0).contents().int_contents(i);
+        diff = resp.outputs(1).contents().int_contents(i);
+      }
+      EXPECT_EQ(sum, i + 1);
+      EXPECT_EQ(diff, i - 1);
+    }
+  }
+}
+
+TEST(Simple, StringsHoldNumbers) {
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(run_simple(simple_request(true, false), true, &resp).ok());
+  EXPECT_EQ(resp.outputs(0).datatype(), "BYTES");
+  EXPECT_EQ(resp.outputs(0).contents().bytes_contents(15), "16");
+  EXPECT_EQ(resp.outputs(1).contents().bytes_contents(0), "-1");
+  inference::ModelInferResponse raw_resp;
+  ASSERT_TRUE(run_simple(simple_request(true, true), true, &raw_resp).ok());
+  const std::string& out = raw_resp.raw_output_contents(0);
+  ASSERT_GE(out.size(), 5u);
+  EXPECT_EQ(out.substr(4, 1), "1");  // the first element: length 1, "1"
+  inference::ModelInferRequest bad = simple_request(true, false);
+  bad.mutable_inputs(1)->mutable_contents()->set_bytes_contents(3, "three");
+  EXPECT_THAT(run_simple(bad, true, &resp).error_message(), HasSubstr("not an integer"));
+  EXPECT_THAT(run_simple(simple_request(false, false), true, &resp).error_message(),
+              HasSubstr("must be BYTES"));
+}
+
+TEST(SimpleSequence, AccumulatesWithTritonsNamesAndStartRule) {
+  ModelSpec spec{.name = "simple_sequence", .kind = ModelSpec::Kind::kSimpleSequence};
+  SimModel model(spec, true);
+  VersionState& v = *model.versions()[0];
+  const SteadyTime now = SteadyTime{} + 1h;
+  auto request = [](std::int32_t value, bool start) {
+    inference::ModelInferRequest r;
+    r.set_model_name("simple_sequence");
+    auto* in = r.add_inputs();
+    in->set_name("INPUT");
+    in->set_datatype("INT32");
+    in->add_shape(1);
+    in->mutable_contents()->add_int_contents(value);
+    (*r.mutable_parameters())["sequence_id"].set_int64_param(1001);
+    if (start) (*r.mutable_parameters())["sequence_start"].set_bool_param(true);
+    return r;
+  };
+  inference::ModelInferResponse resp;
+  EXPECT_THAT(run_accumulate(model, v, request(5, false), now, &resp).error_message(),
+              HasSubstr("must specify the START flag"));
+  ASSERT_TRUE(run_accumulate(model, v, request(5, true), now, &resp).ok());
+  inference::ModelInferResponse second;
+  ASSERT_TRUE(run_accumulate(model, v, request(7, false), now, &second).ok());
+  EXPECT_EQ(second.outputs(0).name(), "OUTPUT");
+  EXPECT_EQ(second.outputs(0).contents().int_contents(0), 12);
+}
+
 }  // namespace
 }  // namespace infergate::sim

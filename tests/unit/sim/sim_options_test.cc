@@ -44,6 +44,19 @@ TEST(SimOptions, EveryFlag) {
   EXPECT_TRUE(parse_sim_args({"--help"}).options.help);
 }
 
+TEST(SimOptions, TritonsExampleKinds) {
+  std::string error;
+  EXPECT_EQ(parse_model_spec("simple:kind=simple", &error)->kind, ModelSpec::Kind::kSimple);
+  EXPECT_EQ(parse_model_spec("simple_string:kind=simple_string", &error)->kind,
+            ModelSpec::Kind::kSimpleString);
+  std::optional<ModelSpec> seq =
+      parse_model_spec("simple_sequence:kind=simple_sequence,seq_idle=2s", &error);
+  ASSERT_TRUE(seq) << error;
+  EXPECT_TRUE(seq->stateful());
+  EXPECT_FALSE(parse_model_spec("simple:kind=simple,seq_idle=2s", &error));
+  EXPECT_NE(error.find("seq_idle"), std::string::npos);
+}
+
 TEST(SimOptions, ModelSpecWithEveryKey) {
   std::string error;
   std::optional<ModelSpec> s = parse_model_spec(
