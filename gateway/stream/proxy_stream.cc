@@ -177,6 +177,12 @@ int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) 
   response_sent_ += length;
   worker_.stats().response_bytes_total.add(length);
   credit_response(response_sent_);
+  // In-stream answers held back routing (try_route) until the client read them.
+  if (gateway_headers_ && phase_ == Phase::kRouting &&
+      response_.size() <= kMaxUnsentStreamAnswersBytes &&
+      response_.size() + length > kMaxUnsentStreamAnswersBytes) {
+    route_next_message();
+  }
   return 0;
 }
 

@@ -177,6 +177,9 @@ class ProxyStream {
   // methods, once a backend stream exists, or when the client asked for statuses
   // (`triton_grpc_error: true`).
   bool answer_in_stream(const std::string& message);
+  static constexpr size_t kMaxUnsentStreamAnswersBytes = 64 * 1024;
+  // Routes the next stream message from a fresh event (never from inside this one).
+  void route_next_message();
   // Drops what arrived of a message answered in the stream; routing resumes after it.
   void skip_refused_message();
 

@@ -120,15 +120,18 @@ bool ProxyStream::answer_in_stream(const std::string& message) {
   skip_refused_message();
   credit_request(request_received_);
   down_->flush_later();
-  // The next message is routed from a fresh event, never from inside this one: a window
-  // full of bad messages must not recurse, and a refusal made from a wake-up (parked,
-  // admitted) has no arriving bytes to carry the stream on.
+  route_next_message();
+  return true;
+}
+
+void ProxyStream::route_next_message() {
+  // From a fresh event: a window full of bad messages must not recurse, and a refusal made
+  // from a wake-up (parked, admitted) has no arriving bytes to carry the stream on.
   boost::asio::post(worker_.io(), [this, alive = link()] {
     if (!alive.alive()) return;
     try_route();
     worker_.flush_dirty();
   });
-  return true;
 }
 
 void ProxyStream::skip_refused_message() {

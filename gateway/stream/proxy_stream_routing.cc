@@ -55,6 +55,9 @@ void ProxyStream::try_route() {
   if (phase_ >= Phase::kAdmission || down_ == nullptr || phase_ == Phase::kAnswered ||
       method_ == Method::kUnknown)
     return;
+  // A client that sends unroutable stream messages but does not read their in-stream
+  // answers is not served more answers than this (send_response_data resumes it).
+  if (gateway_headers_ && response_.size() > kMaxUnsentStreamAnswersBytes) return;
   const MethodInfo& info = method_info(method_);
   switch (info.handling) {
     case Handling::kForwardByModel:

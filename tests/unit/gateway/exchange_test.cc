@@ -423,6 +423,30 @@ TEST_F(Exchange, AWindowFullOfUnroutableStreamMessagesDoesNotRecurse) {
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
 }
 
+TEST_F(Exchange, AClientThatDoesNotReadItsInStreamAnswersIsNotServedMore) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  std::string many;
+  for (int i = 0; i < 3000; ++i) many += infer_body("nope");  // ~3000 answers of ~40 bytes
+  send(x, many, /*end=*/true);
+  for (int i = 0; i < 3001; ++i) poll();  // the client reads nothing
+  const size_t answered = stream_responses(client_->body).size();
+  EXPECT_EQ(answered, 0u);
+  // Held back once the unsent answers pass 64 KiB, not all 3000 queued.
+  client_->pull(*x);
+  const size_t first_read = stream_responses(client_->body).size();
+  EXPECT_LT(first_read, 3000u);
+  EXPECT_GT(first_read, 0u);
+  // Reading lets the rest go.
+  for (int i = 0; i < 3001 && !client_->ended; ++i) {
+    poll();
+    client_->pull(*x);
+  }
+  EXPECT_TRUE(client_->ended);
+  EXPECT_EQ(stream_responses(client_->body).size(), 3000u);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
 // ------------------------------------------------------------------ compression
 
 TEST_F(Exchange, ARequestIsCompressedForABackendThatAsksForIt) {
