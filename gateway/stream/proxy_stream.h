@@ -47,8 +47,10 @@ class Worker;
 class ProxyStream {
  public:
   // Where the exchange stands. Forward only, except that a request whose attempt failed
-  // before any answer goes back to kAdmission to wait for another backend; nothing
-  // leaves kAnswered.
+  // before any answer goes back to kAdmission to wait for another backend, and a
+  // ModelStreamInfer whose message was answered in the stream before it had a backend
+  // goes back to kRouting for the next message (answer_in_stream); nothing leaves
+  // kAnswered.
   enum class Phase : std::uint8_t {
     kHeaders,     // the request's HEADERS are arriving
     kRouting,     // reading the first message's routing fields
