@@ -853,6 +853,35 @@ class Hostile(unittest.TestCase):
             c.close()
         self.finish()
 
+    def test_unread_in_stream_answers(self):
+        """A ModelStreamInfer sending 200,000 messages for a model no backend serves while
+        reading none of the in-stream answers (zero window): the gateway stops answering
+        once 64 KiB of answers wait, the messages that pile up meanwhile hit the routing
+        cap, and the stream ends RESOURCE_EXHAUSTED naming it, after a few thousand
+        answers rather than 200,000 queued ones."""
+        sim = self.sim("sim-a")
+        gw = self.gateway([sim], {})
+        count = 200000
+        body = S.grpc_frame(S.pb_bytes(1, "missing")) * count
+        with self.attack(gw, infer=True) as scene:
+            c = S.H2Client(gw.port, window=0)
+            sid = c.start("ModelStreamInfer")
+            started = time.monotonic()
+            c.send(sid, body, end_stream=False, deadline=started + 5)
+            # Now read: what was queued for the client, then its status.
+            c.conn.increment_flow_control_window(64 * MIB)
+            c.conn.increment_flow_control_window(64 * MIB, stream_id=sid)
+            c.flush()
+            r = c.wait(sid, 5)
+            scene.close_s = time.monotonic() - started
+            answers = len(S.grpc_messages(bytes(c.streams[sid].data)))
+            scene.figures["answers"] = str(answers)
+            self.expect(0 < answers < count // 20, "expected the in-stream answers held back "
+                        "at 64 KiB unread; the client got %d for %d messages" % (answers, count))
+            self.expect_status(r, S.RESOURCE_EXHAUSTED, "limits.max_routing_fields_bytes", 10)
+            c.close()
+        self.finish()
+
     def test_control_message_never_half_closed(self):
         """A ServerLive stream sending 256 x 1 MiB of DATA and never half-closing:
         RESOURCE_EXHAUSTED naming limits.max_control_message_bytes at the cap (4 MiB)."""
