@@ -172,6 +172,11 @@ class ProxyStream {
   void answer_from_fleet(const std::string& message);
   void fan_out(const std::string& message);
   void reply_message(const google::protobuf::Message& message);
+  // Frames `message` at the end of the client's response body.
+  void append_response_message(const google::protobuf::Message& message);
+  // The gateway's own response HEADERS (200, application/grpc, infergate-version); a
+  // body follows.
+  void send_own_headers();
   // A ModelStreamInfer message that cannot be routed (no backend for its model, a lost
   // sequence) is answered in the stream, as Triton does: a ModelStreamInferResponse with
   // `message` as its error_message (and the request's id), and the stream goes on with

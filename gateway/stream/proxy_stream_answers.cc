@@ -53,24 +53,32 @@ bool ProxyStream::whole_message(std::string& out) {
   return true;
 }
 
-void ProxyStream::reply_message(const google::protobuf::Message& message) {
-  status_ = GrpcCode::kOk;
-  status_known_ = true;
-  if (down_ == nullptr || response_started_) return;
+void ProxyStream::append_response_message(const google::protobuf::Message& message) {
   const std::string body = message.SerializeAsString();
   std::uint8_t prefix[kGrpcPrefixBytes];
   encode_grpc_prefix({.compressed = false, .length = static_cast<std::uint32_t>(body.size())},
                      prefix);
   response_.append(prefix);
   response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
-  local_trailers_ = {{"grpc-status", "0"}};
+}
+
+void ProxyStream::send_own_headers() {
   // The gateway's own answer: it says which gateway made it.
   const nghttp2_nv headers[] = {make_nv(":status", "200"),
                                 make_nv("content-type", "application/grpc"),
                                 make_nv("infergate-version", kVersion)};
+  down_->send_headers(down_id_, headers, /*body_follows=*/true);
   response_started_ = true;
+}
+
+void ProxyStream::reply_message(const google::protobuf::Message& message) {
+  status_ = GrpcCode::kOk;
+  status_known_ = true;
+  if (down_ == nullptr || response_started_) return;
+  append_response_message(message);
+  local_trailers_ = {{"grpc-status", "0"}};
   enter(Phase::kAnswered);
-  down_->send_headers(down_id_, headers, true);
+  send_own_headers();
   discard_request();
   down_->flush_later();
 }
@@ -90,18 +98,9 @@ bool ProxyStream::answer_in_stream(const std::string& message) {
   r.mutable_infer_response()->set_id(pending_id_);
   r.mutable_infer_response()->set_model_name(model_);
   r.mutable_infer_response()->set_model_version(version_);
-  const std::string body = r.SerializeAsString();
-  std::uint8_t framed[kGrpcPrefixBytes];
-  encode_grpc_prefix({.compressed = false, .length = static_cast<std::uint32_t>(body.size())},
-                     framed);
-  response_.append(framed);
-  response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+  append_response_message(r);
   if (!response_started_) {
-    const nghttp2_nv headers[] = {make_nv(":status", "200"),
-                                  make_nv("content-type", "application/grpc"),
-                                  make_nv("infergate-version", kVersion)};
-    down_->send_headers(down_id_, headers, /*body_follows=*/true);
-    response_started_ = true;
+    send_own_headers();
     gateway_headers_ = true;
   } else {
     down_->resume_body(down_id_);
