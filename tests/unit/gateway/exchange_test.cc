@@ -136,6 +136,8 @@ class Exchange : public ::testing::Test {
     worker_->io().restart();
     worker_->io().poll();
   }
+  ProxyStream* unroutable_stream(int count);
+  void read_to_end(ProxyStream* x, int rounds);
   void tick(ProxyStream* x, std::chrono::nanoseconds by) {
     now_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(by);
     x->on_tick(now_);
@@ -408,16 +410,27 @@ TEST_F(Exchange, AStreamThatAsksForStatusesGetsOneForAnUnroutableMessage) {
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
 }
 
-TEST_F(Exchange, AWindowFullOfUnroutableStreamMessagesDoesNotRecurse) {
-  build();
+// A half-closed ModelStreamInfer of `count` messages for a model no backend serves.
+ProxyStream* Exchange::unroutable_stream(int count) {
   ProxyStream* x = open(request_headers("ModelStreamInfer"));
   std::string many;
-  for (int i = 0; i < 5000; ++i) many += infer_body("nope");
+  for (int i = 0; i < count; ++i) many += infer_body("nope");
   send(x, many, /*end=*/true);
-  for (int i = 0; i < 5001 && !client_->ended; ++i) {
+  return x;
+}
+
+// Runs posted work and reads the answer until it ends (or `rounds` pass).
+void Exchange::read_to_end(ProxyStream* x, int rounds) {
+  for (int i = 0; i < rounds && !client_->ended; ++i) {
     poll();
     client_->pull(*x);
   }
+}
+
+TEST_F(Exchange, AWindowFullOfUnroutableStreamMessagesDoesNotRecurse) {
+  build();
+  ProxyStream* x = unroutable_stream(5000);
+  read_to_end(x, 5001);
   EXPECT_TRUE(client_->ended);
   EXPECT_EQ(stream_responses(client_->body).size(), 5000u);
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
@@ -425,11 +438,8 @@ TEST_F(Exchange, AWindowFullOfUnroutableStreamMessagesDoesNotRecurse) {
 
 TEST_F(Exchange, AClientThatDoesNotReadItsInStreamAnswersIsNotServedMore) {
   build();
-  ProxyStream* x = open(request_headers("ModelStreamInfer"));
-  std::string many;
-  for (int i = 0; i < 3000; ++i) many += infer_body("nope");  // ~3000 answers of ~40 bytes
-  send(x, many, /*end=*/true);
-  for (int i = 0; i < 3001; ++i) poll();  // the client reads nothing
+  ProxyStream* x = unroutable_stream(3000);  // ~3000 answers of ~40 bytes
+  for (int i = 0; i < 3001; ++i) poll();     // the client reads nothing
   const size_t answered = stream_responses(client_->body).size();
   EXPECT_EQ(answered, 0u);
   // Held back once the unsent answers pass 64 KiB, not all 3000 queued.
@@ -437,11 +447,7 @@ TEST_F(Exchange, AClientThatDoesNotReadItsInStreamAnswersIsNotServedMore) {
   const size_t first_read = stream_responses(client_->body).size();
   EXPECT_LT(first_read, 3000u);
   EXPECT_GT(first_read, 0u);
-  // Reading lets the rest go.
-  for (int i = 0; i < 3001 && !client_->ended; ++i) {
-    poll();
-    client_->pull(*x);
-  }
+  read_to_end(x, 3001);  // reading lets the rest go
   EXPECT_TRUE(client_->ended);
   EXPECT_EQ(stream_responses(client_->body).size(), 3000u);
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
