@@ -175,12 +175,12 @@ UpstreamPool& Worker::pool(std::uint32_t backend_id) {
   return *slot;
 }
 
-bool Worker::PoolConnector::open(std::uint32_t backend_id, ProxyStream& exchange) {
+bool Worker::PoolConnector::open(std::uint32_t backend_id, BackendStream& stream) {
   UpstreamConnection* up = worker_.pool(backend_id).acquire();
-  if (up->submit(&exchange)) return true;
+  if (up->submit(&stream)) return true;
   // A connection that has just run out of stream IDs retires itself: that is no fault of
   // the backend, so the stream goes on a fresh connection.
-  return !up->accepting() && worker_.pool(backend_id).acquire()->submit(&exchange);
+  return !up->accepting() && worker_.pool(backend_id).acquire()->submit(&stream);
 }
 
 void Worker::mark_dirty(H2Connection* connection) {

@@ -164,7 +164,7 @@ class Worker {
   class PoolConnector final : public BackendConnector {
    public:
     explicit PoolConnector(Worker& worker) : worker_(worker) {}
-    bool open(std::uint32_t backend_id, ProxyStream& exchange) override;
+    bool open(std::uint32_t backend_id, BackendStream& stream) override;
 
    private:
     Worker& worker_;

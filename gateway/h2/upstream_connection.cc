@@ -15,8 +15,8 @@ struct UpstreamCallbacks {
   static UpstreamConnection* conn(void* user_data) {
     return static_cast<UpstreamConnection*>(user_data);
   }
-  static ProxyStream* stream(nghttp2_session* session, std::int32_t id) {
-    return static_cast<ProxyStream*>(nghttp2_session_get_stream_user_data(session, id));
+  static BackendStream* stream(nghttp2_session* session, std::int32_t id) {
+    return static_cast<BackendStream*>(nghttp2_session_get_stream_user_data(session, id));
   }
   static bool is_trailers(const nghttp2_frame* frame) {
     return frame->headers.cat == NGHTTP2_HCAT_HEADERS;
@@ -26,7 +26,7 @@ struct UpstreamCallbacks {
                        nghttp2_rcbuf* value, std::uint8_t, void* ud) {
     UpstreamConnection* c = conn(ud);
     if (c->closed() || frame->hd.type != NGHTTP2_HEADERS) return 0;
-    ProxyStream* s = stream(session, frame->hd.stream_id);
+    BackendStream* s = stream(session, frame->hd.stream_id);
     if (s == nullptr) return 0;
     const std::uint64_t bytes = s->on_response_header(name, value, is_trailers(frame));
     const std::uint64_t limit = c->worker().options().max_header_bytes;
@@ -51,7 +51,7 @@ struct UpstreamCallbacks {
       c->goaway_received_ = true;
       return 0;
     }
-    ProxyStream* s = frame->hd.stream_id != 0 ? stream(session, frame->hd.stream_id) : nullptr;
+    BackendStream* s = frame->hd.stream_id != 0 ? stream(session, frame->hd.stream_id) : nullptr;
     if (s == nullptr) return 0;
     const bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (frame->hd.type == NGHTTP2_HEADERS) {
@@ -64,7 +64,7 @@ struct UpstreamCallbacks {
 
   static int on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id,
                            const std::uint8_t* data, size_t len, void* ud) {
-    ProxyStream* s = conn(ud)->closed() ? nullptr : stream(session, id);
+    BackendStream* s = conn(ud)->closed() ? nullptr : stream(session, id);
     if (s == nullptr) {
       nghttp2_session_consume(session, id, len);
       return 0;
@@ -77,7 +77,7 @@ struct UpstreamCallbacks {
                              void* ud) {
     UpstreamConnection* c = conn(ud);
     if (c->closed()) return 0;
-    if (ProxyStream* s = stream(session, id)) {
+    if (BackendStream* s = stream(session, id)) {
       nghttp2_session_set_stream_user_data(session, id, nullptr);
       c->streams_.remove(s);
       s->on_upstream_closed(error_code);
@@ -87,12 +87,12 @@ struct UpstreamCallbacks {
 
   static ssize_t read_request(nghttp2_session*, std::int32_t, std::uint8_t*, size_t length,
                               std::uint32_t* flags, nghttp2_data_source* source, void*) {
-    return static_cast<ProxyStream*>(source->ptr)->read_request(length, flags);
+    return static_cast<BackendStream*>(source->ptr)->read_request(length, flags);
   }
 
   static int send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* framehd, size_t length,
                        nghttp2_data_source* source, void*) {
-    return static_cast<ProxyStream*>(source->ptr)->send_request_data(framehd, length);
+    return static_cast<BackendStream*>(source->ptr)->send_request_data(framehd, length);
   }
 
   static ssize_t frame_length(nghttp2_session*, std::uint8_t, std::int32_t,
@@ -206,7 +206,7 @@ std::uint32_t UpstreamConnection::stream_limit() const {
   return std::min(remote, worker().options().upstream_streams_per_connection);
 }
 
-bool UpstreamConnection::submit(ProxyStream* stream) {
+bool UpstreamConnection::submit(BackendStream* stream) {
   std::vector<nghttp2_nv>& headers = nv_scratch();
   stream->append_upstream_headers(headers);
   nghttp2_data_provider provider;
@@ -283,7 +283,7 @@ void UpstreamConnection::on_teardown(std::string_view reason) {
   connect_timer_.cancel();
   pool_.forget(this);
   const std::string why(reason);
-  while (ProxyStream* s = streams_.pop_front()) {
+  while (BackendStream* s = streams_.pop_front()) {
     nghttp2_session_set_stream_user_data(session(), s->upstream_id(), nullptr);
     s->on_upstream_lost(why);
   }

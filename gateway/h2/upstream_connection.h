@@ -23,7 +23,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
   void connect();
 
   // Opens a stream for `stream`; false if the session refused it.
-  bool submit(ProxyStream* stream);
+  bool submit(BackendStream* stream);
   // BackendLeg: what an attempt's exchange asks of its backend stream.
   void reset_stream(std::int32_t id, std::uint32_t error_code) override;
   void resume(std::int32_t id) override;
@@ -32,7 +32,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
                 SliceQueue* retain) override {
     return append_data_frame(framehd, length, body, retain);
   }
-  void detach(ProxyStream* stream) { streams_.remove(stream); }
+  void detach(BackendStream* stream) { streams_.remove(stream); }
 
   std::uint32_t backend() const { return backend_; }
   // Stream IDs past this retire the connection (2^31 - 1 is the last; margin for the
@@ -70,7 +70,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
   std::chrono::steady_clock::time_point quiet_since_{};
   bool ping_outstanding_ = false;
   std::chrono::steady_clock::time_point ping_sent_at_{};
-  IntrusiveList<ProxyStream, &ProxyStream::up_hook> streams_;
+  IntrusiveList<BackendStream, &BackendStream::up_hook> streams_;
 };
 
 }  // namespace infergate::gateway

@@ -3,21 +3,59 @@
 // the current attempt (BackendLeg), and what opens a backend stream (BackendConnector).
 // The data plane implements them with DownstreamConnection, UpstreamConnection and the
 // worker's pools; unit tests with fakes that record what the exchange asked for, without
-// sockets or nghttp2 sessions. Every method: the worker's thread only.
+// sockets or nghttp2 sessions. BackendStream is the other direction: what a backend
+// connection reports to the owner of one of its streams (a ProxyStream's attempt, or one
+// backend stream of a ModelStreamInfer routed per message). Every method: the worker's
+// thread only.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
 
+#include <sys/types.h>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/h2/intrusive_list.h"
 
 namespace infergate::gateway {
 
 class ByteQueue;
 class SliceQueue;
 class ProxyStream;
+class BackendLeg;
+
+// The owner of one backend stream, as the backend connection sees it.
+class BackendStream {
+ public:
+  ListHook up_hook;  // on the backend connection's list of its streams
+
+  // The request's headers as they go to the backend.
+  virtual void append_upstream_headers(std::vector<nghttp2_nv>& out) const = 0;
+  // The connection opened the stream: `up` carries it as stream `id`.
+  virtual void set_upstream(BackendLeg* up, std::int32_t id) = 0;
+  virtual std::int32_t upstream_id() const = 0;
+  // Request DATA: nghttp2's data-provider read and send callbacks.
+  virtual ssize_t read_request(size_t length, std::uint32_t* data_flags) = 0;
+  virtual int send_request_data(const std::uint8_t* framehd, size_t length) = 0;
+  // The answer. on_response_header returns the decoded bytes of its headers and trailers
+  // so far (past frontend.max_header_bytes the connection fails the stream).
+  virtual std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                                           bool trailers) = 0;
+  virtual void on_response_headers_done(bool end_stream, bool trailers) = 0;
+  virtual void on_response_data(std::span<const std::uint8_t> data) = 0;
+  virtual void on_response_end() = 0;
+  // The stream closed (RST_STREAM or both ends done), or its connection failed or closed
+  // under it; either is the last call.
+  virtual void on_upstream_closed(std::uint32_t error_code) = 0;
+  virtual void on_upstream_lost(std::string_view reason) = 0;
+
+ protected:
+  ~BackendStream() = default;
+};
 
 // The client's side of an exchange: one stream `id` of the client's connection.
 class ClientLeg {
@@ -73,10 +111,10 @@ class BackendLeg {
 // Opens a backend stream for an attempt.
 class BackendConnector {
  public:
-  // Opens a stream to backend `backend_id` for `exchange`, which learns it through
-  // exchange.set_upstream(leg, stream id) before this returns true. False: no connection
+  // Opens a stream to backend `backend_id` for `stream`, which learns it through
+  // stream.set_upstream(leg, stream id) before this returns true. False: no connection
   // to that backend would take a new stream.
-  virtual bool open(std::uint32_t backend_id, ProxyStream& exchange) = 0;
+  virtual bool open(std::uint32_t backend_id, BackendStream& stream) = 0;
 
  protected:
   ~BackendConnector() = default;

@@ -44,7 +44,7 @@ namespace infergate::gateway {
 
 class Worker;
 
-class ProxyStream {
+class ProxyStream final : public BackendStream {
  public:
   // Where the exchange stands. Forward only, except that a request whose attempt failed
   // before any answer goes back to kAdmission to wait for another backend, and a
@@ -65,7 +65,6 @@ class ProxyStream {
   ProxyStream& operator=(const ProxyStream&) = delete;
 
   ListHook down_hook;  // on the client connection's list of its streams
-  ListHook up_hook;    // on the backend connection's list of its streams
 
   // --- client leg (what the ClientLeg relays from the client) ---
   // Returns the decoded bytes of this request's headers so far, kept or not (the
@@ -78,24 +77,19 @@ class ProxyStream {
   ssize_t read_response(size_t length, std::uint32_t* data_flags);
   int send_response_data(const std::uint8_t* framehd, size_t length);
 
-  // --- backend leg (what the BackendLeg relays from the backend) ---
-  // Returns the decoded bytes of the answer's headers and trailers so far (past
-  // frontend.max_header_bytes nothing more is kept, and the connection fails the stream).
-  std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value, bool trailers);
-  void on_response_headers_done(bool end_stream, bool trailers);
-  void on_response_data(std::span<const std::uint8_t> data);
-  void on_response_end();
-  void on_upstream_closed(std::uint32_t error_code);
-  // The upstream connection failed or closed under this stream.
-  void on_upstream_lost(std::string_view reason);
-  ssize_t read_request(size_t length, std::uint32_t* data_flags);
-  int send_request_data(const std::uint8_t* framehd, size_t length);
-
-  // Called by the connection that opened the backend stream.
-  void set_upstream(BackendLeg* up, std::int32_t id);
-  // The request's headers as they go to the backend.
-  void append_upstream_headers(std::vector<nghttp2_nv>& out) const;
-  std::int32_t upstream_id() const { return at_.up_id; }
+  // --- backend leg (BackendStream: what the backend connection relays) ---
+  std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                                   bool trailers) override;
+  void on_response_headers_done(bool end_stream, bool trailers) override;
+  void on_response_data(std::span<const std::uint8_t> data) override;
+  void on_response_end() override;
+  void on_upstream_closed(std::uint32_t error_code) override;
+  void on_upstream_lost(std::string_view reason) override;
+  ssize_t read_request(size_t length, std::uint32_t* data_flags) override;
+  int send_request_data(const std::uint8_t* framehd, size_t length) override;
+  void set_upstream(BackendLeg* up, std::int32_t id) override;
+  void append_upstream_headers(std::vector<nghttp2_nv>& out) const override;
+  std::int32_t upstream_id() const override { return at_.up_id; }
   // The response has begun (HEADERS sent or queued to the client).
   bool answered() const { return response_started_; }
   std::int32_t downstream_id() const { return down_id_; }

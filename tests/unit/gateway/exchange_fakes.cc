@@ -134,7 +134,7 @@ std::string FakeClient::grpc_message() const {
 
 // ------------------------------------------------------------------ FakeBackends
 
-bool FakeBackends::open(std::uint32_t backend_id, ProxyStream& exchange) {
+bool FakeBackends::open(std::uint32_t backend_id, BackendStream& exchange) {
   if (refuse) return false;
   const std::int32_t id = next_id_;
   next_id_ += 2;

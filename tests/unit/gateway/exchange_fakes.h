@@ -95,7 +95,7 @@ class FakeBackends final : public BackendLeg, public BackendConnector {
  public:
   struct Stream {
     std::uint32_t backend_id = 0;
-    ProxyStream* exchange = nullptr;
+    BackendStream* exchange = nullptr;
     Fields headers;
     std::string body;
     bool request_ended = false;
@@ -106,7 +106,7 @@ class FakeBackends final : public BackendLeg, public BackendConnector {
 
   explicit FakeBackends(BlockPool& blocks) : scratch_(blocks) {}
 
-  bool open(std::uint32_t backend_id, ProxyStream& exchange) override;
+  bool open(std::uint32_t backend_id, BackendStream& exchange) override;
   void resume(std::int32_t) override { ++resumes; }
   void reset_stream(std::int32_t id, std::uint32_t error_code) override;
   void consume(std::int32_t id, size_t bytes) override { streams.at(id).credited += bytes; }
