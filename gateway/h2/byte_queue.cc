@@ -117,6 +117,13 @@ void ByteQueue::drop_front(size_t n) {
   pop_front(n, [](Slice&&) {});
 }
 
+void ByteQueue::transfer(size_t n, ByteQueue& to) {
+  pop_front(n, [&](Slice&& s) {
+    to.size_ += s.length;
+    to.slices_.push_back(std::move(s));
+  });
+}
+
 void ByteQueue::prepend(SliceQueue&& slices) {
   std::vector<Slice> in_order(slices.begin(), slices.end());
   for (auto it = in_order.rbegin(); it != in_order.rend(); ++it) {

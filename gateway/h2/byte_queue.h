@@ -79,6 +79,9 @@ class ByteQueue {
   // Drops the first n bytes (n <= size()).
   void drop_front(size_t n);
 
+  // Moves the first n bytes (n <= size()) to the end of `to`, by reference (no copy).
+  void transfer(size_t n, ByteQueue& to);
+
   // Puts slices (taken earlier and retained) back in front, in order.
   void prepend(SliceQueue&& slices);
 

@@ -48,6 +48,26 @@ TEST(ByteQueue, DropFrontDiscardsAcrossBlocks) {
   EXPECT_EQ(flatten(out), std::vector<std::uint8_t>(data.begin() + 70000, data.end()));
 }
 
+// A stream message handed from the client's queue to one backend stream's: by
+// reference, cut at any byte, the source still appending after it.
+TEST(ByteQueue, TransferMovesBytesByReferenceAndTheSourceGoesOn) {
+  BlockPool pool;
+  ByteQueue from(pool);
+  ByteQueue to(pool);
+  const auto data = pattern(100 * 1024);
+  from.append(std::span(data).first(90000));
+  from.transfer(70001, to);  // inside the second block
+  EXPECT_EQ(from.size(), 90000u - 70001u);
+  EXPECT_EQ(to.size(), 70001u);
+  EXPECT_EQ(pool.blocks_in_use(), 2u);  // shared, not copied
+  from.append(std::span(data).subspan(90000));
+  from.transfer(from.size(), to);
+  EXPECT_TRUE(from.empty());
+  OutputBuffer out(pool);
+  to.take(to.size(), out);
+  EXPECT_EQ(flatten(out), data);
+}
+
 TEST(ByteQueue, BlocksReturnToThePoolOnlyWhenTheLastReferenceGoes) {
   BlockPool pool;
   {
