@@ -25,13 +25,17 @@ ProxyStream::ProxyStream(Worker& worker, ClientLeg& down, std::int32_t down_id)
       start_(worker_.now()),
       request_(worker.blocks()),
       response_(worker.blocks()),
-      progress_at_(start_) {
+      progress_at_(start_),
+      own_answers_(worker.blocks()) {
   worker_.stream_opened();
 }
 
 ProxyStream::~ProxyStream() {
   finish_attempt(false, false);  // never leave an outstanding count behind
   release_admission();
+  for (const auto& leg : legs_) {
+    for (StreamLeg::Pending& p : leg->pending()) release_message(p, *leg, false);
+  }
   lifeline_.reset();  // nothing posted for this exchange runs after this
   worker_.stream_closed();
 }
@@ -81,8 +85,11 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
   if (phase_ < Phase::kAdmission) {
     // Until a backend is chosen the bytes wait here, and the client is credited so the
     // scan can see what it needs; never past the cap for what may be read unrouted.
-    credit_request(request_received_);
+    // While routing is paused (the client does not read the gateway's in-stream
+    // answers) nothing is credited: the stream's window bounds what waits.
     try_route();
+    if (routing_paused_) return;
+    credit_request(request_received_);
     if (phase_ < Phase::kAdmission && phase_ != Phase::kAnswered &&
         request_received_ - unrouted_from_ > unrouted_cap()) {
       const MethodInfo& info = method_info(method_);
@@ -98,6 +105,8 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
                         worker_.options().max_control_message_bytes);
       }
     }
+  } else if (forwarding_to_ != nullptr) {
+    forward_more();
   } else if (at_.up != nullptr) {
     at_.up->resume(at_.up_id);
   } else if (request_squeeze_ == RequestSqueeze::kHolding) {
@@ -115,6 +124,8 @@ void ProxyStream::on_request_end() {
   request_.seal();
   if (phase_ < Phase::kAdmission) {
     try_route();
+  } else if (forwarding_to_ != nullptr) {
+    forward_more();
   } else if (at_.up != nullptr) {
     at_.up->resume(at_.up_id);
   } else if (request_squeeze_ == RequestSqueeze::kHolding) {
@@ -147,6 +158,7 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
     at_.reset_by_us = true;
     reset_upstream(NGHTTP2_CANCEL);
   }
+  cancel_legs();
   maybe_destroy();
 }
 
@@ -176,11 +188,14 @@ int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) 
   if (rc != 0) return rc;
   response_sent_ += length;
   worker_.stats().response_bytes_total.add(length);
-  credit_response(response_sent_);
+  if (per_message()) {
+    merge_answers();  // room for more of the backends' answers
+  } else {
+    credit_response(response_sent_);
+  }
   // In-stream answers held back routing (try_route) until the client read them.
-  if (gateway_headers_ && phase_ == Phase::kRouting &&
-      response_.size() <= kMaxUnsentStreamAnswersBytes &&
-      response_.size() + length > kMaxUnsentStreamAnswersBytes) {
+  if (routing_paused_ && own_unsent() <= kMaxUnsentStreamAnswersBytes) {
+    routing_paused_ = false;
     route_next_message();
   }
   return 0;
@@ -471,7 +486,11 @@ void ProxyStream::discard_response() {
 }
 
 void ProxyStream::maybe_destroy() {
-  if (down_ == nullptr && at_.up == nullptr) delete this;
+  if (down_ != nullptr || at_.up != nullptr) return;
+  for (const auto& leg : legs_) {
+    if (leg->open()) return;  // its backend connection still calls it
+  }
+  delete this;
 }
 
 }  // namespace infergate::gateway

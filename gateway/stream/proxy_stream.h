@@ -25,6 +25,7 @@
 #include "gateway/h2/intrusive_list.h"
 #include "gateway/stream/attempt.h"
 #include "gateway/stream/legs.h"
+#include "gateway/stream/stream_leg.h"
 #include "gateway/wire/grpc_framing.h"
 #include "gateway/wire/grpc_status.h"
 #include "gateway/wire/message_compressor.h"
@@ -94,6 +95,18 @@ class ProxyStream final : public BackendStream {
   bool answered() const { return response_started_; }
   std::int32_t downstream_id() const { return down_id_; }
 
+  // --- the backend streams of a ModelStreamInfer routed per message (StreamLeg) ---
+  // The client's headers as they go to each backend stream.
+  void append_leg_headers(std::vector<nghttp2_nv>& out) const;
+  // `bytes` of the request left for a backend: the client's window may grow.
+  void on_leg_sent(size_t bytes);
+  // Answer bytes arrived on `leg`.
+  void on_leg_data(StreamLeg& leg);
+  // `leg`'s backend stream is over (leg.failure() says how); the last call from it, after
+  // which it may be deleted.
+  void on_leg_closed(StreamLeg& leg);
+  std::uint64_t max_header_bytes() const;
+
   // A parked stream (its backends were all at max_inflight) tries again. Worker.
   void resume_routing();
   // Waiting in its worker's parked list for a backend slot.
@@ -123,6 +136,10 @@ class ProxyStream final : public BackendStream {
   void start_attempt(int position, bool reserved = false);
   // Ends the current attempt exactly once: outstanding count, passive health.
   void finish_attempt(bool failed, bool counts);
+  // Gives back one of `runtime`'s outstanding slots; a parked stream may take it.
+  void release_slot(routing::BackendRuntime& runtime, std::uint32_t max_inflight);
+  // Passive health: a request's end counts for or against backend `id`.
+  void count_outcome(routing::BackendRuntime& runtime, std::uint32_t id, bool failed);
   bool retry_allowed() const;
   // Tries the request on another backend; false if it may not or cannot.
   bool retry(const std::string& reason);
@@ -166,8 +183,9 @@ class ProxyStream final : public BackendStream {
   void answer_from_fleet(const std::string& message);
   void fan_out(const std::string& message);
   void reply_message(const google::protobuf::Message& message);
-  // Frames `message` at the end of the client's response body.
-  void append_response_message(const google::protobuf::Message& message);
+  // Frames `message` at the end of `to` (the client's response body, or what waits to
+  // join it).
+  void append_response_message(const google::protobuf::Message& message, ByteQueue& to);
   // The gateway's own response HEADERS (200, application/grpc, infergate-version); a
   // body follows.
   void send_own_headers();
@@ -179,10 +197,58 @@ class ProxyStream final : public BackendStream {
   // (`triton_grpc_error: true`).
   bool answer_in_stream(const std::string& message);
   static constexpr size_t kMaxUnsentStreamAnswersBytes = 64 * 1024;
+  // Bytes of the gateway's in-stream answers not yet sent to the client (counting the
+  // backends' answers between them).
+  std::uint64_t own_unsent() const {
+    return own_answers_.size() +
+           (last_own_end_ > response_sent_ ? last_own_end_ - response_sent_ : 0);
+  }
   // Routes the next stream message from a fresh event (never from inside this one).
   void route_next_message();
   // Drops what arrived of a message answered in the stream; routing resumes after it.
   void skip_refused_message();
+
+  // ModelStreamInfer, routed per message (proxy_stream_legs.cc). Each message is read
+  // (its routing fields) at the head of request_, routed like a unary request (admission,
+  // model, sequence affinity, a backend slot), and moved by reference to the leg of its
+  // backend; the answers of every leg are merged into the client's stream whole message
+  // by whole message (cut-through: a message begun goes on as its bytes come).
+  bool per_message() const { return method_ == Method::kModelStreamInfer; }
+  // Sends the message at the head of request_ to the backend at `position` (its slot
+  // already taken if `reserved`).
+  void forward_message(int position, bool reserved);
+  // The usable leg to backend `b`, opened if there is none; nullptr if none opens.
+  StreamLeg* leg_for(const routing::BackendInfo& b);
+  // Moves what has come of the message being forwarded to its leg.
+  void feed_leg();
+  // feed_leg() for bytes that arrived, then the messages after it.
+  void forward_more();
+  // The head message is gone (forwarded or answered): route the next one.
+  void next_message();
+  // The client half-closed and every message has gone: so do the legs.
+  void end_of_messages();
+  // Moves whole answer messages (and the gateway's own in-stream answers) into the
+  // client's stream, then ends it when everything is done.
+  void merge_answers();
+  bool take_answer(StreamLeg& leg);
+  // The answer to one of `leg`'s messages has begun: its slot and ticket are given back.
+  void settle(StreamLeg& leg, std::span<const std::uint8_t> head);
+  void release_message(StreamLeg::Pending& p, StreamLeg& leg, bool answered);
+  // Frames `message` as the gateway's own answer in the client's stream.
+  void queue_own_answer(const google::protobuf::Message& message);
+  void cancel_legs();
+  // upstream.stream_idle_timeout per leg (on_tick).
+  void check_legs(std::chrono::steady_clock::time_point now);
+  // Request bytes the exchange holds (not yet sent to a backend or dropped).
+  std::uint64_t request_held() const;
+  // The client's stream is inside a message (nothing else may be put in it).
+  bool mid_answer() const {
+    return per_message() ? writer_ != nullptr : !at_.response_framer.at_boundary();
+  }
+  // The backend a message of this model went to before (messages of one model keep to
+  // one backend while it serves the model, so their answers come in order); -1 if none.
+  int home_of() const;
+  static constexpr size_t kMaxAnswerHeadBytes = 512;
 
   // Answers and endings (proxy_stream_reply.cc).
   void reply_local(GrpcCode code, std::string_view message,
@@ -206,7 +272,8 @@ class ProxyStream final : public BackendStream {
                                       std::chrono::nanoseconds took);
   // Bytes moved on either leg (and header frames): a change means progress.
   std::uint64_t progress() const {
-    return request_received_ + at_.request_sent + at_.response_received + response_sent_ + events_;
+    return request_received_ + at_.request_sent + at_.response_received + response_sent_ + events_ +
+           legs_moved_;
   }
   // The most bytes of the request the gateway holds before it is routed (the window is
   // never credited past this; over it the request is refused).
@@ -305,6 +372,28 @@ class ProxyStream final : public BackendStream {
   bool gateway_headers_ = false;
   std::uint64_t skip_request_bytes_ = 0;  // of a message answered in the stream
   std::uint64_t unrouted_from_ = 0;       // request bytes before the message being routed
+
+  // Per-message routing (ModelStreamInfer): the legs, the message being forwarded and
+  // what of it is still to come, the leg whose answer message is being merged, the
+  // gateway's own answers waiting for a boundary, and where each model's messages go.
+  std::vector<std::unique_ptr<StreamLeg>> legs_;
+  StreamLeg* forwarding_to_ = nullptr;
+  std::uint64_t forward_left_ = 0;
+  StreamLeg* writer_ = nullptr;
+  size_t next_writer_ = 0;
+  ByteQueue own_answers_;
+  struct Home {
+    std::string model;
+    std::string version;
+    std::uint32_t backend_id;
+  };
+  std::vector<Home> homes_;
+  std::uint64_t legs_moved_ = 0;  // bytes either way on the legs (progress)
+  // Where in the client's response body the last in-stream answer of the gateway's ends.
+  std::uint64_t last_own_end_ = 0;
+  bool routing_paused_ = false;  // until the client reads the gateway's answers
+  bool routing_loop_ = false;    // try_route is routing messages one after another
+  bool route_again_ = false;
 
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;

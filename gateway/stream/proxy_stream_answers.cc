@@ -53,13 +53,13 @@ bool ProxyStream::whole_message(std::string& out) {
   return true;
 }
 
-void ProxyStream::append_response_message(const google::protobuf::Message& message) {
+void ProxyStream::append_response_message(const google::protobuf::Message& message, ByteQueue& to) {
   const std::string body = message.SerializeAsString();
   std::uint8_t prefix[kGrpcPrefixBytes];
   encode_grpc_prefix({.compressed = false, .length = static_cast<std::uint32_t>(body.size())},
                      prefix);
-  response_.append(prefix);
-  response_.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
+  to.append(prefix);
+  to.append({reinterpret_cast<const std::uint8_t*>(body.data()), body.size()});
 }
 
 void ProxyStream::send_own_headers() {
@@ -75,7 +75,7 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
   status_ = GrpcCode::kOk;
   status_known_ = true;
   if (down_ == nullptr || response_started_) return;
-  append_response_message(message);
+  append_response_message(message, response_);
   local_trailers_ = {{"grpc-status", "0"}};
   enter(Phase::kAnswered);
   send_own_headers();
@@ -84,8 +84,7 @@ void ProxyStream::reply_message(const google::protobuf::Message& message) {
 }
 
 bool ProxyStream::answer_in_stream(const std::string& message) {
-  if (method_ != Method::kModelStreamInfer || down_ == nullptr || phase_ == Phase::kAnswered ||
-      at_.up != nullptr || !tried_.empty() ||
+  if (!per_message() || down_ == nullptr || phase_ == Phase::kAnswered ||
       request_headers_.find("triton_grpc_error") == "true") {
     return false;
   }
@@ -98,32 +97,22 @@ bool ProxyStream::answer_in_stream(const std::string& message) {
   r.mutable_infer_response()->set_id(pending_id_);
   r.mutable_infer_response()->set_model_name(model_);
   r.mutable_infer_response()->set_model_version(version_);
-  append_response_message(r);
-  if (!response_started_) {
-    send_own_headers();
-    gateway_headers_ = true;
-  } else {
-    down_->resume_body(down_id_);
-  }
+  queue_own_answer(r);
   // The stream goes on: the refused message is dropped as its bytes come, and the next
   // one is routed afresh (the one way back from kAdmission to kRouting).
   skip_request_bytes_ = kGrpcPrefixBytes + std::uint64_t{prefix.length};
   unrouted_from_ = request_received_ - request_.size() + skip_request_bytes_;
-  phase_ = Phase::kRouting;
-  model_.clear();
-  version_.clear();
-  sequence_ = false;
-  need_whole_ = false;
-  next_scan_at_ = 0;
-  inflater_.reset();
   skip_refused_message();
   credit_request(request_received_);
-  down_->flush_later();
-  route_next_message();
+  next_message();
   return true;
 }
 
 void ProxyStream::route_next_message() {
+  if (routing_loop_) {
+    route_again_ = true;  // try_route's loop goes on with it
+    return;
+  }
   // From a fresh event: a window full of bad messages must not recurse, and a refusal made
   // from a wake-up (parked, admitted) has no arriving bytes to carry the stream on.
   boost::asio::post(worker_.io(), [this, alive = link()] {

@@ -85,6 +85,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
                       format_duration(o.backend_wait_timeout) + ")",
                   /*blame_backend=*/false, /*reset_client=*/false);
   }
+  if (per_message()) check_legs(now);
   // The backend leg is idle only while the backend holds things up: nothing of its
   // answer waits here for the client.
   if (at_.up != nullptr && at_.runtime && !at_.finished && response_.empty() && !response_held()) {

@@ -42,6 +42,7 @@ void ProxyStream::reply_local(GrpcCode code, std::string_view message,
   // that gets its status stops sending on its own; the rest is discarded and credited.
   discard_request();
   if (at_.up != nullptr && !at_.finished) reset_upstream(NGHTTP2_CANCEL);
+  cancel_legs();
   down_->flush_later();
 }
 
@@ -68,7 +69,8 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
   if (response_squeeze_ == ResponseSqueeze::kHolding) response_squeeze_ = ResponseSqueeze::kNone;
   status_ = code;
   status_known_ = true;
-  if (at_.response_framer.at_boundary()) {
+  cancel_legs();
+  if (!mid_answer()) {
     // Between messages: end the response properly, with the gateway's status.
     local_trailers_ = {{"grpc-status", std::to_string(static_cast<int>(code))},
                        {"grpc-message", percent_encode_grpc_message(message)}};
@@ -83,6 +85,7 @@ void ProxyStream::fail_after_upstream(GrpcCode code, const std::string& message,
 
 void ProxyStream::reset_downstream(std::uint32_t error_code) {
   if (down_ == nullptr) return;
+  cancel_legs();
   down_->reset(down_id_, error_code);
   enter(Phase::kAnswered);
   down_->flush_later();

@@ -57,10 +57,32 @@ void ProxyStream::try_route() {
     return;
   // A client that sends unroutable stream messages but does not read their in-stream
   // answers is not served more answers than this (send_response_data resumes it).
-  if (gateway_headers_ && response_.size() > kMaxUnsentStreamAnswersBytes) return;
+  if (own_unsent() > kMaxUnsentStreamAnswersBytes) {
+    routing_paused_ = true;  // send_response_data resumes it
+    return;
+  }
   const MethodInfo& info = method_info(method_);
   switch (info.handling) {
     case Handling::kForwardByModel:
+      if (per_message()) {
+        // One message after another, in a loop (never recursing per message); a
+        // message forwarded or answered asks for the next one (route_again_).
+        if (routing_loop_) {
+          route_again_ = true;
+          return;
+        }
+        routing_loop_ = true;
+        do {
+          route_again_ = false;
+          if (own_unsent() > kMaxUnsentStreamAnswersBytes) {
+            routing_paused_ = true;
+            break;
+          }
+          scan_first_message();
+        } while (route_again_ && phase_ == Phase::kRouting && down_ != nullptr && !routing_paused_);
+        routing_loop_ = false;
+        return;
+      }
       return scan_first_message();
     case Handling::kForwardAny:
       return dispatch(RequestView{});
@@ -80,6 +102,7 @@ void ProxyStream::scan_first_message() {
   if (request_.size() < kGrpcPrefixBytes) {
     if (!request_ended_) return;
     if (request_.empty()) {
+      if (per_message()) return end_of_messages();
       if (gateway_headers_) {
         // A stream whose messages were all answered by the gateway, half-closed: it
         // ends as Triton ends a stream, OK.
@@ -252,10 +275,24 @@ void ProxyStream::resume_routing() {
 
 void ProxyStream::route_by_model(const RequestView& view) {
   (void)view;
+  if (per_message()) {
+    if (const int home = home_of(); home >= 0) return start_attempt(home);
+  }
   const routing::PickResult r =
       worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
   if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
+  if (per_message()) {
+    const std::uint32_t id = fleet_->backends()[r.position].id;
+    auto it = std::find_if(homes_.begin(), homes_.end(), [&](const Home& h) {
+      return h.model == model_ && h.version == version_;
+    });
+    if (it == homes_.end()) {
+      homes_.push_back({model_, version_, id});
+    } else {
+      it->backend_id = id;
+    }
+  }
   worker_.retry_budget().on_request(worker_.now());
   start_attempt(r.position);
 }
@@ -335,6 +372,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   if (position < 0 || static_cast<size_t>(position) >= fleet_->backends().size()) {
     return park_for_backend();  // never expected (the picker says kFull instead); safe
   }
+  if (per_message()) return forward_message(position, reserved);
   const routing::BackendInfo& b = fleet_->backends()[static_cast<size_t>(position)];
   // Another worker may have taken the last slot since the pick.
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
@@ -353,16 +391,21 @@ void ProxyStream::start_attempt(int position, bool reserved) {
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {
   if (!at_.runtime) return;
-  at_.runtime->outstanding.fetch_sub(1, std::memory_order_relaxed);
   if (at_.overdue) {
     at_.overdue = false;
     at_.runtime->overdue.fetch_sub(1, std::memory_order_relaxed);
   }
+  const routing::BackendInfo* b = backend();
+  release_slot(*at_.runtime, b == nullptr ? 0 : b->max_inflight);
+  if (counts && b != nullptr) count_outcome(*at_.runtime, b->id, failed);
+  at_.runtime.reset();
+}
+
+void ProxyStream::release_slot(routing::BackendRuntime& runtime, std::uint32_t max_inflight) {
+  runtime.outstanding.fetch_sub(1, std::memory_order_relaxed);
   // A capped backend's slot is free: one parked stream may go, here if any waits here
   // (after this event, never inside it), else on another worker.
-  if (const routing::BackendInfo* b = backend();
-      b != nullptr && b->max_inflight != 0 &&
-      worker_.shared().parked->load(std::memory_order_relaxed) > 0) {
+  if (max_inflight != 0 && worker_.shared().parked->load(std::memory_order_relaxed) > 0) {
     if (worker_.parked_here() > 0) {
       Worker* worker = &worker_;
       boost::asio::post(worker_.io(), [worker] { worker->wake_one_parked(); });
@@ -370,18 +413,18 @@ void ProxyStream::finish_attempt(bool failed, bool counts) {
       worker_.shared().wake_parked_elsewhere(&worker_);
     }
   }
-  if (counts) {
-    std::atomic<std::uint32_t>& streak = at_.runtime->consecutive_failures;
-    if (failed) {
-      const std::uint32_t n = streak.fetch_add(1, std::memory_order_relaxed) + 1;
-      if (n == worker_.routing().consecutive_failures && worker_.shared().report_outliers) {
-        worker_.shared().report_outliers(backend()->id);
-      }
-    } else if (streak.load(std::memory_order_relaxed) != 0) {
-      streak.store(0, std::memory_order_relaxed);
+}
+
+void ProxyStream::count_outcome(routing::BackendRuntime& runtime, std::uint32_t id, bool failed) {
+  std::atomic<std::uint32_t>& streak = runtime.consecutive_failures;
+  if (failed) {
+    const std::uint32_t n = streak.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (n == worker_.routing().consecutive_failures && worker_.shared().report_outliers) {
+      worker_.shared().report_outliers(id);
     }
+  } else if (streak.load(std::memory_order_relaxed) != 0) {
+    streak.store(0, std::memory_order_relaxed);
   }
-  at_.runtime.reset();
 }
 
 bool ProxyStream::retry_allowed() const {
