@@ -370,9 +370,11 @@ void ProxyStream::on_leg_closed(StreamLeg& leg) {
     return maybe_destroy();
   }
   if (&leg == writer_ && leg.incoming().size() < leg.message_left) {
-    // It ended inside an answer: nothing valid can follow in the client's stream.
+    // It ended inside an answer: nothing valid can follow in the client's stream (it is
+    // reset, as writer_ says it is inside a message).
+    fail_after_upstream(GrpcCode::kUnavailable, why, NGHTTP2_INTERNAL_ERROR);
     writer_ = nullptr;
-    return fail_after_upstream(GrpcCode::kUnavailable, why, NGHTTP2_INTERNAL_ERROR);
+    return;
   }
   if (failed && statuses) {
     // The client asked for statuses (triton_grpc_error): the stream ends with one, as

@@ -6,8 +6,10 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "gateway/stream/admission_gate.h"
 #include "gateway/stream/proxy_stream.h"
@@ -75,6 +77,7 @@ class Exchange : public ::testing::Test {
       b.state = routing::BackendState::kHealthy;
       b.max_inflight = max_inflight;
       b.models["m"].ready = {"1"};
+      for (const std::string& name : models_[id]) b.models[name].ready = {"1"};
       b.runtime = std::make_shared<routing::BackendRuntime>();
       backends.push_back(std::move(b));
     }
@@ -161,6 +164,7 @@ class Exchange : public ::testing::Test {
   std::unique_ptr<FakeClient> client_;
   std::unique_ptr<FakeBackends> backends_;
   std::int32_t next_client_id_ = 1;
+  std::map<std::uint32_t, std::vector<std::string>> models_;  // more models, by backend id
 };
 
 // ------------------------------------------------------------------ the whole way
@@ -450,6 +454,305 @@ TEST_F(Exchange, AClientThatDoesNotReadItsInStreamAnswersIsNotServedMore) {
   read_to_end(x, 3001);  // reading lets the rest go
   EXPECT_TRUE(client_->ended);
   EXPECT_EQ(stream_responses(client_->body).size(), 3000u);
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+// ------------------------------------------------------------------ streams, per message
+
+// A stream message: a ModelInferRequest for `model` with `id` (and a sequence when
+// `sequence` is not 0).
+std::string stream_message(const std::string& model, const std::string& id,
+                           std::uint64_t sequence = 0, bool start = false) {
+  inference::ModelInferRequest r;
+  r.set_model_name(model);
+  r.set_id(id);
+  if (sequence != 0) {
+    (*r.mutable_parameters())["sequence_id"].set_int64_param(static_cast<std::int64_t>(sequence));
+    if (start) (*r.mutable_parameters())["sequence_start"].set_bool_param(true);
+  }
+  r.add_raw_input_contents(std::string(16, '\x02'));
+  return grpc_frame(r.SerializeAsString());
+}
+
+// A backend's answer to the stream message `id`.
+std::string stream_answer(const std::string& id, const std::string& payload = "out") {
+  inference::ModelStreamInferResponse r;
+  r.mutable_infer_response()->set_model_name("m");
+  r.mutable_infer_response()->set_id(id);
+  r.mutable_infer_response()->add_raw_output_contents(payload);
+  return grpc_frame(r.SerializeAsString());
+}
+
+// The backend streams opened so far, by backend id.
+std::map<std::uint32_t, std::int32_t> legs_by_backend(const FakeBackends& backends) {
+  std::map<std::uint32_t, std::int32_t> out;
+  for (const auto& [id, s] : backends.streams) out[s.backend_id] = id;
+  return out;
+}
+
+std::vector<std::string> answered_ids(const std::string& body) {
+  std::vector<std::string> ids;
+  for (const auto& r : stream_responses(body)) ids.push_back(r.infer_response().id());
+  return ids;
+}
+
+TEST_F(Exchange, StreamMessagesGoToTheirModelsBackendsOverOneBackendStreamEach) {
+  models_ = {{1, {"only_a"}}, {2, {"only_b"}}};
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(
+      x,
+      stream_message("only_a", "1") + stream_message("only_b", "2") + stream_message("only_a", "3"),
+      /*end=*/false);
+  poll();
+  auto legs = legs_by_backend(*backends_);
+  ASSERT_EQ(backends_->streams.size(), 2u) << "one backend stream per backend";
+  const std::int32_t a = legs.at(1);
+  const std::int32_t b = legs.at(2);
+  backends_->pull(a);
+  backends_->pull(b);
+  EXPECT_EQ(backends_->streams.at(a).body,
+            stream_message("only_a", "1") + stream_message("only_a", "3"));
+  EXPECT_EQ(backends_->streams.at(b).body, stream_message("only_b", "2"));
+  EXPECT_EQ(fakes::field(backends_->streams.at(a).headers, "grpc-accept-encoding"), "identity");
+  EXPECT_EQ(outstanding(), 3) << "each message holds a slot on its backend";
+  // Answers merge as they come, whole messages each.
+  backends_->answer_headers(fields_, b, kResponseHeaders, false);
+  backends_->answer_data(b, stream_answer("2"));
+  backends_->answer_headers(fields_, a, kResponseHeaders, false);
+  const std::string three = stream_answer("3");
+  backends_->answer_data(a, stream_answer("1") + three.substr(0, 9));
+  EXPECT_EQ(outstanding(), 1) << "an answer that began gives its slot back";
+  client_->pull(*x);
+  EXPECT_EQ(answered_ids(client_->body), (std::vector<std::string>{"2", "1"}))
+      << "the third waits for the head of its answer (its id)";
+  EXPECT_EQ(client_->headers_sent, 1);
+  EXPECT_EQ(client_->header("infergate-version").empty(), false);
+  backends_->answer_data(a, three.substr(9));
+  EXPECT_EQ(outstanding(), 0);
+  client_->pull(*x);
+  EXPECT_EQ(answered_ids(client_->body), (std::vector<std::string>{"2", "1", "3"}));
+  // Half-close: every backend stream is half-closed; the stream ends OK once they end.
+  x->on_request_end();
+  for (std::int32_t id : {a, b}) {
+    backends_->pull(id);
+    EXPECT_TRUE(backends_->streams.at(id).request_ended);
+  }
+  backends_->answer_trailers(fields_, a, kOk);
+  backends_->close(a, NGHTTP2_NO_ERROR);
+  EXPECT_FALSE(client_->ended);
+  backends_->answer_trailers(fields_, b, kOk);
+  backends_->close(b, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(client_->trailer("grpc-status"), "0");
+  EXPECT_EQ(stream_responses(client_->body).size(), 3u);
+  EXPECT_EQ(client_->credited, 3 * stream_message("only_a", "1").size());
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, AStreamMessageBeginsOnItsLegBeforeItHasAllArrived) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  const std::string big = stream_message("m", "1") + std::string(0, 'x');
+  inference::ModelInferRequest r;
+  r.set_model_name("m");
+  r.set_id("1");
+  r.add_raw_input_contents(std::string(200000, '\x03'));
+  const std::string message = grpc_frame(r.SerializeAsString());
+  send(x, message.substr(0, 100000), /*end=*/false);
+  ASSERT_EQ(backends_->streams.size(), 1u);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body.size(), 100000u) << "cut-through";
+  send(x, message.substr(100000) + stream_message("m", "2"), /*end=*/false);
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, message + stream_message("m", "2"))
+      << "the next message follows on the same leg (one model keeps to one backend)";
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, stream_answer("1") + stream_answer("2"));
+  x->on_request_end();
+  backends_->pull(up);
+  backends_->answer_trailers(fields_, up, kOk);
+  backends_->close(up, NGHTTP2_NO_ERROR);
+  EXPECT_TRUE(client_->pull(*x));
+  EXPECT_EQ(answered_ids(client_->body), (std::vector<std::string>{"1", "2"}));
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
+TEST_F(Exchange, ALostLegFailsOnlyItsMessagesInTheStream) {
+  models_ = {{1, {"only_a"}}, {2, {"only_b"}}};
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(
+      x,
+      stream_message("only_a", "1") + stream_message("only_b", "2") + stream_message("only_a", "3"),
+      /*end=*/false);
+  auto legs = legs_by_backend(*backends_);
+  backends_->pull(legs.at(1));
+  backends_->pull(legs.at(2));
+  backends_->answer_headers(fields_, legs.at(1), kResponseHeaders, false);
+  backends_->answer_data(legs.at(1), stream_answer("1"));
+  backends_->lose(legs.at(1), "connection reset by peer");
+  EXPECT_EQ(outstanding(), 1) << "the lost messages gave their slots back";
+  EXPECT_EQ(runtime(1).consecutive_failures.load(), 1u);
+  backends_->answer_headers(fields_, legs.at(2), kResponseHeaders, false);
+  backends_->answer_data(legs.at(2), stream_answer("2"));
+  client_->pull(*x);
+  const auto got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].infer_response().id(), "1");
+  EXPECT_TRUE(got[0].error_message().empty());
+  EXPECT_EQ(got[1].infer_response().id(), "3");
+  EXPECT_EQ(got[1].error_message(),
+            "infergate: backend a (10.0.0.1:8001): connection reset by peer");
+  EXPECT_EQ(got[2].infer_response().id(), "2");
+  EXPECT_FALSE(client_->reset_code);
+  // The stream goes on: a new message for the lost backend's model opens a new leg.
+  send(x, stream_message("only_a", "4"), /*end=*/false);
+  ASSERT_EQ(backends_->streams.size(), 3u);
+  const std::int32_t again = backends_->last();
+  backends_->pull(again);
+  EXPECT_EQ(backends_->streams.at(again).body, stream_message("only_a", "4"));
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  EXPECT_EQ(backends_->streams.at(again).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(backends_->streams.at(legs.at(2)).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(worker_->active_streams(), 1u) << "until its legs close";
+  backends_->deliver_resets();
+  EXPECT_EQ(outstanding(), 0);
+}
+
+TEST_F(Exchange, ALegLostInsideAnAnswerResetsTheClient) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1"), /*end=*/false);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, stream_answer("1", std::string(1000, 'z')).substr(0, 600));
+  backends_->lose(up, "connection reset by peer");
+  EXPECT_EQ(client_->reset_code, std::uint32_t{NGHTTP2_INTERNAL_ERROR})
+      << "nothing valid can follow half a message";
+  EXPECT_EQ(outstanding(), 0);
+  x->on_downstream_closed(NGHTTP2_INTERNAL_ERROR);
+}
+
+TEST_F(Exchange, ALegLostWhileAMessageGoesToItDropsTheRestOfThatMessage) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  inference::ModelInferRequest r;
+  r.set_model_name("m");
+  r.set_id("big");
+  r.add_raw_input_contents(std::string(50000, '\x03'));
+  const std::string message = grpc_frame(r.SerializeAsString());
+  send(x, message.substr(0, 20000), /*end=*/false);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->lose(up, "connection reset by peer");
+  send(x, message.substr(20000) + stream_message("m", "next"), /*end=*/false);
+  client_->pull(*x);
+  const auto got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].infer_response().id(), "big");
+  ASSERT_EQ(backends_->streams.size(), 2u) << "the next message went on a new leg";
+  backends_->pull(backends_->last());
+  EXPECT_EQ(backends_->streams.at(backends_->last()).body, stream_message("m", "next"));
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+}
+
+TEST_F(Exchange, ASilentLegExpiresAndItsMessagesAreAnsweredInTheStream) {
+  options_.upstream_stream_idle_timeout = 5s;
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1"), /*end=*/false);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  tick(x, 100ms);  // the tick after the request went sees it move
+  tick(x, 3s);
+  EXPECT_FALSE(backends_->streams.at(up).reset_code);
+  tick(x, 3s);
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  backends_->deliver_resets();
+  client_->pull(*x);
+  const auto got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].error_message().find("upstream.stream_idle_timeout"), std::string::npos)
+      << got[0].error_message();
+  EXPECT_EQ(got[0].infer_response().id(), "1");
+  EXPECT_EQ(outstanding(), 0);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+}
+
+TEST_F(Exchange, EachStreamMessageTakesABackendSlotAndWaitsForOne) {
+  build(/*max_inflight=*/1);
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1") + stream_message("m", "2"), /*end=*/false);
+  ASSERT_EQ(backends_->streams.size(), 1u);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, stream_message("m", "1"));
+  EXPECT_TRUE(x->parked()) << "its backend (its model's home) is at max_inflight";
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, stream_answer("1"));
+  poll();
+  EXPECT_FALSE(x->parked());
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, stream_message("m", "1") + stream_message("m", "2"));
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+  EXPECT_EQ(outstanding(), 0);
+}
+
+TEST_F(Exchange, EachStreamMessageIsChargedAsARequest) {
+  build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1") + stream_message("m", "2"), /*end=*/false);
+  poll();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, stream_message("m", "1"));
+  EXPECT_EQ(gate_->stats().inflight, 1u);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, stream_answer("1"));
+  poll();  // the grant for the second message comes back through the worker
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, stream_message("m", "1") + stream_message("m", "2"));
+  backends_->answer_data(up, stream_answer("2"));
+  EXPECT_EQ(gate_->stats().inflight, 0u);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+}
+
+TEST_F(Exchange, ASequenceStartedInAStreamIsRecordedForItsUnaryCalls) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1", /*sequence=*/77, /*start=*/true), /*end=*/false);
+  const std::uint32_t owner = backends_->streams.at(backends_->last()).backend_id;
+  // Load on the owner, so that least-loaded alone would send the next call elsewhere.
+  ProxyStream* y = open(request_headers("ModelInfer"));
+  inference::ModelInferRequest r;
+  r.set_model_name("m");
+  (*r.mutable_parameters())["sequence_id"].set_int64_param(77);
+  send(y, grpc_frame(r.SerializeAsString()));
+  EXPECT_EQ(backends_->streams.at(backends_->last()).backend_id, owner);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  y->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+}
+
+TEST_F(Exchange, WithTritonGrpcErrorALostLegEndsTheStreamWithAStatus) {
+  build();
+  Fields headers = request_headers("ModelStreamInfer");
+  headers.emplace_back("triton_grpc_error", "true");
+  ProxyStream* x = open(headers);
+  send(x, stream_message("m", "1"), /*end=*/false);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_trailers(fields_, up, {{"grpc-status", "3"}, {"grpc-message", "bad input"}});
+  backends_->close(up, NGHTTP2_NO_ERROR);
+  EXPECT_EQ(client_->grpc_status(), "3");
+  EXPECT_NE(client_->grpc_message().find("bad input"), std::string::npos);
   x->on_downstream_closed(NGHTTP2_NO_ERROR);
 }
 
