@@ -48,6 +48,8 @@ struct LimitsConfig {
   std::uint64_t max_reorder_bytes = 64ull << 20;
   // Requests the gateway answers itself or fans out, as received and as inflated.
   std::uint64_t max_control_message_bytes = 16ull << 20;
+  // A ModelStreamInfer's messages sent to backends and not yet answered.
+  std::uint32_t max_stream_messages_in_flight = 1024;
   // How long a request waits for a slot on a backend at its max_inflight.
   std::chrono::nanoseconds backend_wait_timeout = std::chrono::seconds(30);
 

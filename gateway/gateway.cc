@@ -133,6 +133,7 @@ DataPlaneOptions data_plane_options(const config::Config& config) {
       .max_routing_fields_bytes = config.limits.max_routing_fields_bytes,
       .max_control_message_bytes = config.limits.max_control_message_bytes,
       .max_header_bytes = config.frontend.max_header_bytes,
+      .max_stream_messages_in_flight = config.limits.max_stream_messages_in_flight,
       .handshake_timeout = config.frontend.handshake_timeout,
       .idle_timeout = config.frontend.idle_timeout,
       .stream_idle_timeout = config.frontend.stream_idle_timeout,

@@ -41,6 +41,9 @@ struct DataPlaneOptions {
   std::uint64_t max_control_message_bytes = 16ull << 20;
   // A request's decoded header list; a header block far past it closes the connection.
   std::uint64_t max_header_bytes = 64 * 1024;
+  // A ModelStreamInfer's messages sent to backends and not yet answered; past it the
+  // stream's next message waits.
+  std::uint32_t max_stream_messages_in_flight = 1024;
 
   // Deadlines. Client connections: preface and SETTINGS within handshake_timeout; closed
   // after idle_timeout without a stream. Streams: ended when no byte moved on either leg

@@ -160,6 +160,7 @@ void Worker::set_stream_limits(const DataPlaneOptions& options) {
   options_.max_routing_fields_bytes = options.max_routing_fields_bytes;
   options_.max_reorder_buffer_bytes = options.max_reorder_buffer_bytes;
   options_.max_control_message_bytes = options.max_control_message_bytes;
+  options_.max_stream_messages_in_flight = options.max_stream_messages_in_flight;
   options_.backend_wait_timeout = options.backend_wait_timeout;
 }
 

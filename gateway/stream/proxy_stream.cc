@@ -194,10 +194,7 @@ int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) 
     credit_response(response_sent_);
   }
   // In-stream answers held back routing (try_route) until the client read them.
-  if (routing_paused_ && own_unsent() <= kMaxUnsentStreamAnswersBytes) {
-    routing_paused_ = false;
-    route_next_message();
-  }
+  maybe_resume_routing();
   return 0;
 }
 

@@ -199,6 +199,15 @@ class ProxyStream final : public BackendStream {
   static constexpr size_t kMaxUnsentStreamAnswersBytes = 64 * 1024;
   // Bytes of the gateway's in-stream answers not yet sent to the client (counting the
   // backends' answers between them).
+  // Routing waits (routing_paused_) while the client does not read the gateway's own
+  // answers, or while limits.max_stream_messages_in_flight of its messages are
+  // unanswered; maybe_resume_routing() lets it go on.
+  bool routing_blocked() const;
+  void maybe_resume_routing();
+  size_t messages_in_flight() const;
+  // A stream message's id as kept for its answer (longer ids are cut; their answers are
+  // then matched in order).
+  static constexpr size_t kMaxKeptIdBytes = 256;
   std::uint64_t own_unsent() const {
     return own_answers_.size() +
            (last_own_end_ > response_sent_ ? last_own_end_ - response_sent_ : 0);

@@ -157,6 +157,23 @@ void ProxyStream::forward_more() {
   if (route_again_) try_route();
 }
 
+bool ProxyStream::routing_blocked() const {
+  return own_unsent() > kMaxUnsentStreamAnswersBytes ||
+         (per_message() && messages_in_flight() >= worker_.options().max_stream_messages_in_flight);
+}
+
+void ProxyStream::maybe_resume_routing() {
+  if (!routing_paused_ || routing_blocked()) return;
+  routing_paused_ = false;
+  route_next_message();
+}
+
+size_t ProxyStream::messages_in_flight() const {
+  size_t n = 0;
+  for (const auto& leg : legs_) n += leg->pending().size();
+  return n;
+}
+
 void ProxyStream::next_message() {
   enter(Phase::kRouting);
   model_.clear();
@@ -312,12 +329,14 @@ void ProxyStream::settle(StreamLeg& leg, std::span<const std::uint8_t> head) {
   if (pending.empty()) return;  // a decoupled model's further answers
   auto it = pending.begin();
   if (const std::optional<std::string_view> id = answer_id(head)) {
+    const std::string_view kept = id->substr(0, kMaxKeptIdBytes);
     it = std::find_if(pending.begin(), pending.end(),
-                      [&](const StreamLeg::Pending& p) { return p.id == *id; });
+                      [&](const StreamLeg::Pending& p) { return p.id == kept; });
     if (it == pending.end()) it = pending.begin();
   }
   release_message(*it, leg, /*answered=*/true);
   pending.erase(it);
+  maybe_resume_routing();
 }
 
 void ProxyStream::release_message(StreamLeg::Pending& p, StreamLeg& leg, bool answered) {
@@ -365,6 +384,7 @@ void ProxyStream::on_leg_closed(StreamLeg& leg) {
   }
   leg.pending().clear();
   leg.outgoing().clear();
+  if (!client_gone) maybe_resume_routing();
   if (client_gone) {
     leg.incoming().clear();
     return maybe_destroy();

@@ -57,8 +57,8 @@ void ProxyStream::try_route() {
     return;
   // A client that sends unroutable stream messages but does not read their in-stream
   // answers is not served more answers than this (send_response_data resumes it).
-  if (own_unsent() > kMaxUnsentStreamAnswersBytes) {
-    routing_paused_ = true;  // send_response_data resumes it
+  if (routing_blocked()) {
+    routing_paused_ = true;  // maybe_resume_routing() lets it go on
     return;
   }
   const MethodInfo& info = method_info(method_);
@@ -74,7 +74,7 @@ void ProxyStream::try_route() {
         routing_loop_ = true;
         do {
           route_again_ = false;
-          if (own_unsent() > kMaxUnsentStreamAnswersBytes) {
+          if (routing_blocked()) {
             routing_paused_ = true;
             break;
           }
@@ -252,7 +252,7 @@ void ProxyStream::dispatch(const RequestView& view) {
                               .sequence_end = view.sequence_end,
                               .priority = view.priority};
   pending_view_.sequence.text = pending_sequence_text_;
-  if (method_ == Method::kModelStreamInfer) pending_id_ = std::string(view.id);
+  if (per_message()) pending_id_ = std::string(view.id.substr(0, kMaxKeptIdBytes));
   if (info.scan_prefix && !admit_request()) return;
   route_admitted();
 }

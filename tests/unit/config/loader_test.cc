@@ -321,6 +321,7 @@ limits:
   max_routing_fields_bytes: 16KiB
   max_reorder_bytes: 8MiB
   max_control_message_bytes: 1MiB
+  max_stream_messages_in_flight: 64
   backend_wait_timeout: 5s
 )");
   ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
@@ -338,6 +339,7 @@ limits:
   EXPECT_EQ(c.limits.max_routing_fields_bytes, 16u * 1024);
   EXPECT_EQ(c.limits.max_reorder_bytes, 8u << 20);
   EXPECT_EQ(c.limits.max_control_message_bytes, 1u << 20);
+  EXPECT_EQ(c.limits.max_stream_messages_in_flight, 64u);
   EXPECT_EQ(c.limits.backend_wait_timeout, std::chrono::seconds(5));
   EXPECT_FALSE(c.limits.any());  // bounds are not admission limits
 }
@@ -350,6 +352,7 @@ TEST(ConfigLoader, EveryBoundHasASafeDefault) {
   EXPECT_EQ(c.limits.max_routing_fields_bytes, 64u * 1024);
   EXPECT_EQ(c.limits.max_reorder_bytes, 64u << 20);
   EXPECT_EQ(c.limits.max_control_message_bytes, 16u << 20);
+  EXPECT_EQ(c.limits.max_stream_messages_in_flight, 1024u);
   EXPECT_EQ(c.frontend.handshake_timeout, std::chrono::seconds(10));
   EXPECT_EQ(c.frontend.stream_idle_timeout, std::chrono::seconds(300));
   EXPECT_EQ(c.upstream.keepalive_interval, std::chrono::seconds(30));
@@ -367,12 +370,14 @@ upstream:
   max_streams_per_connection: 0
 limits:
   max_routing_fields_bytes: 1GiB
+  max_stream_messages_in_flight: 0
 )");
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(problem_at(r, "frontend.handshake_timeout").message, HasSubstr("positive"));
   EXPECT_THAT(problem_at(r, "frontend.max_header_bytes").message, HasSubstr("between"));
   problem_at(r, "upstream.max_streams_per_connection");
   EXPECT_THAT(problem_at(r, "limits.max_routing_fields_bytes").message, HasSubstr("between"));
+  problem_at(r, "limits.max_stream_messages_in_flight");
 }
 
 TEST(ConfigLoader, BadProcessSettingsAreLocated) {

@@ -703,6 +703,36 @@ TEST_F(Exchange, EachStreamMessageTakesABackendSlotAndWaitsForOne) {
   EXPECT_EQ(outstanding(), 0);
 }
 
+// limits.max_stream_messages_in_flight: a stream's unanswered messages are bounded;
+// past it the stream waits (its window fills) until answers come.
+TEST_F(Exchange, AStreamWaitsAtItsCapOfMessagesInFlight) {
+  options_.max_stream_messages_in_flight = 2;
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x,
+       stream_message("m", "1") + stream_message("m", "2") + stream_message("m", "3") +
+           stream_message("m", "4"),
+       /*end=*/false);
+  poll();
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body, stream_message("m", "1") + stream_message("m", "2"));
+  EXPECT_EQ(client_->credited, 2 * stream_message("m", "1").size())
+      << "what waits is not credited: the stream's window bounds it";
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, stream_answer("1"));
+  poll();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body,
+            stream_message("m", "1") + stream_message("m", "2") + stream_message("m", "3"));
+  backends_->answer_data(up, stream_answer("2") + stream_answer("3"));
+  poll();
+  backends_->pull(up);
+  EXPECT_EQ(backends_->streams.at(up).body.size(), 4 * stream_message("m", "1").size());
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+}
+
 TEST_F(Exchange, EachStreamMessageIsChargedAsARequest) {
   build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
   ProxyStream* x = open(request_headers("ModelStreamInfer"));
