@@ -89,7 +89,7 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     // answers) nothing is credited: the stream's window bounds what waits.
     try_route();
     if (routing_paused_) return;
-    credit_request(request_received_);
+    credit_received();
     if (phase_ < Phase::kAdmission && phase_ != Phase::kAnswered &&
         request_received_ - unrouted_from_ > unrouted_cap()) {
       const MethodInfo& info = method_info(method_);

@@ -250,6 +250,9 @@ class ProxyStream final : public BackendStream {
   void check_legs(std::chrono::steady_clock::time_point now);
   // Request bytes the exchange holds (not yet sent to a backend or dropped).
   std::uint64_t request_held() const;
+  // Credits the client all it sent but what the legs hold unsent for slow backends (the
+  // stream's window bounds that, however many messages it is cut into).
+  void credit_received() { credit_request(request_received_ - (request_held() - request_.size())); }
   // The client's stream is inside a message (nothing else may be put in it).
   bool mid_answer() const {
     return per_message() ? writer_ != nullptr : !at_.response_framer.at_boundary();

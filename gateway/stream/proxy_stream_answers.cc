@@ -103,7 +103,7 @@ bool ProxyStream::answer_in_stream(const std::string& message) {
   skip_request_bytes_ = kGrpcPrefixBytes + std::uint64_t{prefix.length};
   unrouted_from_ = request_received_ - request_.size() + skip_request_bytes_;
   skip_refused_message();
-  credit_request(request_received_);
+  credit_received();
   next_message();
   return true;
 }

@@ -733,6 +733,21 @@ TEST_F(Exchange, AStreamWaitsAtItsCapOfMessagesInFlight) {
   backends_->deliver_resets();
 }
 
+// What waits for a slow backend is not credited to the client: the stream's window
+// bounds it, however many messages it is cut into.
+TEST_F(Exchange, StreamMessagesWaitingForTheirBackendAreNotCredited) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  std::string many;
+  for (int i = 0; i < 10; ++i) many += stream_message("m", std::to_string(i));
+  send(x, many, /*end=*/false);
+  EXPECT_EQ(client_->credited, 0u) << "the backend has taken nothing yet";
+  backends_->pull(backends_->last());
+  EXPECT_EQ(client_->credited, many.size());
+  x->on_downstream_closed(NGHTTP2_CANCEL);
+  backends_->deliver_resets();
+}
+
 TEST_F(Exchange, EachStreamMessageIsChargedAsARequest) {
   build(0, routing::AdmissionLimits{.max_inflight = 1}, /*admission=*/true);
   ProxyStream* x = open(request_headers("ModelStreamInfer"));
