@@ -20,7 +20,7 @@ bool ProxyStream::whole_message(std::string& out) {
   std::uint8_t raw[kGrpcPrefixBytes];
   GrpcPrefix prefix;
   if (!request_.copy_out(0, raw) || !decode_grpc_prefix(raw, prefix)) {
-    reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
+    reply_local(GrpcCode::kInternal, "infergate: malformed gRPC message");
     return false;
   }
   if (prefix.length > cap) {
@@ -29,7 +29,7 @@ bool ProxyStream::whole_message(std::string& out) {
     return false;
   }
   if (request_.size() < kGrpcPrefixBytes + prefix.length) {
-    reply_local(GrpcCode::kInvalidArgument, "infergate: malformed gRPC message");
+    reply_local(GrpcCode::kInternal, "infergate: malformed gRPC message");
     return false;
   }
   out.resize(prefix.length);
@@ -37,7 +37,7 @@ bool ProxyStream::whole_message(std::string& out) {
   if (!prefix.compressed) return true;
   PrefixInflater inflater;
   if (!inflater.feed({reinterpret_cast<const std::uint8_t*>(out.data()), out.size()}, cap)) {
-    reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+    reply_local(GrpcCode::kInternal, "infergate: cannot inflate the request");
     return false;
   }
   if (!inflater.finished()) {
@@ -45,7 +45,7 @@ bool ProxyStream::whole_message(std::string& out) {
       refuse_over_cap("the inflated " + std::string(method_info(method_).name) + " request",
                       "limits.max_control_message_bytes", cap);
     } else {
-      reply_local(GrpcCode::kInvalidArgument, "infergate: cannot inflate the request");
+      reply_local(GrpcCode::kInternal, "infergate: cannot inflate the request");
     }
     return false;
   }
@@ -140,7 +140,7 @@ bool parse(const std::string& bytes, T& out) {
 void ProxyStream::answer_from_fleet(const std::string& message) {
   const routing::Fleet& fleet = *fleet_;
   auto bad = [&] {
-    reply_local(GrpcCode::kInvalidArgument,
+    reply_local(GrpcCode::kInternal,
                 "infergate: malformed " + std::string(method_info(method_).name) + " request");
   };
   switch (method_) {
@@ -191,7 +191,7 @@ void ProxyStream::fan_out(const std::string& message) {
   if (method_ == Method::kModelStatistics) {
     inference::ModelStatisticsRequest q;
     if (!parse(message, q)) {
-      return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed ModelStatistics");
+      return reply_local(GrpcCode::kInternal, "infergate: malformed ModelStatistics");
     }
     model_ = q.name();
     version_ = q.version();
@@ -217,9 +217,10 @@ void ProxyStream::fan_out(const std::string& message) {
   }
   // Repository load and unload change what every backend serves: all of them, or none.
   if (!routing.allow_repository_control) {
-    return reply_local(GrpcCode::kPermissionDenied,
-                       "infergate: repository control is disabled on this gateway "
-                       "(allow_repository_control: false)");
+    // As Triton refuses them when its model control is not explicit.
+    return reply_local(GrpcCode::kUnavailable,
+                       "infergate: explicit model load / unload is not allowed through this "
+                       "gateway (allow_repository_control: false)");
   }
   for (const routing::BackendInfo& b : fleet.backends()) {
     if (b.state != routing::BackendState::kDraining) targets.push_back({b.id, b.name});
@@ -245,13 +246,13 @@ void ProxyStream::fan_out(const std::string& message) {
   if (method_ == Method::kRepositoryModelLoad) {
     inference::RepositoryModelLoadRequest q;
     if (!parse(message, q)) {
-      return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed RepositoryModelLoad");
+      return reply_local(GrpcCode::kInternal, "infergate: malformed RepositoryModelLoad");
     }
     return worker_.shared().fanout->load(targets, q, timeout, std::move(done));
   }
   inference::RepositoryModelUnloadRequest q;
   if (!parse(message, q)) {
-    return reply_local(GrpcCode::kInvalidArgument, "infergate: malformed RepositoryModelUnload");
+    return reply_local(GrpcCode::kInternal, "infergate: malformed RepositoryModelUnload");
   }
   worker_.shared().fanout->unload(targets, q, timeout, std::move(done));
 }

@@ -143,7 +143,7 @@ void ProxyStream::feed_leg() {
     return next_message();
   }
   if (request_ended_) {
-    reply_local(GrpcCode::kInvalidArgument, "infergate: request ends inside a message");
+    reply_local(GrpcCode::kInternal, "infergate: request ends inside a message");
   }
 }
 

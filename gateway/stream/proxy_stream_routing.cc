@@ -110,14 +110,13 @@ void ProxyStream::scan_first_message() {
       }
       return dispatch(RequestView{});  // the backend will judge it
     }
-    return reply_local(GrpcCode::kInvalidArgument,
-                       "infergate: request ends inside a gRPC message prefix");
+    return reply_local(GrpcCode::kInternal, "infergate: request ends inside a gRPC message prefix");
   }
   std::uint8_t raw[kGrpcPrefixBytes];
   request_.copy_out(0, raw);
   GrpcPrefix prefix;
   if (!decode_grpc_prefix(raw, prefix)) {
-    return reply_local(GrpcCode::kInvalidArgument,
+    return reply_local(GrpcCode::kInternal,
                        "infergate: malformed gRPC message prefix (compressed flag is not 0 or 1)");
   }
   if (prefix.length > kMaxGrpcMessageBytes) {
@@ -128,8 +127,7 @@ void ProxyStream::scan_first_message() {
   const size_t available = std::min<size_t>(request_.size() - kGrpcPrefixBytes, prefix.length);
   const bool complete = available == prefix.length;
   if (!complete && request_ended_) {
-    return reply_local(GrpcCode::kInvalidArgument,
-                       "infergate: request ends inside its first message");
+    return reply_local(GrpcCode::kInternal, "infergate: request ends inside its first message");
   }
   const bool whole_needed = need_whole_ || !info.scan_prefix;
   if (!complete) {
@@ -154,7 +152,7 @@ void ProxyStream::scan_first_message() {
   if (prefix.compressed) {
     const Encoding encoding = parse_encoding(request_headers_.find("grpc-encoding"));
     if (encoding == Encoding::kIdentity) {
-      return reply_local(GrpcCode::kInvalidArgument,
+      return reply_local(GrpcCode::kInternal,
                          "infergate: compressed message without a grpc-encoding header");
     }
     if (encoding == Encoding::kUnsupported) {
@@ -178,14 +176,14 @@ void ProxyStream::scan_first_message() {
     if (!inflater_->feed({reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size()},
                          want)) {
       return reply_local(
-          GrpcCode::kInvalidArgument,
+          GrpcCode::kInternal,
           std::string("infergate: cannot inflate the request: ") + inflater_->error());
     }
     body = {reinterpret_cast<const std::uint8_t*>(inflater_->output().data()),
             inflater_->output().size()};
     body_complete = inflater_->finished();
     if (complete && !body_complete && inflater_->consumed() == available) {
-      return reply_local(GrpcCode::kInvalidArgument,
+      return reply_local(GrpcCode::kInternal,
                          "infergate: compressed message ends before its compressed stream");
     }
   } else {
@@ -205,9 +203,8 @@ void ProxyStream::scan_first_message() {
     case ScanStatus::kDone:
       return dispatch(result.view);
     case ScanStatus::kMalformed:
-      return reply_local(
-          GrpcCode::kInvalidArgument,
-          "infergate: malformed " + method_label(method_) + " request: " + result.error);
+      return reply_local(GrpcCode::kInternal, "infergate: malformed " + method_label(method_) +
+                                                  " request: " + result.error);
     case ScanStatus::kNeedWhole:
       need_whole_ = true;
       if (prefix.length > options.max_reorder_buffer_bytes ||

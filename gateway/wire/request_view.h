@@ -55,7 +55,7 @@ enum class ScanStatus : std::uint8_t {
 struct ScanResult {
   ScanStatus status = ScanStatus::kNeedMore;
   RequestView view;
-  const char* error = "";  // for kMalformed: why, for the INVALID_ARGUMENT message
+  const char* error = "";  // for kMalformed: why, for the INTERNAL message
 };
 
 // Scans `body`, the first bytes of one message (after its 5-byte gRPC prefix).

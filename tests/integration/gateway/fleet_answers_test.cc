@@ -113,6 +113,7 @@ TEST(FleetAnswers, ModelStatisticsAreMergedAcrossBackends) {
   EXPECT_EQ(stub->ModelStatistics(&c2, q, &stats).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// As Triton refuses them when its model control is not explicit: UNAVAILABLE.
 TEST(FleetAnswers, RepositoryControlIsRefusedUnlessAllowed) {
   Sim a("sim-a");
   Gateway gw({{"sim-a", a.address()}});
@@ -122,7 +123,10 @@ TEST(FleetAnswers, RepositoryControlIsRefusedUnlessAllowed) {
   q.set_model_name("identity");
   inference::RepositoryModelUnloadResponse r;
   grpc::Status s = stub->RepositoryModelUnload(&c, q, &r);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(s.error_message(),
+            "infergate: explicit model load / unload is not allowed through this gateway "
+            "(allow_repository_control: false)");
   EXPECT_TRUE(model_ready(*stub, "identity"));
 }
 
