@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <set>
@@ -251,6 +253,36 @@ TEST(StreamRouting, ABackendKilledUnderAStreamFailsOnlyWhatWasOnIt) {
   EXPECT_FALSE(stream->Read(&r));
   const grpc::Status s = stream->Finish();
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+// limits.max_stream_messages_in_flight, end to end: a stream of 64 messages to a slow
+// model never has more than the cap on its backend, and every message is answered.
+TEST(StreamRouting, AStreamKeepsAtMostItsCapOfMessagesOnTheBackends) {
+  Sim a("a", {"--model", "alpha:latency=100ms,instances=64"});
+  Gateway gateway({{"a", a.address()}}, "limits:\n  max_stream_messages_in_flight: 8\n");
+  auto stub = make_stub(gateway.port());
+  auto c = context();
+  auto stream = stub->ModelStreamInfer(c.get());
+  std::atomic<double> peak{0};
+  std::atomic<bool> done{false};
+  std::thread sampler([&] {
+    while (!done) {
+      peak = std::max(peak.load(), a.metric("infergate_sim_inflight_requests"));
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  constexpr int kMessages = 64;
+  for (int i = 0; i < kMessages; ++i) {
+    ASSERT_TRUE(stream->Write(identity_request(64, static_cast<std::uint32_t>(i), "alpha")));
+  }
+  stream->WritesDone();
+  const auto answers = read_answers(*stream, kMessages + 1);
+  done = true;
+  sampler.join();
+  EXPECT_EQ(answers.size(), static_cast<size_t>(kMessages));
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_GT(peak.load(), 1.0) << "the messages should have overlapped";
+  EXPECT_LE(peak.load(), 8.0);
 }
 
 }  // namespace
