@@ -241,7 +241,11 @@ bool ProxyStream::take_answer(StreamLeg& leg) {
     GrpcPrefix prefix;
     if (!in.copy_out(0, raw)) return false;
     if (!decode_grpc_prefix(raw, prefix)) {
+      // Nothing after it can be framed: the leg ends, and its messages are answered in
+      // the stream.
       leg.cancel("backend " + leg.label() + " sent a malformed gRPC message");
+      leg.consume(in.size());
+      in.clear();
       return false;
     }
     if (!leg.open() && in.size() < kGrpcPrefixBytes + std::uint64_t{prefix.length}) {

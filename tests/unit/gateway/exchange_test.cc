@@ -660,6 +660,27 @@ TEST_F(Exchange, ALegLostWhileAMessageGoesToItDropsTheRestOfThatMessage) {
   backends_->deliver_resets();
 }
 
+TEST_F(Exchange, ALegThatSendsAMalformedAnswerEndsAndItsMessagesAreAnsweredInTheStream) {
+  build();
+  ProxyStream* x = open(request_headers("ModelStreamInfer"));
+  send(x, stream_message("m", "1"), /*end=*/false);
+  const std::int32_t up = backends_->last();
+  backends_->pull(up);
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  backends_->answer_data(up, std::string("\x07\x00\x00\x00\x02zz", 7));
+  EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
+  EXPECT_EQ(backends_->streams.at(up).credited, 7u) << "what it sent is given back";
+  backends_->deliver_resets();
+  x->on_request_end();
+  EXPECT_TRUE(client_->pull(*x)) << "the stream ends once its messages are answered";
+  const auto got = stream_responses(client_->body);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_NE(got[0].error_message().find("sent a malformed gRPC message"), std::string::npos)
+      << got[0].error_message();
+  EXPECT_EQ(client_->trailer("grpc-status"), "0");
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
 TEST_F(Exchange, ASilentLegExpiresAndItsMessagesAreAnsweredInTheStream) {
   options_.upstream_stream_idle_timeout = 5s;
   build();
