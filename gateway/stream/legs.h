@@ -28,6 +28,19 @@ class SliceQueue;
 class ProxyStream;
 class BackendLeg;
 
+// nghttp2's data-provider read for a request body of which `queued` bytes wait: up to
+// `length` of them
+// (sent by reference: NO_COPY), EOF once `ended` and all of it is out, DEFERRED while
+// nothing waits.
+inline ssize_t read_queued_body(size_t queued, bool ended, size_t length,
+                                std::uint32_t* data_flags) {
+  const size_t n = length < queued ? length : queued;
+  if (n == 0 && !ended) return NGHTTP2_ERR_DEFERRED;
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+  if (ended && n == queued) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+  return static_cast<ssize_t>(n);
+}
+
 // The owner of one backend stream, as the backend connection sees it.
 class BackendStream {
  public:

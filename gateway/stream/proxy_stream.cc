@@ -425,11 +425,7 @@ void ProxyStream::on_upstream_lost(std::string_view reason) {
 }
 
 ssize_t ProxyStream::read_request(size_t length, std::uint32_t* data_flags) {
-  const size_t n = std::min(length, request_.size());
-  if (n == 0 && !request_ended_) return NGHTTP2_ERR_DEFERRED;
-  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (request_ended_ && n == request_.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  return static_cast<ssize_t>(n);
+  return read_queued_body(request_.size(), request_ended_, length, data_flags);
 }
 
 int ProxyStream::send_request_data(const std::uint8_t* framehd, size_t length) {

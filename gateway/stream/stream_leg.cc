@@ -21,11 +21,7 @@ void StreamLeg::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
 }
 
 ssize_t StreamLeg::read_request(size_t length, std::uint32_t* data_flags) {
-  const size_t n = std::min(length, outgoing_.size());
-  if (n == 0 && !half_closed_) return NGHTTP2_ERR_DEFERRED;
-  *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (half_closed_ && n == outgoing_.size()) *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-  return static_cast<ssize_t>(n);
+  return read_queued_body(outgoing_.size(), half_closed_, length, data_flags);
 }
 
 int StreamLeg::send_request_data(const std::uint8_t* framehd, size_t length) {

@@ -68,15 +68,31 @@ std::unique_ptr<grpc::ClientContext> context(std::chrono::seconds deadline = 20s
   return c;
 }
 
+// Two sims ("a" and "b", with their own arguments), the gateway in front of them, and a
+// ModelStreamInfer open through it.
+struct TwoBackendStream {
+  TwoBackendStream(std::vector<std::string> a_args, std::vector<std::string> b_args,
+                   const std::string& yaml = "")
+      : a("a", std::move(a_args)),
+        b("b", std::move(b_args)),
+        gateway({{"a", a.address()}, {"b", b.address()}}, yaml),
+        stub(make_stub(gateway.port())),
+        c(context(30s)),
+        stream(stub->ModelStreamInfer(c.get())) {}
+
+  Sim a;
+  Sim b;
+  Gateway gateway;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> stub;
+  std::unique_ptr<grpc::ClientContext> c;
+  std::unique_ptr<Stream> stream;
+};
+
 // Two backends that serve different models: one stream reaches both, and each answer
 // comes from the backend that has its model.
 TEST(StreamRouting, AStreamReachesModelsOnDifferentBackends) {
-  Sim a("a", {"--model", "alpha"});
-  Sim b("b", {"--model", "beta"});
-  Gateway gateway({{"a", a.address()}, {"b", b.address()}});
-  auto stub = make_stub(gateway.port());
-  auto c = context();
-  auto stream = stub->ModelStreamInfer(c.get());
+  TwoBackendStream f({"--model", "alpha"}, {"--model", "beta"});
+  Stream* stream = f.stream.get();
   constexpr int kMessages = 40;
   for (int i = 0; i < kMessages; ++i) {
     ASSERT_TRUE(stream->Write(
@@ -99,12 +115,8 @@ TEST(StreamRouting, AStreamReachesModelsOnDifferentBackends) {
 // Messages of one model keep to one backend while it serves the model: the stream's
 // answers come back in the order they were asked, as from one Triton.
 TEST(StreamRouting, MessagesOfOneModelKeepTheirOrder) {
-  Sim a("a", {"--model", "alpha:latency=1ms"});
-  Sim b("b", {"--model", "alpha:latency=1ms"});
-  Gateway gateway({{"a", a.address()}, {"b", b.address()}});
-  auto stub = make_stub(gateway.port());
-  auto c = context();
-  auto stream = stub->ModelStreamInfer(c.get());
+  TwoBackendStream f({"--model", "alpha:latency=1ms"}, {"--model", "alpha:latency=1ms"});
+  Stream* stream = f.stream.get();
   std::thread writer([&] {
     for (int i = 0; i < 200; ++i) {
       if (!stream->Write(identity_request(256, static_cast<std::uint32_t>(i), "alpha"))) break;
@@ -128,10 +140,10 @@ TEST(StreamRouting, MessagesOfOneModelKeepTheirOrder) {
 // unary calls, one starts with unary calls and goes on in the stream. Every sum is
 // right, so every request of a sequence met its state.
 TEST(StreamRouting, SequencesMixingUnaryCallsAndAStreamMeetTheirState) {
-  Sim a("a", {"--model", "simple_sequence:kind=simple_sequence,seq_idle=30s"});
-  Sim b("b", {"--model", "simple_sequence:kind=simple_sequence,seq_idle=30s"});
-  Gateway gateway({{"a", a.address()}, {"b", b.address()}});
-  auto stub = make_stub(gateway.port());
+  TwoBackendStream f({"--model", "simple_sequence:kind=simple_sequence,seq_idle=30s"},
+                     {"--model", "simple_sequence:kind=simple_sequence,seq_idle=30s"});
+  auto& stub = f.stub;
+  Stream* stream = f.stream.get();
   // Eight of each kind, so that (least-loaded picking new sequences) both backends hold
   // some, and a stream pinned to one backend could not pass.
   constexpr int kEach = 8;
@@ -149,8 +161,6 @@ TEST(StreamRouting, SequencesMixingUnaryCallsAndAStreamMeetTheirState) {
     unary(300 + k, 1, true, false, 1);
     unary(300 + k, 2, false, false, 3);
   }
-  auto c = context();
-  auto stream = stub->ModelStreamInfer(c.get());
   // Interleaved: each sequence gets 10, then 20 (the 200s end there).
   for (std::int32_t step : {10, 20}) {
     for (int k = 0; k < kEach; ++k) {
@@ -187,12 +197,8 @@ TEST(StreamRouting, SequencesMixingUnaryCallsAndAStreamMeetTheirState) {
 // A bad message in the middle of a multi-backend stream is answered in the stream; the
 // ones after it are served.
 TEST(StreamRouting, UnroutableMessagesAreAnsweredInTheStreamBetweenGoodOnes) {
-  Sim a("a", {"--model", "alpha"});
-  Sim b("b", {"--model", "beta"});
-  Gateway gateway({{"a", a.address()}, {"b", b.address()}});
-  auto stub = make_stub(gateway.port());
-  auto c = context();
-  auto stream = stub->ModelStreamInfer(c.get());
+  TwoBackendStream f({"--model", "alpha"}, {"--model", "beta"});
+  Stream* stream = f.stream.get();
   ASSERT_TRUE(stream->Write(identity_request(64, 1, "missing")));
   ASSERT_TRUE(stream->Write(identity_request(64, 2, "alpha")));
   inference::ModelInferRequest bad_version = identity_request(64, 3, "beta");
@@ -220,12 +226,8 @@ TEST(StreamRouting, UnroutableMessagesAreAnsweredInTheStreamBetweenGoodOnes) {
 // the stream with an error naming the backend; the other backend's messages, and the
 // ones sent after, are served; the stream ends OK.
 TEST(StreamRouting, ABackendKilledUnderAStreamFailsOnlyWhatWasOnIt) {
-  Sim a("a", {"--model", "alpha:latency=3s"});
-  Sim b("b", {"--model", "beta"});
-  Gateway gateway({{"a", a.address()}, {"b", b.address()}}, kFastHealth);
-  auto stub = make_stub(gateway.port());
-  auto c = context(30s);
-  auto stream = stub->ModelStreamInfer(c.get());
+  TwoBackendStream f({"--model", "alpha:latency=3s"}, {"--model", "beta"}, kFastHealth);
+  Stream* stream = f.stream.get();
   for (std::uint32_t i = 0; i < 3; ++i)
     ASSERT_TRUE(stream->Write(identity_request(64, i, "alpha")));
   ASSERT_TRUE(stream->Write(identity_request(64, 10, "beta")));
@@ -233,7 +235,7 @@ TEST(StreamRouting, ABackendKilledUnderAStreamFailsOnlyWhatWasOnIt) {
   ASSERT_TRUE(stream->Read(&r));
   ASSERT_EQ(r.infer_response().id(), "req-10") << r.error_message();
   EXPECT_TRUE(r.error_message().empty());
-  a.process().signal(SIGKILL);
+  f.a.process().signal(SIGKILL);
   std::set<std::string> lost;
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(stream->Read(&r));

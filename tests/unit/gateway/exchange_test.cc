@@ -140,6 +140,12 @@ class Exchange : public ::testing::Test {
     worker_->io().poll();
   }
   ProxyStream* unroutable_stream(int count);
+  // A ModelStreamInfer of three messages: "only_a" (id 1, backend a), "only_b" (id 2,
+  // backend b), "only_a" (id 3); not half-closed.
+  ProxyStream* two_model_stream();
+  // A ModelStreamInfer (with `extra` headers) of one message ("m", id 1) that the backend
+  // has read, on backend stream `up`; not half-closed.
+  ProxyStream* one_message_stream(std::int32_t& up, const Fields& extra = {});
   void read_to_end(ProxyStream* x, int rounds);
   void tick(ProxyStream* x, std::chrono::nanoseconds by) {
     now_ += std::chrono::duration_cast<std::chrono::steady_clock::duration>(by);
@@ -496,7 +502,7 @@ std::vector<std::string> answered_ids(const std::string& body) {
   return ids;
 }
 
-TEST_F(Exchange, StreamMessagesGoToTheirModelsBackendsOverOneBackendStreamEach) {
+ProxyStream* Exchange::two_model_stream() {
   models_ = {{1, {"only_a"}}, {2, {"only_b"}}};
   build();
   ProxyStream* x = open(request_headers("ModelStreamInfer"));
@@ -504,6 +510,21 @@ TEST_F(Exchange, StreamMessagesGoToTheirModelsBackendsOverOneBackendStreamEach) 
       x,
       stream_message("only_a", "1") + stream_message("only_b", "2") + stream_message("only_a", "3"),
       /*end=*/false);
+  return x;
+}
+
+ProxyStream* Exchange::one_message_stream(std::int32_t& up, const Fields& extra) {
+  Fields headers = request_headers("ModelStreamInfer");
+  headers.insert(headers.end(), extra.begin(), extra.end());
+  ProxyStream* x = open(headers);
+  send(x, stream_message("m", "1"), /*end=*/false);
+  up = backends_->last();
+  backends_->pull(up);
+  return x;
+}
+
+TEST_F(Exchange, StreamMessagesGoToTheirModelsBackendsOverOneBackendStreamEach) {
+  ProxyStream* x = two_model_stream();
   poll();
   auto legs = legs_by_backend(*backends_);
   ASSERT_EQ(backends_->streams.size(), 2u) << "one backend stream per backend";
@@ -580,13 +601,7 @@ TEST_F(Exchange, AStreamMessageBeginsOnItsLegBeforeItHasAllArrived) {
 }
 
 TEST_F(Exchange, ALostLegFailsOnlyItsMessagesInTheStream) {
-  models_ = {{1, {"only_a"}}, {2, {"only_b"}}};
-  build();
-  ProxyStream* x = open(request_headers("ModelStreamInfer"));
-  send(
-      x,
-      stream_message("only_a", "1") + stream_message("only_b", "2") + stream_message("only_a", "3"),
-      /*end=*/false);
+  ProxyStream* x = two_model_stream();
   auto legs = legs_by_backend(*backends_);
   backends_->pull(legs.at(1));
   backends_->pull(legs.at(2));
@@ -623,10 +638,8 @@ TEST_F(Exchange, ALostLegFailsOnlyItsMessagesInTheStream) {
 
 TEST_F(Exchange, ALegLostInsideAnAnswerResetsTheClient) {
   build();
-  ProxyStream* x = open(request_headers("ModelStreamInfer"));
-  send(x, stream_message("m", "1"), /*end=*/false);
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
+  std::int32_t up = -1;
+  ProxyStream* x = one_message_stream(up);
   backends_->answer_headers(fields_, up, kResponseHeaders, false);
   backends_->answer_data(up, stream_answer("1", std::string(1000, 'z')).substr(0, 600));
   backends_->lose(up, "connection reset by peer");
@@ -662,10 +675,8 @@ TEST_F(Exchange, ALegLostWhileAMessageGoesToItDropsTheRestOfThatMessage) {
 
 TEST_F(Exchange, ALegThatSendsAMalformedAnswerEndsAndItsMessagesAreAnsweredInTheStream) {
   build();
-  ProxyStream* x = open(request_headers("ModelStreamInfer"));
-  send(x, stream_message("m", "1"), /*end=*/false);
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
+  std::int32_t up = -1;
+  ProxyStream* x = one_message_stream(up);
   backends_->answer_headers(fields_, up, kResponseHeaders, false);
   backends_->answer_data(up, std::string("\x07\x00\x00\x00\x02zz", 7));
   EXPECT_EQ(backends_->streams.at(up).reset_code, std::uint32_t{NGHTTP2_CANCEL});
@@ -684,10 +695,8 @@ TEST_F(Exchange, ALegThatSendsAMalformedAnswerEndsAndItsMessagesAreAnsweredInThe
 TEST_F(Exchange, ASilentLegExpiresAndItsMessagesAreAnsweredInTheStream) {
   options_.upstream_stream_idle_timeout = 5s;
   build();
-  ProxyStream* x = open(request_headers("ModelStreamInfer"));
-  send(x, stream_message("m", "1"), /*end=*/false);
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
+  std::int32_t up = -1;
+  ProxyStream* x = one_message_stream(up);
   tick(x, 100ms);  // the tick after the request went sees it move
   tick(x, 3s);
   EXPECT_FALSE(backends_->streams.at(up).reset_code);
@@ -808,12 +817,8 @@ TEST_F(Exchange, ASequenceStartedInAStreamIsRecordedForItsUnaryCalls) {
 
 TEST_F(Exchange, WithTritonGrpcErrorALostLegEndsTheStreamWithAStatus) {
   build();
-  Fields headers = request_headers("ModelStreamInfer");
-  headers.emplace_back("triton_grpc_error", "true");
-  ProxyStream* x = open(headers);
-  send(x, stream_message("m", "1"), /*end=*/false);
-  const std::int32_t up = backends_->last();
-  backends_->pull(up);
+  std::int32_t up = -1;
+  ProxyStream* x = one_message_stream(up, {{"triton_grpc_error", "true"}});
   backends_->answer_headers(fields_, up, kResponseHeaders, false);
   backends_->answer_trailers(fields_, up, {{"grpc-status", "3"}, {"grpc-message", "bad input"}});
   backends_->close(up, NGHTTP2_NO_ERROR);
