@@ -88,6 +88,18 @@ struct HealthConfig {
 };
 
 // The client-facing HTTP/2 side.
+// TLS on the gRPC frontend (frontend.tls). With `client_ca`, client certificates are
+// asked for and verified (mTLS); `require_client_cert` refuses clients without one.
+struct FrontendTlsConfig {
+  std::string cert;  // PEM chain, leaf first
+  std::string key;   // PEM private key
+  std::string client_ca;
+  bool require_client_cert = false;
+  std::string min_version = "1.2";  // 1.2 | 1.3
+
+  bool operator==(const FrontendTlsConfig&) const = default;
+};
+
 struct FrontendConfig {
   std::uint32_t max_concurrent_streams = 1024;  // per client connection
   std::uint64_t stream_window_bytes = 1 << 20;  // per stream and direction
@@ -104,6 +116,8 @@ struct FrontendConfig {
   std::uint32_t max_connections = 10000;
   // A request's decoded header list; far past it (4x) the connection is closed.
   std::uint64_t max_header_bytes = 64 * 1024;
+  // When set, `listen` speaks TLS (and `listen_plaintext`, if set, plaintext beside it).
+  std::optional<FrontendTlsConfig> tls;
 
   bool operator==(const FrontendConfig&) const = default;
 };
@@ -139,6 +153,8 @@ struct AdminConfig {
 struct Config {
   HostPort listen{.host = "0.0.0.0", .port = 8001};          // KServe v2 gRPC frontend
   HostPort admin_listen{.host = "127.0.0.1", .port = 8002};  // HTTP: /metrics, /status, /healthz
+  // With frontend.tls: a second, plaintext gRPC listener (e.g. for a node-local sidecar).
+  std::optional<HostPort> listen_plaintext;
   std::vector<BackendConfig> backends;
 
   int workers = 0;  // data-plane threads; 0 = one per core

@@ -1,5 +1,9 @@
 #include "config/loader.h"
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include <yaml-cpp/yaml.h>
 
 #include <cctype>
@@ -137,8 +141,43 @@ void read_size(MapReader& m, std::string_view key, std::uint64_t min, std::uint6
   }
 }
 
+// A file the gateway reads at start (and on reload): it must exist and be readable now.
+void read_file_path(MapReader& m, std::string_view key, std::string& out, bool required) {
+  std::optional<Value> x = required ? m.require(key) : m.get(key);
+  if (!x) return;
+  std::optional<std::string> path = x->string();
+  if (!path) return;
+  if (std::FILE* f = std::fopen(path->c_str(), "r")) {
+    std::fclose(f);
+    out = *path;
+  } else {
+    x->problem("cannot read " + *path + ": " + std::strerror(errno));
+  }
+}
+
+void read_frontend_tls(const Value& v, FrontendTlsConfig& t) {
+  MapReader m(v);
+  if (!m.valid()) return;
+  read_file_path(m, "cert", t.cert, /*required=*/true);
+  read_file_path(m, "key", t.key, /*required=*/true);
+  read_file_path(m, "client_ca", t.client_ca, /*required=*/false);
+  std::optional<Value> require = m.get("require_client_cert");
+  if (require) {
+    if (auto b = require->boolean()) t.require_client_cert = *b;
+    if (t.require_client_cert && t.client_ca.empty()) {
+      require->problem(
+          "require_client_cert needs client_ca (the CAs client certificates chain to)");
+    }
+  }
+  if (auto x = m.get("min_version")) {
+    if (auto c = x->choice({"1.2", "1.3"})) t.min_version = *c;
+  }
+  m.finish();
+}
+
 void read_frontend(const Value& v, FrontendConfig& f) {
   MapReader m(v);
+  if (auto x = m.get("tls")) read_frontend_tls(*x, f.tls.emplace());
   if (auto x = m.get("max_concurrent_streams")) {
     if (auto n = x->integer(1, 1 << 20)) f.max_concurrent_streams = static_cast<std::uint32_t>(*n);
   }
@@ -348,6 +387,17 @@ void read_root(const Value& root, Config& config) {
       }
     }
   }
+  std::optional<Value> plain = m.get("listen_plaintext");
+  if (plain) {
+    if (auto hp = plain->host_port(/*allow_port_zero=*/true)) {
+      config.listen_plaintext = *hp;
+      if (hp->port != 0 &&
+          (hp->port == config.listen.port || hp->port == config.admin_listen.port)) {
+        plain->problem("listen_plaintext " + hp->to_string() +
+                       " collides with listen or admin_listen");
+      }
+    }
+  }
   if (auto backends = m.require("backends")) {
     bool is_list = backends->for_each_element(
         [&](const Value& item) { config.backends.push_back(read_backend(item)); });
@@ -357,6 +407,11 @@ void read_root(const Value& root, Config& config) {
     if (is_list) check_backends(*backends, config.backends);
   }
   read_process(m, config);
+  if (plain && config.listen_plaintext && !config.frontend.tls) {
+    plain->problem(
+        "listen_plaintext is a second listener beside a TLS one: set frontend.tls "
+        "(without it, listen is plaintext already)");
+  }
   m.finish();
 }
 

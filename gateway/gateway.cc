@@ -7,6 +7,7 @@
 #include <thread>
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <boost/asio/post.hpp>
 
@@ -149,7 +150,8 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, int workers)
     : config_(std::move(config)),
       worker_count_(workers > 0 ? workers : config_->workers),
       signals_(control_),
-      drain_timer_(control_) {
+      drain_timer_(control_),
+      tls_timer_(control_) {
   if (worker_count_ <= 0) {
     worker_count_ = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
@@ -205,11 +207,27 @@ std::string Gateway::start() {
     return AdminResponse{.content_type = "application/json", .body = status_json(status_inputs())};
   });
   listener_ = std::make_unique<Listener>(control_, raw, connection_cap(*config_));
+  if (config_->frontend.tls) {
+    if (std::string e = load_tls(*config_->frontend.tls, /*at_start=*/true); !e.empty()) return e;
+  }
   if (std::string e = listener_->listen(*grpc); !e.empty()) {
     return "cannot listen on " + config_->listen.to_string() + ": " + e;
   }
+  if (config_->listen_plaintext) {
+    auto plain = bind_endpoint(control_, *config_->listen_plaintext, error);
+    if (!plain) {
+      listener_->close();
+      return error;
+    }
+    plaintext_listener_ = std::make_unique<Listener>(control_, raw, connection_cap(*config_));
+    if (std::string e = plaintext_listener_->listen(*plain); !e.empty()) {
+      listener_->close();
+      return "cannot listen on " + config_->listen_plaintext->to_string() + ": " + e;
+    }
+  }
   if (std::string e = admin_->listen(*admin); !e.empty()) {
     listener_->close();
+    if (plaintext_listener_) plaintext_listener_->close();
     return "cannot listen on " + config_->admin_listen.to_string() + " (admin): " + e;
   }
   fleet_->start(*config_);
@@ -228,8 +246,70 @@ std::string Gateway::start() {
                      worker_count_, config_->backends.size(), config_->routing.policy,
                      config_->source);
   gateway_log().info("admin_listening address={}", endpoint_text(admin_->local_endpoint()));
-  gateway_log().info("listening address={}", endpoint_text(listener_->local_endpoint()));
+  gateway_log().info("listening address={} tls={}", endpoint_text(listener_->local_endpoint()),
+                     config_->frontend.tls ? "on" : "off");
+  if (plaintext_listener_) {
+    gateway_log().info("listening_plaintext address={}",
+                       endpoint_text(plaintext_listener_->local_endpoint()));
+  }
+  if (config_->frontend.tls) watch_tls();
   return "";
+}
+
+TlsFiles tls_files(const config::FrontendTlsConfig& tls) {
+  return TlsFiles{.cert = tls.cert,
+                  .key = tls.key,
+                  .client_ca = tls.client_ca,
+                  .require_client_cert = tls.require_client_cert,
+                  .min_version = tls.min_version};
+}
+
+std::string Gateway::load_tls(const config::FrontendTlsConfig& c, bool at_start) {
+  const TlsFiles files = tls_files(c);
+  const std::string stamp = tls_files_stamp();
+  std::string error;
+  std::shared_ptr<const TlsContext> tls = TlsContext::load(files, &error);
+  if (!tls) {
+    if (at_start) return "frontend.tls: " + error;
+    gateway_log().error("tls_reload_failed error=\"{}\" reason=\"the running certificate stays\"",
+                        error);
+    tls_stamp_ = stamp;  // not tried again until the files change again
+    return error;
+  }
+  listener_->set_tls(tls);
+  tls_stamp_ = stamp;
+  gateway_log().info(
+      "tls_loaded cert={} subject=\"{}\" not_after=\"{}\" client_ca={} min_version={}", c.cert,
+      tls->subject(), tls->not_after(), c.client_ca.empty() ? "-" : c.client_ca, c.min_version);
+  return "";
+}
+
+std::string Gateway::tls_files_stamp() const {
+  std::string stamp;
+  if (!config_->frontend.tls) return stamp;
+  const config::FrontendTlsConfig& c = *config_->frontend.tls;
+  for (const std::string* path : {&c.cert, &c.key, &c.client_ca}) {
+    struct stat st {};
+    if (path->empty() || ::stat(path->c_str(), &st) != 0) {
+      stamp += "-;";
+      continue;
+    }
+    stamp += std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+             std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ";";
+  }
+  return stamp;
+}
+
+void Gateway::watch_tls() {
+  tls_timer_.expires_after(std::chrono::seconds(2));
+  tls_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec || draining_ || !config_->frontend.tls) return;
+    if (tls_files_stamp() != tls_stamp_) {
+      gateway_log().info("tls_files_changed cert={}", config_->frontend.tls->cert);
+      load_tls(*config_->frontend.tls, /*at_start=*/false);
+    }
+    watch_tls();
+  });
 }
 
 int Gateway::run() {
@@ -270,14 +350,20 @@ void Gateway::reload() {
     return;
   }
   const config::Config& next = *result.config;
-  // What the running process cannot change: say so rather than pretend.
+  // What the running process cannot change: say so rather than pretend. (The TLS files
+  // are loaded again below; turning TLS on or off needs a restart.)
+  config::FrontendConfig next_frontend = next.frontend;
+  next_frontend.tls = config_->frontend.tls;
+  const bool tls_switch = next.frontend.tls.has_value() != config_->frontend.tls.has_value();
   if (!(next.listen == config_->listen) || !(next.admin_listen == config_->admin_listen) ||
+      !(next.listen_plaintext == config_->listen_plaintext) || tls_switch ||
       next.workers != config_->workers || next.drain_timeout != config_->drain_timeout ||
-      !(next.frontend == config_->frontend) || !(next.upstream == config_->upstream) ||
+      !(next_frontend == config_->frontend) || !(next.upstream == config_->upstream) ||
       next.access_log != config_->access_log) {
     gateway_log().warn(
-        "reload_partial reason=\"listen, admin_listen, workers, drain_timeout, frontend, "
-        "upstream and access_log keep their running values until a restart\"");
+        "reload_partial reason=\"listen, listen_plaintext, admin_listen, workers, "
+        "drain_timeout, frontend (but for the TLS files), upstream and access_log keep their "
+        "running values until a restart\"");
   }
   fleet_->apply(next);
   admin_->set_limits(admin_limits(next));
@@ -298,9 +384,15 @@ void Gateway::reload() {
   merged->workers = config_->workers;
   merged->drain_timeout = config_->drain_timeout;
   merged->frontend = config_->frontend;
+  merged->listen_plaintext = config_->listen_plaintext;
+  if (config_->frontend.tls && next.frontend.tls) {
+    // Certificates rotate on SIGHUP: the files (same paths or new ones) load again.
+    merged->frontend.tls = next.frontend.tls;
+  }
   merged->upstream = config_->upstream;
   merged->access_log = config_->access_log;
   config_ = std::move(merged);
+  if (config_->frontend.tls) load_tls(*config_->frontend.tls, /*at_start=*/false);
   config_loaded_at_ = std::chrono::system_clock::now();
   config_version_ = file_version(config_->source);
   gateway_log().info("reloaded config={} version={} backends={}", config_->source, config_version_,
@@ -310,6 +402,8 @@ void Gateway::reload() {
 void Gateway::begin_drain() {
   draining_ = true;
   listener_->close();
+  if (plaintext_listener_) plaintext_listener_->close();
+  tls_timer_.cancel();
   for (auto& w : workers_) {
     Worker* worker = w.get();
     boost::asio::post(worker->io(), [worker] { worker->begin_drain(); });
@@ -343,6 +437,8 @@ void Gateway::stop() {
   if (fleet_) fleet_->stop();
   if (admin_) admin_->close();
   if (listener_) listener_->close();
+  if (plaintext_listener_) plaintext_listener_->close();
+  tls_timer_.cancel();
   for (auto& w : workers_) w->stop();
 }
 

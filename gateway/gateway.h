@@ -42,6 +42,13 @@ class Gateway {
   // SIGHUP: reads the config file again and applies what can change while running.
   void reload();
   void begin_drain();
+  // frontend.tls: loads the certificate and key (again) for new connections; those open
+  // keep theirs. A pair that does not load is logged and the running one stays.
+  std::string load_tls(const config::FrontendTlsConfig& files, bool at_start);
+  // Polls the TLS files (every 2 s): a change (cert-manager, a Kubernetes secret) loads
+  // them again.
+  void watch_tls();
+  std::string tls_files_stamp() const;
   void check_drained();
   void stop();
   // What /status and /status.json show.
@@ -56,6 +63,9 @@ class Gateway {
   std::chrono::steady_clock::time_point drain_deadline_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Listener> plaintext_listener_;  // listen_plaintext, beside a TLS listen
+  boost::asio::steady_timer tls_timer_;
+  std::string tls_stamp_;  // the TLS files' identities when last loaded
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::unique_ptr<FleetControl> fleet_;
@@ -67,6 +77,7 @@ class Gateway {
 };
 
 DataPlaneOptions data_plane_options(const config::Config& config);
+TlsFiles tls_files(const config::FrontendTlsConfig& tls);
 AdminServer::Limits admin_limits(const config::Config& config);
 
 }  // namespace infergate::gateway

@@ -7,6 +7,7 @@
 #include "config/loader.h"
 #include "gateway/cli.h"
 #include "gateway/gateway.h"
+#include "gateway/h2/tls.h"
 #include "gateway/logging.h"
 #include "gateway/version.h"
 
@@ -30,6 +31,16 @@ std::shared_ptr<const infergate::config::Config> load(const std::string& path) {
 int check_config(const std::string& path) {
   auto config = load(path);
   if (!config) return 1;
+  if (config->frontend.tls) {
+    // The pair and the CAs, loaded as the gateway would: a key that does not match its
+    // certificate is found now, not at the restart.
+    std::string error;
+    if (!infergate::gateway::TlsContext::load(infergate::gateway::tls_files(*config->frontend.tls),
+                                              &error)) {
+      std::fprintf(stderr, "%s: frontend.tls: %s\n", path.c_str(), error.c_str());
+      return 1;
+    }
+  }
   std::printf("%s: ok (%zu backend%s)\n", path.c_str(), config->backends.size(),
               config->backends.size() == 1 ? "" : "s");
   std::printf("%s", infergate::gateway::describe_bounds(*config).c_str());

@@ -49,6 +49,15 @@ inline constexpr std::array<std::string_view, 10> kProtocolErrorNames = {
     "rapid_reset", "header_flood",      "settings_flood", "ping_flood",    "flow_control",
     "protocol",    "handshake_timeout", "idle_timeout",   "write_stalled", "connection_limit"};
 
+// Why a TLS handshake failed (infergate_tls_handshake_failures_total{reason}); in the
+// order of TlsFailure (gateway/h2/tls.h).
+inline constexpr std::array<std::string_view, 6> kTlsFailureNames = {"plaintext",
+                                                                     "no_common_protocol",
+                                                                     "no_client_certificate",
+                                                                     "bad_client_certificate",
+                                                                     "client_rejected_certificate",
+                                                                     "other"};
+
 // Why the gateway ended a stream on a deadline (infergate_stream_timeouts_total{reason});
 // in the order of ProxyStream::Expiry.
 inline constexpr std::array<std::string_view, 4> kExpiryNames = {"deadline", "stream_idle",
@@ -106,6 +115,7 @@ class WorkerStats {
   std::array<LocalCounter, kProtocolErrorNames.size()> protocol_errors;
   std::array<LocalCounter, kExpiryNames.size()> expiries;
   std::array<LocalCounter, kByteCapNames.size()> over_limit;
+  std::array<LocalCounter, kTlsFailureNames.size()> tls_failures;
 
   void count_protocol_error(ProtocolError e) { protocol_errors[static_cast<size_t>(e)].add(1); }
   void count_expiry(size_t reason) { expiries[reason].add(1); }

@@ -83,9 +83,9 @@ void Worker::on_tick() {
   if (++ticks_ % 10 == 0) blocks_.trim_to_recent_peak();
 }
 
-void Worker::adopt(boost::asio::ip::tcp::socket socket) {
+void Worker::adopt(boost::asio::ip::tcp::socket socket, std::shared_ptr<const TlsContext> tls) {
   if (draining_) return;  // the socket closes as it goes out of scope
-  auto* c = new DownstreamConnection(*this, std::move(socket));
+  auto* c = new DownstreamConnection(*this, std::move(socket), std::move(tls));
   downstream_.insert(c);
   downstream_count_.fetch_add(1, std::memory_order_relaxed);
   stats_.downstream_connections_total.add(1);

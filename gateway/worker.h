@@ -39,6 +39,7 @@ class FanOut;
 class AdmissionGate;
 class Worker;
 class ProxyStream;
+class TlsContext;
 
 // What all workers share with the control plane.
 struct WorkerShared {
@@ -80,7 +81,7 @@ class Worker {
   void stop();
 
   // Takes a freshly accepted socket (already bound to io()). This worker's thread.
-  void adopt(boost::asio::ip::tcp::socket socket);
+  void adopt(boost::asio::ip::tcp::socket socket, std::shared_ptr<const TlsContext> tls = nullptr);
   // Sends GOAWAY on every downstream connection and accepts no new streams. Posted.
   void begin_drain();
   // Installs a new view of the fleet; pools of backends that left are closed. Posted

@@ -9,7 +9,7 @@ build_pkgs=(
   libboost-dev libboost-system-dev
   libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnghttp2-dev zlib1g-dev
+  libnghttp2-dev zlib1g-dev libssl-dev
 )
 # Tools the tests and benchmarks drive: peers to compare with, the metrics checker,
 # a browser for the status page, kubectl for manifest checks, clang for the fuzzer.
@@ -17,7 +17,7 @@ tool_pkgs=(
   nginx-light haproxy prometheus
   chromium
   clang libclang-rt-14-dev
-  procps iproute2 python3 python3-yaml python3-h2
+  procps iproute2 python3 python3-yaml python3-h2 openssl
 )
 
 want=("${build_pkgs[@]}")

@@ -160,8 +160,9 @@ struct DownstreamCallbacks {
   }
 };
 
-DownstreamConnection::DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket)
-    : H2Connection(worker, std::move(socket)) {
+DownstreamConnection::DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket,
+                                           std::shared_ptr<const TlsContext> tls)
+    : H2Connection(worker, std::move(socket)), tls_context_(std::move(tls)) {
   boost::system::error_code ec;
   const auto remote = this->socket().remote_endpoint(ec);
   peer_ = ec ? std::string("unknown") : remote.address().to_string();
@@ -225,7 +226,30 @@ void DownstreamConnection::open() {
   nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, settings, std::size(settings));
   nghttp2_session_set_local_window_size(session, NGHTTP2_FLAG_NONE, 0,
                                         static_cast<std::int32_t>(o.connection_window_bytes));
+  if (tls_context_) {
+    SSL* ssl = SSL_new(tls_context_->get());
+    if (ssl == nullptr || SSL_set_fd(ssl, socket().native_handle()) != 1) {
+      if (ssl != nullptr) SSL_free(ssl);
+      return close("cannot set up TLS for the connection");
+    }
+    SSL_set_accept_state(ssl);
+    use_tls(ssl);
+  }
   start();
+}
+
+void DownstreamConnection::on_tls_ready() { client_subject_ = peer_subject(tls()); }
+
+void DownstreamConnection::on_tls_failed() {
+  std::string detail;
+  const TlsFailure why = classify_tls_failure(tls(), &detail);
+  counted_ = true;  // not also a handshake timeout
+  worker().stats().tls_failures[static_cast<size_t>(why)].add(1);
+  std::uint64_t dropped = 0;
+  if (worker().client_warnings().allow(std::chrono::steady_clock::now(), &dropped)) {
+    gateway_log().warn("tls_handshake_failed peer={} reason={} detail=\"{}\" suppressed={}", peer_,
+                       tls_failure_name(why), detail, dropped);
+  }
 }
 
 void DownstreamConnection::begin_drain() {

@@ -8,6 +8,7 @@
 
 #include "gateway/h2/h2_connection.h"
 #include "gateway/h2/intrusive_list.h"
+#include "gateway/h2/tls.h"
 #include "gateway/stats.h"
 #include "gateway/stream/proxy_stream.h"
 
@@ -15,7 +16,9 @@ namespace infergate::gateway {
 
 class DownstreamConnection final : public H2Connection, public ClientLeg {
  public:
-  DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket);
+  // With `tls`, the connection speaks TLS (its handshake first).
+  DownstreamConnection(Worker& worker, boost::asio::ip::tcp::socket socket,
+                       std::shared_ptr<const TlsContext> tls = nullptr);
   ~DownstreamConnection() override;
 
   // Creates the session, queues SETTINGS and starts reading.
@@ -37,6 +40,10 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
     return append_data_frame(framehd, length, body);
   }
   const std::string& peer() const override { return peer_; }
+  // The verified client certificate's subject when there is one (mTLS), else the IP.
+  const std::string& job_identity() const override {
+    return client_subject_.empty() ? peer_ : client_subject_;
+  }
   void detach(ProxyStream* stream) override { streams_.remove(stream); }
 
   // The worker's tick: the handshake, idle and write-stall deadlines, the control-frame
@@ -52,6 +59,8 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
  protected:
   void on_teardown(std::string_view reason) override;
   void on_recv_error(int nghttp2_error) override;
+  void on_tls_ready() override;
+  void on_tls_failed() override;
 
  private:
   friend struct DownstreamCallbacks;
@@ -69,6 +78,8 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
   IntrusiveList<ProxyStream, &ProxyStream::down_hook> streams_;
   bool draining_ = false;
   std::string peer_;
+  std::shared_ptr<const TlsContext> tls_context_;
+  std::string client_subject_;  // of a verified client certificate
 
   std::chrono::steady_clock::time_point opened_at_;
   bool settings_seen_ = false;  // the client's preface and first SETTINGS came

@@ -1,10 +1,13 @@
 #include "gateway/h2/h2_connection.h"
 
+#include <openssl/err.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include "gateway/worker.h"
 
@@ -19,6 +22,7 @@ H2Connection::H2Connection(Worker& worker, boost::asio::ip::tcp::socket socket)
 
 H2Connection::~H2Connection() {
   if (session_ != nullptr) nghttp2_session_del(session_);
+  if (tls_ != nullptr) SSL_free(tls_);
 }
 
 void H2Connection::start() {
@@ -40,34 +44,110 @@ void H2Connection::arm_read() {
 
 void H2Connection::on_readable() {
   std::span<std::uint8_t> buf = worker_.read_buffer();
-  // Bounded so one busy connection cannot starve the others on this worker.
-  for (int round = 0; round < 8; ++round) {
-    ssize_t n = ::read(socket_.native_handle(), buf.data(), buf.size());
-    if (n > 0) {
-      bytes_read_ += static_cast<std::uint64_t>(n);
-      ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), static_cast<size_t>(n));
+  // Bounded so one busy connection cannot starve the others on this worker (TLS reads
+  // one record, at most 16 KiB, at a time).
+  const int rounds = tls_ != nullptr ? 64 : 8;
+  for (int round = 0; round < rounds; ++round) {
+    const ssize_t n = read_some(buf);
+    if (n < 0 || closed_) return;
+    if (n == 0) break;
+    bytes_read_ += static_cast<std::uint64_t>(n);
+    ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), static_cast<size_t>(n));
+    if (closed_) return;
+    if (rv < 0) {
+      // nghttp2 has queued a GOAWAY for most protocol errors: send it, then close.
+      on_recv_error(static_cast<int>(rv));
       if (closed_) return;
-      if (rv < 0) {
-        // nghttp2 has queued a GOAWAY for most protocol errors: send it, then close.
-        on_recv_error(static_cast<int>(rv));
-        if (closed_) return;
-        flush();
-        return close(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
-      }
-      if (static_cast<size_t>(n) < buf.size()) break;
-      continue;
+      flush();
+      return close(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
     }
-    if (n == 0) return close("peer closed the connection");
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-    return close(std::string("read failed: ") + std::strerror(errno));
+    if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) break;
   }
   // What this read caused elsewhere (requests to backends, answers to clients) goes
   // out first; this connection's own frames (window updates) after.
   worker_.flush_dirty();
   if (closed_) return;
+  tls_write_wants_read_ = false;  // what the read brought may let a waiting write go on
   flush();
-  if (!closed_) arm_read();
+  if (closed_) return;
+  ++pending_handlers_;
+  if (tls_read_wants_write_) {
+    // OpenSSL must write before it can read on: once the socket takes bytes.
+    tls_read_wants_write_ = false;
+    socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
+                       [this](const boost::system::error_code& ec) {
+                         --pending_handlers_;
+                         if (closed_) return reap();
+                         if (ec) return close(ec.message());
+                         on_readable();
+                       });
+  } else if (tls_ != nullptr && SSL_pending(tls_) > 0) {
+    // Decrypted bytes wait inside OpenSSL, which the socket will not signal.
+    boost::asio::post(worker_.io(), [this] {
+      --pending_handlers_;
+      if (closed_) return reap();
+      on_readable();
+    });
+  } else {
+    --pending_handlers_;
+    arm_read();
+  }
+}
+
+ssize_t H2Connection::read_some(std::span<std::uint8_t> buf) {
+  if (tls_ != nullptr) return read_tls(buf);
+  for (;;) {
+    const ssize_t n = ::read(socket_.native_handle(), buf.data(), buf.size());
+    if (n > 0) return n;
+    if (n == 0) {
+      close("peer closed the connection");
+      return -1;
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    close(std::string("read failed: ") + std::strerror(errno));
+    return -1;
+  }
+}
+
+ssize_t H2Connection::read_tls(std::span<std::uint8_t> buf) {
+  ERR_clear_error();
+  errno = 0;
+  size_t got = 0;
+  const int rc = SSL_read_ex(tls_, buf.data(), buf.size(), &got);
+  const int saved_errno = errno;
+  if (!tls_ready_ && SSL_is_init_finished(tls_)) {
+    tls_ready_ = true;
+    on_tls_ready();
+    if (closed_) return -1;
+  }
+  if (rc == 1) return static_cast<ssize_t>(got);
+  const int err = SSL_get_error(tls_, rc);
+  if (err == SSL_ERROR_WANT_READ) return 0;
+  if (err == SSL_ERROR_WANT_WRITE) {
+    tls_read_wants_write_ = true;
+    return 0;
+  }
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    close("peer closed the connection (TLS close_notify)");
+    return -1;
+  }
+  const bool silent = err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0;
+  if (!tls_ready_) {
+    // A peer that closed before sending a byte (a TCP probe) did not try TLS at all.
+    if (!(silent && BIO_number_read(SSL_get_rbio(tls_)) == 0)) on_tls_failed();
+    if (!closed_) close("TLS handshake failed");
+    return -1;
+  }
+  if (silent) {
+    close(saved_errno == 0 ? std::string("peer closed the connection")
+                           : std::string("read failed: ") + std::strerror(saved_errno));
+    return -1;
+  }
+  char reason[256];
+  ERR_error_string_n(ERR_get_error(), reason, sizeof reason);
+  close(std::string("TLS error: ") + reason);
+  return -1;
 }
 
 void H2Connection::schedule_flush() {
@@ -89,8 +169,11 @@ void H2Connection::flush() {
   for (;;) {
     if (out_.empty() && !fill_output()) return;  // closed on a session error
     if (out_.empty()) break;
-    if (!write_output()) return close(std::string("write failed: ") + std::strerror(errno));
+    std::string error;
+    if (!write_output(&error)) return close("write failed: " + error);
     if (!out_.empty()) {
+      // The TLS handshake waits for the peer: the next read goes on with it, and flushes.
+      if (tls_write_wants_read_) return;
       // The socket is full: wait until it drains, then go on.
       write_blocked_ = true;
       write_blocked_since_ = std::chrono::steady_clock::now();
@@ -128,7 +211,8 @@ bool H2Connection::fill_output() {
   return true;
 }
 
-bool H2Connection::write_output() {
+bool H2Connection::write_output(std::string* error) {
+  if (tls_ != nullptr) return write_tls(error);
   constexpr int kMaxIov = 256;
   iovec iov[kMaxIov];
   while (!out_.empty()) {
@@ -140,9 +224,50 @@ bool H2Connection::write_output() {
     ssize_t n = ::writev(socket_.native_handle(), iov, count);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno == EAGAIN || errno == EWOULDBLOCK;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      *error = std::strerror(errno);
+      return false;
     }
     out_.consume_front(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+bool H2Connection::write_tls(std::string* error) {
+  // Frame headers and body slices gathered into one TLS record at a time (a record per
+  // 9-byte frame header would cost a syscall and 22 bytes each).
+  std::uint8_t record[16384];
+  while (!out_.empty()) {
+    size_t length = 0;
+    for (const Slice& s : out_.slices()) {
+      const size_t n = std::min<size_t>(s.length, sizeof record - length);
+      std::memcpy(record + length, s.data(), n);
+      length += n;
+      if (length == sizeof record) break;
+    }
+    ERR_clear_error();
+    size_t written = 0;
+    const int rc = SSL_write_ex(tls_, record, length, &written);
+    if (!tls_ready_ && SSL_is_init_finished(tls_)) {
+      tls_ready_ = true;
+      on_tls_ready();
+      if (closed_) return true;
+    }
+    if (rc == 1) {
+      out_.consume_front(written);
+      continue;
+    }
+    const int err = SSL_get_error(tls_, rc);
+    if (err == SSL_ERROR_WANT_WRITE) return true;
+    if (err == SSL_ERROR_WANT_READ) {
+      tls_write_wants_read_ = true;
+      return true;
+    }
+    char reason[256];
+    ERR_error_string_n(ERR_peek_error(), reason, sizeof reason);
+    *error = ERR_peek_error() != 0 ? std::string(reason) : std::string(std::strerror(errno));
+    if (!tls_ready_) on_tls_failed();  // reads (and clears) OpenSSL's errors
+    return false;
   }
   return true;
 }
@@ -159,6 +284,12 @@ void H2Connection::close(std::string_view reason) {
   if (closed_) return;
   closed_ = true;
   on_teardown(reason);
+  // close_notify, when the handshake was done (whatever the socket takes now).
+  if (tls_ != nullptr && tls_ready_) {
+    ERR_clear_error();
+    SSL_shutdown(tls_);
+    ERR_clear_error();
+  }
   // Unread input would make the kernel answer the close with RST and drop what is still
   // unsent (a GOAWAY saying why): read what has arrived first, so the close is a FIN.
   if (socket_.is_open()) {

@@ -6,9 +6,14 @@
 // writes at most one OutputBuffer at a time and asks nghttp2 for more only when the
 // socket has taken it all, so a slow peer leaves the bytes in the streams' queues, where
 // flow control bounds them. Everything runs on the owning worker's thread.
+//
+// With TLS (use_tls), OpenSSL reads and writes the socket itself: reads decrypt into the
+// same buffer, and writes gather the output into records of up to 16 KiB. The handshake
+// runs inside those reads and writes; until it is done nothing reaches nghttp2.
 #pragma once
 
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -62,6 +67,14 @@ class H2Connection {
 
   // Takes ownership of the session; call before start().
   void set_session(nghttp2_session* session) { session_ = session; }
+  // Takes ownership of `ssl` (set up on this socket, in accept or connect state); call
+  // before start().
+  void use_tls(SSL* ssl) { tls_ = ssl; }
+  SSL* tls() const { return tls_; }
+  // The TLS handshake completed (once).
+  virtual void on_tls_ready() {}
+  // The TLS handshake failed: the connection closes after this returns.
+  virtual void on_tls_failed() {}
   // Starts the read loop and flushes whatever the session has queued (its SETTINGS).
   void start();
   boost::asio::ip::tcp::socket& socket() { return socket_; }
@@ -89,10 +102,16 @@ class H2Connection {
  private:
   void arm_read();
   void on_readable();
+  // Reads what the socket (or OpenSSL) has into `buf`: bytes read, 0 when it has nothing
+  // now, or -1 when the connection is over (closed, with a reason).
+  ssize_t read_some(std::span<std::uint8_t> buf);
+  ssize_t read_tls(std::span<std::uint8_t> buf);
+  bool write_tls(std::string* error);
   void flush();
   bool fill_output();
-  // Writes as much of the output as the socket takes. False on a socket error.
-  bool write_output();
+  // Writes as much of the output as the socket takes. False on a socket error (`error`
+  // says what).
+  bool write_output(std::string* error);
   void reap();
 
   Worker& worker_;
@@ -107,6 +126,10 @@ class H2Connection {
   bool reap_posted_ = false;
   std::uint64_t bytes_read_ = 0;
   int pending_handlers_ = 0;
+  SSL* tls_ = nullptr;
+  bool tls_ready_ = false;
+  bool tls_write_wants_read_ = false;  // a write waits for the peer's bytes (handshake)
+  bool tls_read_wants_write_ = false;  // a read waits for the socket to take bytes
 };
 
 }  // namespace infergate::gateway

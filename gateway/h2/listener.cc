@@ -83,11 +83,11 @@ void Listener::accept() {
           return accept();
         }
         handing_over_->fetch_add(1, std::memory_order_relaxed);
-        boost::asio::post(worker->io(),
-                          [worker, s = std::move(socket), handing = handing_over_]() mutable {
-                            worker->adopt(std::move(s));
-                            handing->fetch_sub(1, std::memory_order_relaxed);
-                          });
+        boost::asio::post(worker->io(), [worker, s = std::move(socket), handing = handing_over_,
+                                         tls = tls_]() mutable {
+          worker->adopt(std::move(s), std::move(tls));
+          handing->fetch_sub(1, std::memory_order_relaxed);
+        });
         accept();
       });
 }

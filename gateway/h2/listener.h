@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/h2/tls.h"
 #include "gateway/log_limiter.h"
 
 namespace infergate::gateway {
@@ -29,6 +30,9 @@ class Listener {
   boost::asio::ip::tcp::endpoint local_endpoint() const;
   // Stops accepting (drain). Control thread.
   void close();
+  // Connections accepted from now on speak TLS with `tls` (nullptr: plaintext); those
+  // open keep what they began with. Control thread.
+  void set_tls(std::shared_ptr<const TlsContext> tls) { tls_ = std::move(tls); }
 
  private:
   void accept();
@@ -44,6 +48,7 @@ class Listener {
       std::make_shared<std::atomic<std::int64_t>>(0);
   size_t next_ = 0;
   LogLimiter warnings_;  // accept failures (EMFILE comes in bursts)
+  std::shared_ptr<const TlsContext> tls_;
 };
 
 }  // namespace infergate::gateway

@@ -93,8 +93,11 @@ class ClientLeg {
   // Moves one DATA frame of `length` bytes of `body` (by reference) to the output, after
   // its 9-byte header; NGHTTP2_ERR_WOULDBLOCK when the output is full.
   virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) = 0;
-  // The client's IP address (a job's identity when it names none).
+  // The client's IP address.
   virtual const std::string& peer() const = 0;
+  // Who the client is, a job's identity when it names none: the verified client
+  // certificate's subject (mTLS), else its IP address.
+  virtual const std::string& job_identity() const { return peer(); }
   // The exchange is done with the client: the leg forgets it (no more callbacks).
   virtual void detach(ProxyStream* exchange) = 0;
 

@@ -202,7 +202,7 @@ void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
   std::string job = ticket_.job;
   if (job.empty()) {
     const std::string_view named = request_headers_.find(worker_.routing().job_header);
-    job = named.empty() ? down_->peer() : std::string(named);
+    job = named.empty() ? down_->job_identity() : std::string(named);
   }
   const routing::BackendInfo* b = backend();
   using ms = std::chrono::duration<double, std::milli>;

@@ -55,7 +55,7 @@ bool ProxyStream::admit_job() {
   AdmissionGate* gate = gate_of(worker_);
   if (gate == nullptr || down_ == nullptr) return true;
   const std::string_view named = request_headers_.find(worker_.routing().job_header);
-  ticket_.job = named.empty() ? down_->peer() : std::string(named);
+  ticket_.job = named.empty() ? down_->job_identity() : std::string(named);
   if (gate->touch_job(ticket_.job)) return true;
   const routing::AdmissionLimits limits = gate->limits();
   reply_local(GrpcCode::kResourceExhausted, refusal(Limit::kMaxJobs, limits, Limit::kNone),

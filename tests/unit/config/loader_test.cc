@@ -359,6 +359,38 @@ TEST(ConfigLoader, EveryBoundHasASafeDefault) {
   EXPECT_EQ(c.upstream.max_streams_per_connection, 1000000000u);
 }
 
+TEST(ConfigLoader, FrontendTlsNeedsReadableFilesAndACaForRequiredClientCerts) {
+  LoadResult r = load(R"(
+backends: [{name: a, address: "127.0.0.1:8001"}]
+listen_plaintext: "127.0.0.1:8011"
+frontend:
+  tls:
+    cert: /nonexistent/tls.crt
+    require_client_cert: true
+    min_version: "1.1"
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "frontend.tls.cert").message, HasSubstr("cannot read"));
+  EXPECT_THAT(problem_at(r, "frontend.tls").message, HasSubstr("'key'"));
+  EXPECT_THAT(problem_at(r, "frontend.tls.require_client_cert").message, HasSubstr("client_ca"));
+  problem_at(r, "frontend.tls.min_version");
+
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nlisten_plaintext: \"127.0.0.1:8011\"\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "listen_plaintext").message, HasSubstr("frontend.tls"));
+
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nfrontend:\n  tls:\n    cert: "
+      "/etc/passwd\n    key: /etc/passwd\nlisten_plaintext: \"127.0.0.1:8011\"\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  ASSERT_TRUE(r.config->frontend.tls.has_value());
+  EXPECT_EQ(r.config->frontend.tls->cert, "/etc/passwd");
+  EXPECT_EQ(r.config->frontend.tls->min_version, "1.2");
+  ASSERT_TRUE(r.config->listen_plaintext.has_value());
+  EXPECT_EQ(r.config->listen_plaintext->port, 8011);
+}
+
 TEST(ConfigLoader, BadBoundsAreLocated) {
   LoadResult r = load(R"(
 backends:
