@@ -268,10 +268,12 @@ TEST(StreamRouting, AStreamKeepsAtMostItsCapOfMessagesOnTheBackends) {
   std::atomic<double> peak{0};
   std::atomic<bool> done{false};
   std::thread sampler([&] {
-    while (!done) {
-      peak = std::max(peak.load(), a.metric("infergate_sim_inflight_requests"));
-      std::this_thread::sleep_for(20ms);
-    }
+    wait_until(
+        [&] {
+          peak = std::max(peak.load(), a.metric("infergate_sim_inflight_requests"));
+          return done.load();
+        },
+        60s);
   });
   constexpr int kMessages = 64;
   for (int i = 0; i < kMessages; ++i) {

@@ -181,8 +181,9 @@ class CountingTransport : public ProbeTransport {
 class WaitForGrpcShutdown : public ::testing::Environment {
  public:
   void TearDown() override {
-    for (int i = 0; i < 300 && grpc_is_initialized() != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (grpc_is_initialized() != 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll: gRPC gives no notice
     }
   }
 };
