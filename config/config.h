@@ -14,6 +14,18 @@
 namespace infergate::config {
 
 // One Triton server of the fleet.
+// TLS to one backend: `ca` verifies its certificate (empty: the system's CAs),
+// `server_name` is the name it must carry and the SNI (empty: the address's host),
+// `cert` and `key` are the gateway's client certificate (mutual TLS).
+struct BackendTlsConfig {
+  std::string ca;
+  std::string server_name;
+  std::string cert;
+  std::string key;
+
+  bool operator==(const BackendTlsConfig&) const = default;
+};
+
 struct BackendConfig {
   std::string name;  // unique; the metric label
   HostPort address;
@@ -22,6 +34,7 @@ struct BackendConfig {
   std::string compression = "none";  // requests to it: none | gzip | deflate
   std::uint64_t compression_min_bytes = 64 * 1024;  // smaller messages go as they are
   std::optional<HttpUrl> metrics_url;               // its Triton metrics page, scraped when set
+  std::optional<BackendTlsConfig> tls;              // gRPC to it over TLS
 };
 
 // Admission control: who may send, how much at once, how fast. 0 everywhere = no limit.

@@ -36,6 +36,38 @@ bool valid_backend_name(const std::string& name) {
   return true;
 }
 
+// A file the gateway reads at start (and on reload): it must exist and be readable now.
+void read_file_path(MapReader& m, std::string_view key, std::string& out, bool required) {
+  std::optional<Value> x = required ? m.require(key) : m.get(key);
+  if (!x) return;
+  std::optional<std::string> path = x->string();
+  if (!path) return;
+  if (std::FILE* f = std::fopen(path->c_str(), "r")) {
+    std::fclose(f);
+    out = *path;
+  } else {
+    x->problem("cannot read " + *path + ": " + std::strerror(errno));
+  }
+}
+
+// backends[].tls: the backend speaks gRPC over TLS (Triton's --grpc-use-ssl, and with
+// cert and key, --grpc-use-ssl-mutual).
+void read_backend_tls(const Value& v, BackendTlsConfig& t) {
+  MapReader m(v);
+  if (!m.valid()) return;
+  read_file_path(m, "ca", t.ca, /*required=*/false);
+  if (auto x = m.get("server_name")) {
+    if (auto n = x->string()) t.server_name = *n;
+  }
+  std::optional<Value> cert = m.get("cert");
+  read_file_path(m, "cert", t.cert, /*required=*/false);
+  read_file_path(m, "key", t.key, /*required=*/false);
+  if (t.cert.empty() != t.key.empty() && cert) {
+    cert->problem("cert and key go together (the gateway's client certificate)");
+  }
+  m.finish();
+}
+
 BackendConfig read_backend(const Value& v) {
   BackendConfig b;
   MapReader m(v);
@@ -64,6 +96,7 @@ BackendConfig read_backend(const Value& v) {
   if (auto x = m.get("compression_min_bytes")) {
     if (auto n = x->bytes()) b.compression_min_bytes = *n;
   }
+  if (auto x = m.get("tls")) read_backend_tls(*x, b.tls.emplace());
   if (auto x = m.get("metrics_url")) {
     if (auto s = x->string()) {
       Parsed<HttpUrl> url = parse_http_url(*s);
@@ -138,20 +171,6 @@ void read_size(MapReader& m, std::string_view key, std::uint64_t min, std::uint6
                    format_bytes(max));
       }
     }
-  }
-}
-
-// A file the gateway reads at start (and on reload): it must exist and be readable now.
-void read_file_path(MapReader& m, std::string_view key, std::string& out, bool required) {
-  std::optional<Value> x = required ? m.require(key) : m.get(key);
-  if (!x) return;
-  std::optional<std::string> path = x->string();
-  if (!path) return;
-  if (std::FILE* f = std::fopen(path->c_str(), "r")) {
-    std::fclose(f);
-    out = *path;
-  } else {
-    x->problem("cannot read " + *path + ": " + std::strerror(errno));
   }
 }
 

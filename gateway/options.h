@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -12,6 +13,8 @@
 #include "gateway/wire/prefix_inflater.h"
 
 namespace infergate::gateway {
+
+class TlsContext;
 
 struct DataPlaneOptions {
   // HTTP/2 flow-control windows the gateway advertises on both legs. A stream buffers at
@@ -86,6 +89,12 @@ struct BackendTarget {
   // Requests to it: compressed with this when their message has at least min bytes.
   Encoding compression = Encoding::kIdentity;
   std::uint64_t compression_min_bytes = 64 * 1024;
+  // backends[].tls: connections speak TLS with this client context, to a certificate
+  // that must carry `tls_name`; `tls_error` when the files did not load (no connection
+  // is tried then).
+  std::shared_ptr<const TlsContext> tls;
+  std::string tls_name;
+  std::string tls_error;
 };
 
 using TargetTable = std::unordered_map<std::uint32_t, BackendTarget>;

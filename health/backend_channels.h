@@ -7,18 +7,31 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "inference/grpc_service.grpc.pb.h"
 
 namespace infergate::health {
 
+// TLS for a backend's channel (PEM contents, not paths); an empty root_certs uses
+// gRPC's default roots.
+struct ChannelTls {
+  std::string root_certs;
+  std::string cert_chain;
+  std::string private_key;
+  std::string server_name;  // the name its certificate carries, when not the address's
+
+  bool operator==(const ChannelTls&) const = default;
+};
+
 class BackendChannels {
  public:
   using Stub = inference::GRPCInferenceService::Stub;
 
-  // Creates (or replaces, if the address changed) the channel for `id`.
-  void add(std::uint32_t id, const std::string& address);
+  // Creates (or replaces, if the address or TLS changed) the channel for `id`.
+  void add(std::uint32_t id, const std::string& address,
+           const std::optional<ChannelTls>& tls = std::nullopt);
   void remove(std::uint32_t id);
   // The stub for `id`, or null if unknown.
   std::shared_ptr<Stub> stub(std::uint32_t id) const;
@@ -26,6 +39,7 @@ class BackendChannels {
  private:
   struct Entry {
     std::string address;
+    std::optional<ChannelTls> tls;
     std::shared_ptr<Stub> stub;
   };
   mutable std::mutex mu_;

@@ -2,9 +2,12 @@
 // Wiring only: parse options, start the gRPC (and metrics) servers, print where they
 // listen, wait for SIGTERM/SIGINT, shut down in order.
 #include <grpcpp/grpcpp.h>
+
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <fstream>
+#include <sstream>
 
 #include <algorithm>
 #include <chrono>
@@ -49,7 +52,19 @@ void tune_allocator() {
 std::unique_ptr<grpc::Server> start_grpc(const SimOptions& o, SimService& service,
                                          SimHealthService& health, int* port) {
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(o.listen.to_string(), grpc::InsecureServerCredentials(), port);
+  std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials();
+  if (!o.tls_cert.empty()) {
+    auto read = [](const std::string& path) {
+      std::ifstream in(path);
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    grpc::SslServerCredentialsOptions tls;
+    tls.pem_key_cert_pairs.push_back({read(o.tls_key), read(o.tls_cert)});
+    credentials = grpc::SslServerCredentials(tls);
+  }
+  builder.AddListeningPort(o.listen.to_string(), credentials, port);
   builder.RegisterService(&service);
   builder.RegisterService(&health);
   builder.SetMaxReceiveMessageSize(INT_MAX);

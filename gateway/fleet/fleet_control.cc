@@ -1,4 +1,8 @@
 #include "gateway/fleet/fleet_control.h"
+#include "gateway/h2/tls.h"
+
+#include <fstream>
+#include <sstream>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -129,24 +133,76 @@ WorkerShared FleetControl::worker_shared() {
   };
 }
 
-void FleetControl::set_compression(const config::Config& config) {
+namespace {
+
+std::string read_pem(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// The host of "host:port" or "[v6]:port".
+std::string host_of(const std::string& address) {
+  std::string host = address.substr(0, address.rfind(':'));
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return host;
+}
+
+}  // namespace
+
+void FleetControl::set_backend_settings(const config::Config& config) {
   compression_.clear();
+  std::unordered_map<std::string, BackendTls> tls;
   for (const config::BackendConfig& b : config.backends) {
     compression_[b.name] = {parse_encoding(b.compression == "none" ? "" : b.compression),
                             b.compression_min_bytes};
+    if (!b.tls) continue;
+    BackendTls& t = tls[b.name];
+    std::string error;
+    t.context =
+        TlsContext::load_client({.ca = b.tls->ca, .cert = b.tls->cert, .key = b.tls->key}, &error);
+    if (!t.context) {
+      t.error = "backends[].tls: " + error;
+      gateway_log().error("backend_tls_unusable backend={} error=\"{}\"", b.name, error);
+    }
+    t.name = b.tls->server_name;
+    t.channel = health::ChannelTls{.root_certs = read_pem(b.tls->ca),
+                                   .cert_chain = read_pem(b.tls->cert),
+                                   .private_key = read_pem(b.tls->key),
+                                   .server_name = b.tls->server_name};
   }
+  tls_ = std::move(tls);
   auto next = std::make_shared<TargetTable>(*targets_);
   for (auto& [id, target] : *next) {
-    auto it = compression_.find(target.name);
-    if (it == compression_.end()) continue;
-    target.compression = it->second.first;
-    target.compression_min_bytes = it->second.second;
+    if (auto it = compression_.find(target.name); it != compression_.end()) {
+      target.compression = it->second.first;
+      target.compression_min_bytes = it->second.second;
+    }
+    apply_tls(target, target.address);
+    auto tls = tls_.find(target.name);
+    channels_->add(id, target.address,
+                   tls == tls_.end() ? std::nullopt : std::optional(tls->second.channel));
   }
   targets_ = std::move(next);
 }
 
+void FleetControl::apply_tls(BackendTarget& target, const std::string& address) const {
+  auto it = tls_.find(target.name);
+  if (it == tls_.end()) {
+    target.tls.reset();
+    target.tls_name.clear();
+    target.tls_error.clear();
+    return;
+  }
+  target.tls = it->second.context;
+  target.tls_name = it->second.name.empty() ? host_of(address) : it->second.name;
+  target.tls_error = it->second.error;
+}
+
 void FleetControl::start(const config::Config& config) {
-  set_compression(config);
+  set_backend_settings(config);
   scraper_->set_endpoints(metrics_endpoints(config));
   monitor_->set_backends(backend_specs(config));
   monitor_->start();
@@ -158,7 +214,7 @@ void FleetControl::apply(const config::Config& config) {
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
   admission_->set_limits(admission_limits(config), config.limits.any());
   buffer_budget_->set_limit(config.limits.max_buffered_bytes);
-  set_compression(config);
+  set_backend_settings(config);
   scraper_->set_options(scrape_options(config));
   scraper_->set_endpoints(metrics_endpoints(config));
   monitor_->set_backends(backend_specs(config));
@@ -185,10 +241,10 @@ void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& sp
     t.compression = it->second.first;
     t.compression_min_bytes = it->second.second;
   }
+  apply_tls(t, spec.address);
   // Resolved once, here; the probes' own channel resolves on its own.
   const size_t colon = spec.address.rfind(':');
-  std::string host = spec.address.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const std::string host = host_of(spec.address);
   boost::system::error_code ec;
   tcp::resolver resolver(control_);
   auto results =
@@ -203,7 +259,9 @@ void FleetControl::on_membership(std::uint32_t id, const health::BackendSpec& sp
   }
   (*next)[id] = std::move(t);
   targets_ = std::move(next);
-  channels_->add(id, spec.address);
+  auto tls = tls_.find(spec.name);
+  channels_->add(id, spec.address,
+                 tls == tls_.end() ? std::nullopt : std::optional(tls->second.channel));
 }
 
 void FleetControl::publish(std::shared_ptr<const routing::Fleet> fleet) {

@@ -50,8 +50,17 @@ class FleetControl {
  private:
   void publish(std::shared_ptr<const routing::Fleet> fleet);
   void on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added);
-  // Takes the config's per-backend compression and applies it to the known targets.
-  void set_compression(const config::Config& config);
+  // Takes the config's per-backend compression and TLS and applies them to the known
+  // targets (new connections use them; open ones keep what they began with).
+  void set_backend_settings(const config::Config& config);
+  // A backend's TLS as its target and its probe channel see it.
+  struct BackendTls {
+    std::shared_ptr<const TlsContext> context;
+    std::string name;   // its certificate's name: server_name, else the address's host
+    std::string error;  // the files did not load
+    health::ChannelTls channel;
+  };
+  void apply_tls(BackendTarget& target, const std::string& address) const;
 
   boost::asio::io_context& control_;
   std::shared_ptr<health::BackendChannels> channels_;
@@ -66,6 +75,7 @@ class FleetControl {
   std::shared_ptr<const TargetTable> targets_;
   // Per backend name: how requests to it are compressed (from the config).
   std::unordered_map<std::string, std::pair<Encoding, std::uint64_t>> compression_;
+  std::unordered_map<std::string, BackendTls> tls_;  // by backend name
   std::vector<Worker*> workers_;
 };
 

@@ -111,6 +111,53 @@ std::shared_ptr<const TlsContext> TlsContext::load(const TlsFiles& files, std::s
   return c;
 }
 
+std::shared_ptr<const TlsContext> TlsContext::load_client(const TlsClientFiles& files,
+                                                          std::string* error) {
+  ERR_clear_error();
+  std::shared_ptr<TlsContext> c(new TlsContext());
+  c->ctx_ = SSL_CTX_new(TLS_client_method());
+  auto fail = [&](const std::string& what) {
+    *error = what + ": " + openssl_errors();
+    return nullptr;
+  };
+  if (c->ctx_ == nullptr) return fail("cannot make a TLS context");
+  SSL_CTX* ctx = c->ctx_;
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                            SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_ENABLE_KTLS);
+  static const unsigned char kH2[] = {2, 'h', '2'};
+  SSL_CTX_set_alpn_protos(ctx, kH2, sizeof kH2);
+  const bool loaded = files.ca.empty()
+                          ? SSL_CTX_set_default_verify_paths(ctx) == 1
+                          : SSL_CTX_load_verify_locations(ctx, files.ca.c_str(), nullptr) == 1;
+  if (!loaded) return fail("cannot load CA " + (files.ca.empty() ? "(system)" : files.ca));
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  if (!files.cert.empty()) {
+    if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
+      return fail("cannot load certificate " + files.cert);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
+      return fail("cannot load key " + files.key);
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+      return fail("key " + files.key + " does not match certificate " + files.cert);
+    }
+  }
+  return c;
+}
+
+bool set_client_name(SSL* ssl, const std::string& name) {
+  const bool is_ip = name.find_first_not_of("0123456789.") == std::string::npos ||
+                     name.find(':') != std::string::npos;
+  if (!is_ip && SSL_set_tlsext_host_name(ssl, name.c_str()) != 1) return false;
+  if (is_ip) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+    return X509_VERIFY_PARAM_set1_ip_asc(param, name.c_str()) == 1;
+  }
+  return SSL_set1_host(ssl, name.c_str()) == 1;
+}
+
 TlsContext::~TlsContext() {
   if (ctx_ != nullptr) SSL_CTX_free(ctx_);
 }
@@ -164,6 +211,15 @@ TlsFailure classify_tls_failure(SSL* ssl, std::string* detail) {
                : TlsFailure::kClientRejected;
   }
   return TlsFailure::kOther;
+}
+
+std::string tls_error_text(SSL* ssl) {
+  std::string text =
+      ERR_peek_error() == 0 ? "connection closed during the handshake" : openssl_errors();
+  if (const long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
+    text += " (" + std::string(X509_verify_cert_error_string(verify)) + ")";
+  }
+  return text;
 }
 
 std::string peer_subject(SSL* ssl) {

@@ -24,11 +24,24 @@ struct TlsFiles {
   bool operator==(const TlsFiles&) const = default;
 };
 
+// What a backend connection verifies and presents.
+struct TlsClientFiles {
+  std::string ca;    // PEM CAs the backend's certificate must chain to ("": the system's)
+  std::string cert;  // the gateway's client certificate (mutual TLS), with `key`
+  std::string key;
+
+  bool operator==(const TlsClientFiles&) const = default;
+};
+
 class TlsContext {
  public:
   // Loads the files; nullptr and `error` (naming the file and OpenSSL's reason) if they
   // do not make a usable server context (a key that does not match the certificate, say).
   static std::shared_ptr<const TlsContext> load(const TlsFiles& files, std::string* error);
+  // A client context for backend connections: TLS 1.2+, ALPN h2, the backend's
+  // certificate verified (its name is checked per connection: set_client_name).
+  static std::shared_ptr<const TlsContext> load_client(const TlsClientFiles& files,
+                                                       std::string* error);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -63,6 +76,14 @@ std::string_view tls_failure_name(TlsFailure why);
 // Classifies the failed handshake of `ssl` from OpenSSL's error queue (which it clears)
 // and the verify result; `detail` gets OpenSSL's own words for the log.
 TlsFailure classify_tls_failure(SSL* ssl, std::string* detail);
+
+// Readies `ssl` (made from a client context) to connect to `name`: SNI (unless `name` is
+// an IP address) and the name its certificate must carry. False if OpenSSL refuses.
+bool set_client_name(SSL* ssl, const std::string& name);
+
+// OpenSSL's words for a failed handshake of `ssl` (clears its error queue), with the
+// certificate verification result when that failed.
+std::string tls_error_text(SSL* ssl);
 
 // The verified client certificate's subject (RFC 2253), or "" if there is none.
 std::string peer_subject(SSL* ssl);

@@ -153,6 +153,13 @@ UpstreamConnection::~UpstreamConnection() = default;
 
 void UpstreamConnection::connect() {
   const BackendTarget& target = worker().target(backend_);
+  if (!target.tls_error.empty()) {
+    hold();
+    boost::asio::post(worker().io(), [this] {
+      if (release()) close(worker().target(backend_).tls_error);
+    });
+    return;
+  }
   if (!target.resolved) {
     hold();
     // Closed from a fresh handler so the caller's stream is attached first.
@@ -197,7 +204,29 @@ void UpstreamConnection::on_connected() {
   socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);  // not settable before connect
   socket().non_blocking(true, ec);
   worker().stats().upstream_connections_total.add(1);
+  const BackendTarget& target = worker().target(backend_);
+  if (target.tls) {
+    SSL* ssl = SSL_new(target.tls->get());
+    if (ssl == nullptr || SSL_set_fd(ssl, socket().native_handle()) != 1 ||
+        !set_client_name(ssl, target.tls_name)) {
+      if (ssl != nullptr) SSL_free(ssl);
+      return close("cannot set up TLS to " + target.address);
+    }
+    SSL_set_connect_state(ssl);
+    use_tls(ssl);
+  }
   start();
+}
+
+void UpstreamConnection::on_tls_failed() {
+  std::uint64_t dropped = 0;
+  const std::string why = tls_error_text(tls());
+  if (worker().backend_warnings().allow(std::chrono::steady_clock::now(), &dropped)) {
+    const BackendTarget& t = worker().target(backend_);
+    gateway_log().warn(
+        "backend_tls_failed backend={} address={} name={} worker={} error=\"{}\" suppressed={}",
+        t.name, t.address, t.tls_name, worker().index(), why, dropped);
+  }
 }
 
 std::uint32_t UpstreamConnection::stream_limit() const {

@@ -8,6 +8,7 @@
 
 #include "gateway/h2/h2_connection.h"
 #include "gateway/h2/intrusive_list.h"
+#include "gateway/h2/tls.h"
 #include "gateway/stream/proxy_stream.h"
 
 namespace infergate::gateway {
@@ -49,6 +50,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
 
  protected:
   void on_teardown(std::string_view reason) override;
+  void on_tls_failed() override;
 
  private:
   friend struct UpstreamCallbacks;

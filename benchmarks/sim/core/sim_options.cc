@@ -144,6 +144,9 @@ std::string apply_flag(SimOptions& o, std::string_view flag, const std::string& 
     std::optional<int> code = grpc_code_from_name(value);
     if (!code || *code == 0) return "--error-code: '" + value + "' is not a gRPC error code name";
     o.error_code = *code;
+  } else if (flag == "--tls-cert" || flag == "--tls-key") {
+    if (value.empty()) return std::string(flag) + ": a PEM file is required";
+    (flag == "--tls-cert" ? o.tls_cert : o.tls_key) = value;
   } else if (flag == "--seed") {
     std::optional<std::uint64_t> seed =
         parse_int<std::uint64_t>(value, 0, std::numeric_limits<std::uint64_t>::max());
@@ -156,9 +159,9 @@ std::string apply_flag(SimOptions& o, std::string_view flag, const std::string& 
 }
 
 bool takes_value(std::string_view flag) {
-  static constexpr std::array<std::string_view, 9> kFlags{
-      "--listen",      "--name",      "--model", "--error-rate",    "--error-code",
-      "--refuse-rate", "--hang-rate", "--seed",  "--metrics-listen"};
+  static constexpr std::array<std::string_view, 11> kFlags{
+      "--listen",    "--name", "--model",          "--error-rate", "--error-code", "--refuse-rate",
+      "--hang-rate", "--seed", "--metrics-listen", "--tls-cert",   "--tls-key"};
   return std::find(kFlags.begin(), kFlags.end(), flag) != kFlags.end();
 }
 
@@ -167,6 +170,7 @@ std::string finish(SimOptions& o) {
   if (o.error_rate + o.refuse_rate + o.hang_rate > 1.0 + 1e-9) {
     return "--error-rate, --refuse-rate and --hang-rate must add up to at most 1";
   }
+  if (o.tls_cert.empty() != o.tls_key.empty()) return "--tls-cert and --tls-key go together";
   if (o.models.empty()) o.models.push_back(ModelSpec{.name = "identity"});
   for (size_t i = 0; i < o.models.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
@@ -289,6 +293,9 @@ options:
   --not-ready                 ServerReady false and models not ready
   --seed N                    seed for failure injection (default 1), reproducible
   --metrics-listen HOST:PORT  also serve Triton-style Prometheus metrics at /metrics
+  --tls-cert FILE, --tls-key FILE
+                              serve gRPC over TLS with this PEM certificate chain and
+                              key (as Triton's --grpc-use-ssl)
   --help                      print this text and exit
 
 identity echoes input INPUTx as output OUTPUTx (inputx -> outputx; any other name X ->

@@ -45,6 +45,9 @@ struct SimOptions {
   bool not_ready = false;
   std::uint64_t seed = 1;
   std::optional<config::HostPort> metrics_listen;
+  // gRPC over TLS (Triton's --grpc-use-ssl): PEM certificate chain and key files.
+  std::string tls_cert;
+  std::string tls_key;
   bool help = false;
 };
 

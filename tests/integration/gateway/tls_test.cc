@@ -270,5 +270,43 @@ TEST(Tls, CertificatesRotateWithoutARestartAndOpenStreamsGoOn) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+// A backend behind TLS (Triton's --grpc-use-ssl): its probes, the data plane and the
+// fan-out all reach it over TLS, its certificate checked against the configured CA.
+TEST(Tls, ABackendBehindTlsIsProbedAndServedOverTls) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-tls", {"--tls-cert", pki.path("server.crt"), "--tls-key", pki.path("server.key")});
+  Gateway gw(Gateway::WithKeys{},
+             {{"sim-tls", sim.address(), {"tls: {ca: \"" + pki.path("ca.crt") + "\"}"}}}, "");
+  auto stub = make_stub(gw.port());
+  grpc::ClientContext c;
+  inference::ModelInferResponse r;
+  const grpc::Status s = stub->ModelInfer(&c, identity_request(300000, 5), &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(served_by(r), "sim-tls");
+  EXPECT_EQ(r.raw_output_contents(0), identity_request(300000, 5).raw_input_contents(0));
+  grpc::ClientContext sc;
+  inference::ModelStatisticsResponse stats;
+  const grpc::Status fan = stub->ModelStatistics(&sc, {}, &stats);
+  ASSERT_TRUE(fan.ok()) << fan.error_message();
+  EXPECT_EQ(stats.model_stats(0).inference_count(), 1u);
+}
+
+// A backend whose certificate the gateway does not trust is never used.
+TEST(Tls, ABackendWhoseCertificateIsNotTrustedIsNotUsed) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-tls", {"--tls-cert", pki.path("server2.crt"), "--tls-key", pki.path("server2.key")});
+  Gateway gw(Gateway::WithKeys{},
+             {{"sim-tls", sim.address(), {"tls: {ca: \"" + pki.path("ca.crt") + "\"}"}}}, "", 2,
+             /*wait_healthy=*/false);
+  EXPECT_FALSE(wait_for_healthy(gw, 1, 2s)) << "its certificate is from another CA";
+  grpc::ClientContext c;
+  inference::ModelInferResponse r;
+  // Never probed successfully, so the gateway never learned what it serves.
+  EXPECT_EQ(make_stub(gw.port())->ModelInfer(&c, identity_request(64, 1), &r).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+}
+
 }  // namespace
 }  // namespace infergate::testing

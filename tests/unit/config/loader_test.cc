@@ -391,6 +391,24 @@ frontend:
   EXPECT_EQ(r.config->listen_plaintext->port, 8011);
 }
 
+TEST(ConfigLoader, BackendTlsNamesReadableFilesAndACertWithItsKey) {
+  LoadResult r = load(R"(
+backends:
+  - {name: a, address: "127.0.0.1:8001", tls: {ca: /etc/passwd, server_name: triton.example}}
+  - {name: b, address: "127.0.0.1:8002", tls: {cert: /etc/passwd}}
+  - {name: c, address: "127.0.0.1:8003", tls: {ca: /nonexistent.pem}}
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "backends[1].tls.cert").message, HasSubstr("go together"));
+  EXPECT_THAT(problem_at(r, "backends[2].tls.ca").message, HasSubstr("cannot read"));
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\", tls: {ca: /etc/passwd, "
+      "server_name: triton.example}}]\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  ASSERT_TRUE(r.config->backends[0].tls.has_value());
+  EXPECT_EQ(r.config->backends[0].tls->server_name, "triton.example");
+}
+
 TEST(ConfigLoader, BadBoundsAreLocated) {
   LoadResult r = load(R"(
 backends:

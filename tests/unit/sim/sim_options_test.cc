@@ -44,6 +44,14 @@ TEST(SimOptions, EveryFlag) {
   EXPECT_TRUE(parse_sim_args({"--help"}).options.help);
 }
 
+TEST(SimOptions, TlsTakesACertificateAndItsKeyTogether) {
+  SimParse p = parse_sim_args({"--tls-cert", "/c.pem", "--tls-key=/k.pem"});
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_EQ(p.options.tls_cert, "/c.pem");
+  EXPECT_EQ(p.options.tls_key, "/k.pem");
+  EXPECT_NE(parse_sim_args({"--tls-cert", "/c.pem"}).error.find("go together"), std::string::npos);
+}
+
 TEST(SimOptions, TritonsExampleKinds) {
   std::string error;
   EXPECT_EQ(parse_model_spec("simple:kind=simple", &error)->kind, ModelSpec::Kind::kSimple);
