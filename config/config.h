@@ -163,6 +163,22 @@ struct AdminConfig {
   bool operator==(const AdminConfig&) const = default;
 };
 
+// Who may call (auth:). mode none: anyone; token: a bearer token whose SHA-256 is listed
+// in tokens_file (with the group it names). (jwt: not built yet.)
+struct AuthConfig {
+  struct Token {
+    std::string sha256_hex;  // lower-case hex of the token's SHA-256
+    std::string group;
+    bool operator==(const Token&) const = default;
+  };
+  std::string mode = "none";
+  std::string tokens_file;
+  std::vector<Token> tokens;                 // read from tokens_file when the config loads
+  bool allow_unauthenticated_health = true;  // ServerLive, ServerReady, Health/Check
+
+  bool operator==(const AuthConfig&) const = default;
+};
+
 struct Config {
   HostPort listen{.host = "0.0.0.0", .port = 8001};          // KServe v2 gRPC frontend
   HostPort admin_listen{.host = "127.0.0.1", .port = 8002};  // HTTP: /metrics, /status, /healthz
@@ -180,6 +196,7 @@ struct Config {
   RoutingConfig routing;
   HealthConfig health;
   LimitsConfig limits;
+  AuthConfig auth;
   bool allow_repository_control = false;  // fan RepositoryModelLoad/Unload out to backends
 
   std::string source;  // the file (or name) it was loaded from

@@ -362,6 +362,54 @@ void read_admin(const Value& v, AdminConfig& a) {
   m.finish();
 }
 
+// tokens_file: one token per line, "SHA256HEX GROUP" (the hash of the bearer token, never
+// the token), '#' comments and blank lines ignored.
+void read_tokens_file(const Value& where, const std::string& path, AuthConfig& a) {
+  std::ifstream in(path);
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::istringstream fields(line);
+    std::string hash;
+    std::string group;
+    std::string extra;
+    fields >> hash >> group >> extra;
+    if (hash.empty() || hash.front() == '#') continue;
+    if (hash.starts_with("sha256:")) hash = hash.substr(7);
+    for (char& c : hash) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const bool hex =
+        hash.size() == 64 && hash.find_first_not_of("0123456789abcdef") == std::string::npos;
+    if (!hex || group.empty() || !extra.empty()) {
+      where.problem(path + " line " + std::to_string(number) +
+                    ": expected \"SHA256HEX GROUP\" (the token's SHA-256, never the token)");
+      continue;
+    }
+    a.tokens.push_back({hash, group});
+  }
+  if (a.tokens.empty()) where.problem(path + " lists no token");
+}
+
+void read_auth(const Value& v, AuthConfig& a) {
+  MapReader m(v);
+  if (!m.valid()) return;
+  std::optional<Value> mode = m.get("mode");
+  if (mode) {
+    if (auto c = mode->choice({"none", "token", "jwt"})) a.mode = *c;
+    if (a.mode == "jwt") {
+      mode->problem("auth.mode jwt is not built yet in this version (token or none)");
+    }
+  }
+  read_file_path(m, "tokens_file", a.tokens_file, /*required=*/a.mode == "token");
+  if (a.mode == "token" && !a.tokens_file.empty()) {
+    read_tokens_file(*m.get("tokens_file"), a.tokens_file, a);
+  }
+  if (auto x = m.get("allow_unauthenticated_health")) {
+    if (auto b = x->boolean()) a.allow_unauthenticated_health = *b;
+  }
+  m.finish();
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -383,6 +431,7 @@ void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("routing")) read_routing(*x, config.routing);
   if (auto x = m.get("health")) read_health(*x, config.health);
   if (auto x = m.get("limits")) read_limits(*x, config.limits);
+  if (auto x = m.get("auth")) read_auth(*x, config.auth);
   if (auto x = m.get("allow_repository_control")) {
     if (auto b = x->boolean()) config.allow_repository_control = *b;
   }

@@ -15,6 +15,7 @@
 namespace infergate::gateway {
 
 class TlsContext;
+class TokenTable;
 
 struct DataPlaneOptions {
   // HTTP/2 flow-control windows the gateway advertises on both legs. A stream buffers at
@@ -77,6 +78,10 @@ struct RoutingOptions {
   bool allow_repository_control = false;
   std::chrono::milliseconds fanout_timeout{60000};  // when the client sets no deadline
   std::string job_header = "infergate-job";         // names a request's job (admission)
+  // auth.mode token: the accepted tokens (null: anyone may call), and whether the health
+  // RPCs need none.
+  std::shared_ptr<const TokenTable> tokens;
+  bool allow_unauthenticated_health = true;
 };
 
 // Where one backend is, as the data plane connects to it (keyed by backend id).

@@ -58,6 +58,10 @@ inline constexpr std::array<std::string_view, 6> kTlsFailureNames = {"plaintext"
                                                                      "client_rejected_certificate",
                                                                      "other"};
 
+// Why a request was refused before it reached a backend, for who it was
+// (infergate_auth_failures_total{reason}).
+inline constexpr std::array<std::string_view, 2> kAuthFailureNames = {"no_token", "unknown_token"};
+
 // Why the gateway ended a stream on a deadline (infergate_stream_timeouts_total{reason});
 // in the order of ProxyStream::Expiry.
 inline constexpr std::array<std::string_view, 4> kExpiryNames = {"deadline", "stream_idle",
@@ -116,6 +120,7 @@ class WorkerStats {
   std::array<LocalCounter, kExpiryNames.size()> expiries;
   std::array<LocalCounter, kByteCapNames.size()> over_limit;
   std::array<LocalCounter, kTlsFailureNames.size()> tls_failures;
+  std::array<LocalCounter, kAuthFailureNames.size()> auth_failures;
 
   void count_protocol_error(ProtocolError e) { protocol_errors[static_cast<size_t>(e)].add(1); }
   void count_expiry(size_t reason) { expiries[reason].add(1); }

@@ -193,6 +193,10 @@ class DataPlaneCollector : public prometheus::Collectable {
         "Client connections closed for abusing HTTP/2 or overstaying a bound, by reason", "reason",
         kProtocolErrorNames, [](const WorkerStats& s) -> const auto& { return s.protocol_errors; });
     labelled(
+        out, "infergate_auth_failures_total",
+        "Requests refused UNAUTHENTICATED before reaching a backend, by reason", "reason",
+        kAuthFailureNames, [](const WorkerStats& s) -> const auto& { return s.auth_failures; });
+    labelled(
         out, "infergate_tls_handshake_failures_total",
         "Client connections whose TLS handshake failed, by reason", "reason", kTlsFailureNames,
         [](const WorkerStats& s) -> const auto& { return s.tls_failures; });

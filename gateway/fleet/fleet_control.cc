@@ -1,5 +1,6 @@
 #include "gateway/fleet/fleet_control.h"
 #include "gateway/h2/tls.h"
+#include "gateway/stream/token_table.h"
 
 #include <fstream>
 #include <sstream>
@@ -55,6 +56,9 @@ RoutingOptions routing_options(const config::Config& config) {
       .consecutive_failures = static_cast<std::uint32_t>(config.health.consecutive_failures),
       .allow_repository_control = config.allow_repository_control,
       .job_header = config.limits.job_header,
+      .tokens = config.auth.mode == "token" ? std::make_shared<const TokenTable>(config.auth.tokens)
+                                            : nullptr,
+      .allow_unauthenticated_health = config.auth.allow_unauthenticated_health,
   };
 }
 

@@ -199,11 +199,7 @@ int ProxyStream::send_response_data(const std::uint8_t* framehd, size_t length) 
 }
 
 void ProxyStream::write_access_log(std::chrono::nanoseconds elapsed) const {
-  std::string job = ticket_.job;
-  if (job.empty()) {
-    const std::string_view named = request_headers_.find(worker_.routing().job_header);
-    job = named.empty() ? down_->job_identity() : std::string(named);
-  }
+  const std::string job = ticket_.job.empty() ? job_name() : ticket_.job;
   const routing::BackendInfo* b = backend();
   using ms = std::chrono::duration<double, std::milli>;
   // Client-supplied text: no quotes or control characters may break the line's format.

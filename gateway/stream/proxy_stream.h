@@ -147,6 +147,12 @@ class ProxyStream final : public BackendStream {
   std::string backend_label() const;
 
   // Admission control (proxy_stream_admission.cc).
+  // auth.mode token: the request carries a known bearer token (health RPCs may be let
+  // through without one); false if refused (and answered UNAUTHENTICATED).
+  bool authenticate();
+  // The request's job: the credential's caller (narrowed by the job header), else the
+  // job header, else the client's identity (certificate subject or IP).
+  std::string job_name() const;
   // The request's job (metadata key, else the client's IP) may send: false if refused
   // (and answered).
   bool admit_job();
@@ -333,6 +339,7 @@ class ProxyStream final : public BackendStream {
   enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };
   Admission admission_ = Admission::kNone;
   routing::AdmissionController::Request ticket_;
+  std::string caller_;  // who the credential says the caller is ("" without auth)
   // The routing fields, kept while the request waits (for admission or a backend slot).
   RequestView pending_view_;
   std::string pending_sequence_text_;

@@ -5,6 +5,7 @@
 
 #include "gateway/stream/admission_gate.h"
 #include "gateway/stream/proxy_stream.h"
+#include "gateway/stream/token_table.h"
 #include "gateway/worker.h"
 
 namespace infergate::gateway {
@@ -51,11 +52,43 @@ Lifeline::Link ProxyStream::link() {
   return lifeline_->link();
 }
 
+bool ProxyStream::authenticate() {
+  const RoutingOptions& routing = worker_.routing();
+  if (!routing.tokens) return true;
+  if (routing.allow_unauthenticated_health &&
+      (method_ == Method::kServerLive || method_ == Method::kServerReady ||
+       method_ == Method::kHealthCheck)) {
+    return true;
+  }
+  const std::string_view header = request_headers_.find("authorization");
+  constexpr std::string_view kBearer = "Bearer ";
+  if (header.size() <= kBearer.size() || !header.starts_with(kBearer)) {
+    worker_.stats().auth_failures[0].add(1);
+    reply_local(GrpcCode::kUnauthenticated,
+                "infergate: no bearer token (metadata authorization: Bearer ...)");
+    return false;
+  }
+  std::optional<std::string> who = routing.tokens->identity(header.substr(kBearer.size()));
+  if (!who) {
+    worker_.stats().auth_failures[1].add(1);
+    reply_local(GrpcCode::kUnauthenticated, "infergate: the bearer token is not known here");
+    return false;
+  }
+  caller_ = std::move(*who);
+  return true;
+}
+
+std::string ProxyStream::job_name() const {
+  const std::string_view named = request_headers_.find(worker_.routing().job_header);
+  // With auth the credential says who the job is, and the header may only narrow it.
+  if (!caller_.empty()) return named.empty() ? caller_ : caller_ + "/" + std::string(named);
+  return named.empty() ? down_->job_identity() : std::string(named);
+}
+
 bool ProxyStream::admit_job() {
   AdmissionGate* gate = gate_of(worker_);
   if (gate == nullptr || down_ == nullptr) return true;
-  const std::string_view named = request_headers_.find(worker_.routing().job_header);
-  ticket_.job = named.empty() ? down_->job_identity() : std::string(named);
+  ticket_.job = job_name();
   if (gate->touch_job(ticket_.job)) return true;
   const routing::AdmissionLimits limits = gate->limits();
   reply_local(GrpcCode::kResourceExhausted, refusal(Limit::kMaxJobs, limits, Limit::kNone),

@@ -47,7 +47,7 @@ void ProxyStream::start_routing() {
                        "infergate: " + std::string(path) +
                            " is not supported (as on Triton); poll grpc.health.v1.Health/Check");
   }
-  if (!admit_job()) return;
+  if (!authenticate() || !admit_job()) return;
   try_route();
 }
 

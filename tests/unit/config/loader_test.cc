@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -407,6 +408,39 @@ backends:
   ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
   ASSERT_TRUE(r.config->backends[0].tls.has_value());
   EXPECT_EQ(r.config->backends[0].tls->server_name, "triton.example");
+}
+
+TEST(ConfigLoader, AuthTokensFileListsHashesWithTheirGroups) {
+  char pattern[] = "/tmp/infergate-tokens-test-XXXXXX";
+  ::close(::mkstemp(pattern));
+  const std::string path = pattern;
+  std::ofstream(path)
+      << "# the SHA-256 of each token, and its group\n"
+      << "sha256:8766B9CB08E6040B704F1E3EE1E186EFCCF2635B1D2634D6525333007E6AEAE1 cms\n"
+      << "\n"
+      << "not-a-hash atlas\n";
+  LoadResult r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: token\n"
+      "  tokens_file: " +
+      path + "\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "auth.tokens_file").message, HasSubstr("line 4"));
+  std::ofstream(path) << "8766b9cb08e6040b704f1e3ee1e186efccf2635b1d2634d6525333007e6aeae1 cms\n";
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: token\n"
+      "  tokens_file: " +
+      path + "\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  ASSERT_EQ(r.config->auth.tokens.size(), 1u);
+  EXPECT_EQ(r.config->auth.tokens[0].group, "cms");
+  EXPECT_TRUE(r.config->auth.allow_unauthenticated_health);
+  r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: token\n");
+  ASSERT_FALSE(r.ok());
+  problem_at(r, "auth");  // tokens_file is required
+  r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: jwt\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "auth.mode").message, HasSubstr("not built yet"));
+  std::remove(path.c_str());
 }
 
 TEST(ConfigLoader, BadBoundsAreLocated) {
