@@ -153,7 +153,19 @@ struct UpstreamConfig {
 };
 
 // The HTTP admin port (/metrics, /healthz, /status).
+// One accepted bearer token: the lower-case hex of its SHA-256 (never the token), and the
+// group (or name) it stands for.
+struct TokenHash {
+  std::string sha256_hex;
+  std::string group;
+  bool operator==(const TokenHash&) const = default;
+};
+
 struct AdminConfig {
+  // When set ("SHA256HEX NAME" per line): /metrics, /status and /status.json need one of
+  // these bearer tokens (Prometheus' authorization); /healthz stays open.
+  std::string tokens_file;
+  std::vector<TokenHash> tokens;
   // Admin connections held at once. Past it a new one takes the place of the oldest that
   // has not begun a request, or is closed at once if every one is busy.
   std::uint32_t max_connections = 64;
@@ -166,11 +178,7 @@ struct AdminConfig {
 // Who may call (auth:). mode none: anyone; token: a bearer token whose SHA-256 is listed
 // in tokens_file (with the group it names). (jwt: not built yet.)
 struct AuthConfig {
-  struct Token {
-    std::string sha256_hex;  // lower-case hex of the token's SHA-256
-    std::string group;
-    bool operator==(const Token&) const = default;
-  };
+  using Token = TokenHash;
   std::string mode = "none";
   std::string tokens_file;
   std::vector<Token> tokens;                 // read from tokens_file when the config loads

@@ -353,18 +353,9 @@ void read_limits(const Value& v, LimitsConfig& l) {
   m.finish();
 }
 
-void read_admin(const Value& v, AdminConfig& a) {
-  MapReader m(v);
-  if (auto x = m.get("max_connections")) {
-    if (auto n = x->integer(1, 1 << 16)) a.max_connections = static_cast<std::uint32_t>(*n);
-  }
-  read_positive(m, "timeout", a.timeout);
-  m.finish();
-}
-
 // tokens_file: one token per line, "SHA256HEX GROUP" (the hash of the bearer token, never
 // the token), '#' comments and blank lines ignored.
-void read_tokens_file(const Value& where, const std::string& path, AuthConfig& a) {
+void read_tokens_file(const Value& where, const std::string& path, std::vector<TokenHash>& out) {
   std::ifstream in(path);
   std::string line;
   int number = 0;
@@ -385,9 +376,20 @@ void read_tokens_file(const Value& where, const std::string& path, AuthConfig& a
                     ": expected \"SHA256HEX GROUP\" (the token's SHA-256, never the token)");
       continue;
     }
-    a.tokens.push_back({hash, group});
+    out.push_back({hash, group});
   }
-  if (a.tokens.empty()) where.problem(path + " lists no token");
+  if (out.empty()) where.problem(path + " lists no token");
+}
+
+void read_admin(const Value& v, AdminConfig& a) {
+  MapReader m(v);
+  if (auto x = m.get("max_connections")) {
+    if (auto n = x->integer(1, 1 << 16)) a.max_connections = static_cast<std::uint32_t>(*n);
+  }
+  read_positive(m, "timeout", a.timeout);
+  read_file_path(m, "tokens_file", a.tokens_file, /*required=*/false);
+  if (!a.tokens_file.empty()) read_tokens_file(*m.get("tokens_file"), a.tokens_file, a.tokens);
+  m.finish();
 }
 
 void read_auth(const Value& v, AuthConfig& a) {
@@ -402,7 +404,7 @@ void read_auth(const Value& v, AuthConfig& a) {
   }
   read_file_path(m, "tokens_file", a.tokens_file, /*required=*/a.mode == "token");
   if (a.mode == "token" && !a.tokens_file.empty()) {
-    read_tokens_file(*m.get("tokens_file"), a.tokens_file, a);
+    read_tokens_file(*m.get("tokens_file"), a.tokens_file, a.tokens);
   }
   if (auto x = m.get("allow_unauthenticated_health")) {
     if (auto b = x->boolean()) a.allow_unauthenticated_health = *b;

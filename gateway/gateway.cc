@@ -111,8 +111,11 @@ StatusInputs Gateway::status_inputs() const {
 }
 
 AdminServer::Limits admin_limits(const config::Config& config) {
-  return AdminServer::Limits{.max_connections = config.admin.max_connections,
+  AdminServer::Limits limits{.max_connections = config.admin.max_connections,
                              .timeout = config.admin.timeout};
+  for (const config::TokenHash& t : config.admin.tokens)
+    limits.token_hashes.push_back(t.sha256_hex);
+  return limits;
 }
 
 DataPlaneOptions data_plane_options(const config::Config& config) {

@@ -1,5 +1,9 @@
 #include "gateway/admin/admin_server.h"
 
+#include <algorithm>
+
+#include "gateway/stream/token_table.h"
+
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <chrono>
@@ -64,12 +68,15 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
 
   void respond() {
     AdminResponse r =
-        server_.dispatch(std::string(request_.method_string()), std::string(request_.target()));
+        server_.dispatch(std::string(request_.method_string()), std::string(request_.target()),
+                         std::string_view(request_[http::field::authorization].data(),
+                                          request_[http::field::authorization].size()));
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(r.status), request_.version());
     res->set(http::field::server, "infergate");
     res->set(http::field::content_type, r.content_type);
     res->set(http::field::cache_control, "no-store");
+    if (r.ask_for_token) res->set(http::field::www_authenticate, "Bearer");
     res->keep_alive(request_.keep_alive());
     if (request_.method() != http::verb::head) res->body() = std::move(r.body);
     res->prepare_payload();
@@ -164,11 +171,24 @@ void AdminServer::accept() {
   });
 }
 
-AdminResponse AdminServer::dispatch(const std::string& method, const std::string& target) const {
+AdminResponse AdminServer::dispatch(const std::string& method, const std::string& target,
+                                    std::string_view authorization) const {
   if (method != "GET" && method != "HEAD") {
     return AdminResponse{.status = 405, .body = "only GET and HEAD are served here\n"};
   }
   const std::string path = target.substr(0, target.find('?'));
+  const std::vector<std::string>& tokens = registry_->limits.token_hashes;
+  if (!tokens.empty() && path != "/healthz") {
+    constexpr std::string_view kBearer = "Bearer ";
+    const bool known = authorization.starts_with(kBearer) &&
+                       std::find(tokens.begin(), tokens.end(),
+                                 sha256_hex(authorization.substr(kBearer.size()))) != tokens.end();
+    if (!known) {
+      return AdminResponse{.status = 401,
+                           .body = "a bearer token listed in admin.tokens_file is required\n",
+                           .ask_for_token = true};
+    }
+  }
   auto it = routes_.find(path);
   if (it == routes_.end()) {
     std::string body = "not found; try:";

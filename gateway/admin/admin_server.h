@@ -16,6 +16,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace infergate::gateway {
 
@@ -23,6 +25,7 @@ struct AdminResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  bool ask_for_token = false;  // 401: WWW-Authenticate: Bearer
 };
 
 class AdminServer {
@@ -32,6 +35,9 @@ class AdminServer {
   struct Limits {
     std::uint32_t max_connections = 64;
     std::chrono::nanoseconds timeout = std::chrono::seconds(10);
+    // admin.tokens_file: the SHA-256 (hex) of each bearer token that may read every page
+    // but /healthz; empty: no token asked.
+    std::vector<std::string> token_hashes;
   };
   // Connections turned away or displaced at admin.max_connections.
   struct Counters {
@@ -66,7 +72,8 @@ class AdminServer {
   void accept();
   // Closes the oldest session that has not begun a request; false if none.
   bool displace_idle();
-  AdminResponse dispatch(const std::string& method, const std::string& target) const;
+  AdminResponse dispatch(const std::string& method, const std::string& target,
+                         std::string_view authorization) const;
 
   boost::asio::io_context& io_;
   std::shared_ptr<Registry> registry_ = std::make_shared<Registry>();

@@ -131,7 +131,8 @@ inference::ModelInferRequest identity_request(size_t bytes, std::uint32_t seed,
   return r;
 }
 
-std::string http_get(int port, const std::string& path, int* status) {
+std::string http_get(int port, const std::string& path, int* status,
+                     const std::vector<std::string>& headers) {
   if (status != nullptr) *status = 0;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return "";
@@ -145,8 +146,9 @@ std::string http_get(int port, const std::string& path, int* status) {
     ::close(fd);
     return "";
   }
-  const std::string request =
-      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  std::string request = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const std::string& h : headers) request += h + "\r\n";
+  request += "\r\n";
   if (::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
     ::close(fd);
     return "";

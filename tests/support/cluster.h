@@ -90,8 +90,10 @@ std::unique_ptr<inference::GRPCInferenceService::Stub> make_stub(int port,
 inference::ModelInferRequest identity_request(size_t bytes, std::uint32_t seed = 1,
                                               const std::string& model = "identity");
 
-// GET http://127.0.0.1:port/path; returns the body, status in *status (0 on failure).
-std::string http_get(int port, const std::string& path, int* status = nullptr);
+// GET http://127.0.0.1:port/path (with `headers`, "Name: value" each); returns the body,
+// status in *status (0 on failure).
+std::string http_get(int port, const std::string& path, int* status = nullptr,
+                     const std::vector<std::string>& headers = {});
 
 // The value of the first sample in Prometheus text whose name-with-labels starts with
 // `series` (e.g. 'infergate_requests_total{code="OK",method="ModelInfer"}'), or -1.

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <cstdio>
 
 #include <chrono>
 #include <fstream>
@@ -137,6 +138,32 @@ TEST(AdminPort, AConnectionThatSendsNothingIsClosedAfterTheTimeout) {
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(silent.closed_within(5s));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
+}
+
+// admin.tokens_file: the pages need a listed bearer token (Prometheus' authorization);
+// /healthz stays open for probes.
+TEST(AdminPort, PagesNeedABearerTokenWhenTokensAreListed) {
+  char pattern[] = "/tmp/infergate-admin-tokens-XXXXXX";
+  ::close(::mkstemp(pattern));
+  const std::string path = pattern;
+  // SHA-256 of "scrape-me".
+  std::ofstream(path) << "cbf2e4e7c4a228c087068e9f9cc2305faffed4c6e94598cfc4c9d6ddc11409d2 "
+                         "prometheus\n";
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}}, "admin:\n  tokens_file: " + path + "\n", 2,
+             /*wait_healthy=*/false);
+  int status = 0;
+  http_get(gw.admin_port(), "/metrics", &status);
+  EXPECT_EQ(status, 401);
+  http_get(gw.admin_port(), "/status.json", &status, {"Authorization: Bearer wrong"});
+  EXPECT_EQ(status, 401);
+  const std::string metrics =
+      http_get(gw.admin_port(), "/metrics", &status, {"Authorization: Bearer scrape-me"});
+  EXPECT_EQ(status, 200);
+  EXPECT_NE(metrics.find("infergate_build_info"), std::string::npos);
+  http_get(gw.admin_port(), "/healthz", &status);
+  EXPECT_NE(status, 401) << "probes need no token";
+  std::remove(path.c_str());
 }
 
 }  // namespace
