@@ -26,8 +26,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 // A small PKI in a temporary directory: CAs "ca", "ca2" and "rogue"; "server" (and
-// "server2", from ca2) for 127.0.0.1 and localhost; "client" (CN=job-42, from ca) and
-// "intruder" (from rogue).
+// "server2", from ca2) for 127.0.0.1 and localhost; "client" (CN=job-42, from ca),
+// "intruder" (from rogue) and "expired" (from ca, past its notAfter).
 class Pki {
  public:
   Pki() {
@@ -39,6 +39,7 @@ class Pki {
     make_leaf("server2", "ca2", "/CN=localhost", san);
     make_leaf("client", "ca", "/O=cms/CN=job-42", "extendedKeyUsage=clientAuth");
     make_leaf("intruder", "rogue", "/CN=intruder", "extendedKeyUsage=clientAuth");
+    make_leaf("expired", "ca", "/CN=expired", "extendedKeyUsage=clientAuth", -1);
   }
   ~Pki() {
     std::error_code ec;
@@ -62,14 +63,15 @@ class Pki {
     run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=" +
         name + "-authority -keyout " + path(name + ".key") + " -out " + path(name + ".crt"));
   }
+  // `days` < 0: expired already.
   void make_leaf(const std::string& name, const std::string& ca, const std::string& subject,
-                 const std::string& extension) {
+                 const std::string& extension, int days = 2) {
     std::ofstream(path(name + ".ext")) << extension << "\n";
     run("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj " + subject +
         " -keyout " + path(name + ".key") + " -out " + path(name + ".csr"));
     run("openssl x509 -req -in " + path(name + ".csr") + " -CA " + path(ca + ".crt") + " -CAkey " +
-        path(ca + ".key") + " -CAcreateserial -days 2 -extfile " + path(name + ".ext") + " -out " +
-        path(name + ".crt"));
+        path(ca + ".key") + " -CAcreateserial -days " + std::to_string(days) + " -extfile " +
+        path(name + ".ext") + " -out " + path(name + ".crt"));
   }
 
   std::string dir_;
@@ -228,6 +230,9 @@ TEST(Tls, MutualTlsVerifiesClientsAndTheirSubjectIsTheJob) {
   EXPECT_TRUE(wait_until([&] { return failures(gw, "no_client_certificate") >= 1; }, 5s));
   EXPECT_FALSE(infer(*tls_stub(pki, gw.port(), "ca", "intruder")).ok());
   EXPECT_TRUE(wait_until([&] { return failures(gw, "bad_client_certificate") >= 1; }, 5s));
+  EXPECT_FALSE(infer(*tls_stub(pki, gw.port(), "ca", "expired")).ok());
+  EXPECT_TRUE(wait_until([&] { return failures(gw, "bad_client_certificate") >= 2; }, 5s));
+  EXPECT_TRUE(gw.process().wait_for_line("certificate has expired", 2s).has_value());
 }
 
 // cert-manager rewrites the files; SIGHUP (or the change itself) loads the new pair for
