@@ -1,5 +1,7 @@
 #include "benchmarks/bench/bench_app.h"
 
+#include <sstream>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -82,7 +84,18 @@ int run_bench(const BenchOptions& o, const std::atomic<bool>& interrupted) {
   RequestInfo info{.payload_bytes = payload.bytes.size(), .shape = payload.shape};
   const CallSetup setup(build_request(o, std::move(payload)), o);
 
-  ChannelPool pool(o.targets, o.connections);
+  std::string tls_ca_pem;
+  if (!o.tls_ca.empty()) {
+    std::ifstream in(o.tls_ca);
+    std::stringstream text;
+    text << in.rdbuf();
+    tls_ca_pem = text.str();
+    if (tls_ca_pem.empty()) {
+      fail("--tls-ca " + o.tls_ca + ": cannot read it");
+      return kExitFailed;
+    }
+  }
+  ChannelPool pool(o.targets, o.connections, tls_ca_pem, o.tls_name);
   if (std::string error = pool.connect(std::min(o.timeout, kConnectTimeout)); !error.empty()) {
     fail(error);
     return kExitFailed;

@@ -21,23 +21,33 @@ const char* state_name(grpc_connectivity_state s) {
   return "?";
 }
 
-std::shared_ptr<grpc::Channel> make_channel(const std::string& target, int index) {
+std::shared_ptr<grpc::Channel> make_channel(const std::string& target, int index,
+                                            const std::string& tls_ca_pem,
+                                            const std::string& tls_name) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(INT_MAX);
   args.SetMaxSendMessageSize(INT_MAX);
   // Without a local pool, channels with equal arguments share one TCP connection.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   args.SetInt("infergate.bench.channel_index", index);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  if (tls_ca_pem.empty()) {
+    return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+  }
+  grpc::SslCredentialsOptions tls;
+  tls.pem_root_certs = tls_ca_pem;
+  if (!tls_name.empty()) args.SetSslTargetNameOverride(tls_name);
+  return grpc::CreateCustomChannel(target, grpc::SslCredentials(tls), args);
 }
 
 }  // namespace
 
-ChannelPool::ChannelPool(const std::vector<config::HostPort>& targets, int connections_per_target) {
+ChannelPool::ChannelPool(const std::vector<config::HostPort>& targets, int connections_per_target,
+                         const std::string& tls_ca_pem, const std::string& tls_name) {
   for (int c = 0; c < connections_per_target; ++c) {
     for (const config::HostPort& t : targets) {
       names_.push_back(t.to_string());
-      channels_.push_back(make_channel(names_.back(), static_cast<int>(channels_.size())));
+      channels_.push_back(
+          make_channel(names_.back(), static_cast<int>(channels_.size()), tls_ca_pem, tls_name));
       stubs_.push_back(inference::GRPCInferenceService::NewStub(channels_.back()));
     }
   }

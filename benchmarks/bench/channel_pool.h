@@ -19,7 +19,10 @@ class ChannelPool {
  public:
   using Stub = inference::GRPCInferenceService::Stub;
 
-  ChannelPool(const std::vector<config::HostPort>& targets, int connections_per_target);
+  // With `tls_ca_pem`, the channels speak TLS trusting those CAs, to a certificate that
+  // carries `tls_name` (when not empty) instead of the target's host.
+  ChannelPool(const std::vector<config::HostPort>& targets, int connections_per_target,
+              const std::string& tls_ca_pem = "", const std::string& tls_name = "");
 
   size_t size() const { return stubs_.size(); }
   // The stub of channel i % size(): consecutive indexes go to consecutive targets.

@@ -195,6 +195,10 @@ const std::array kFlags{
            s.o.validate = true;
            return std::string();
          }},
+    Flag{"--tls-ca", "", true,
+         [](State& s, std::string_view v) { return non_empty(v, s.o.tls_ca); }},
+    Flag{"--tls-name", "", true,
+         [](State& s, std::string_view v) { return non_empty(v, s.o.tls_name); }},
     Flag{"--csv", "", true,
          [](State& s, std::string_view v) { return non_empty(v, s.o.csv_path); }},
     Flag{"--json", "", true,

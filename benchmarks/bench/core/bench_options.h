@@ -41,6 +41,8 @@ struct BenchOptions {
   Compression compression = Compression::kNone;
   std::chrono::nanoseconds timeout = std::chrono::seconds(30);
   std::vector<Header> headers;
+  std::string tls_ca;    // PEM file: connect over TLS ("": plaintext)
+  std::string tls_name;  // the certificate's name, when not the target's host
   bool validate = false;
   std::string csv_path;
   std::string json_path;

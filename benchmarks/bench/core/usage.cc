@@ -32,6 +32,8 @@ For each load level it measures windows until the last 3 agree within
       --compression none|gzip|deflate           request message compression
       --timeout DURATION       per-request deadline (default 30s)
   -H, --header KEY=VALUE       request metadata, repeatable (e.g. infergate-job=job-7)
+      --tls-ca FILE            connect over TLS, trusting the PEM CAs in FILE
+      --tls-name NAME          the name the target's certificate carries (default: its host)
       --validate               check that each answer echoes the input bytes (identity
                                models); a mismatch counts as a VALIDATION error
       --csv FILE               write the results as CSV

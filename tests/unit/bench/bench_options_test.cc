@@ -107,6 +107,14 @@ TEST(BenchOptions, ConcurrencyRangeAndStreaming) {
   EXPECT_TRUE(p.options.streaming);
 }
 
+TEST(BenchOptions, TlsNamesItsCaAndTheCertificatesName) {
+  BenchParse p = parse({"-u", "127.0.0.1:8001", "--tls-ca", "/ca.pem", "--tls-name", "localhost"});
+  ASSERT_TRUE(p.ok()) << p.error;
+  EXPECT_EQ(p.options.tls_ca, "/ca.pem");
+  EXPECT_EQ(p.options.tls_name, "localhost");
+  EXPECT_FALSE(parse({"-u", "127.0.0.1:8001", "--tls-ca", ""}).ok());
+}
+
 TEST(BenchOptions, Help) {
   EXPECT_TRUE(parse({"--help"}).help);
   EXPECT_TRUE(parse({"-u", "h:1", "-h"}).help);
