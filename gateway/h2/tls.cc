@@ -60,6 +60,21 @@ std::string time_of(const ASN1_TIME* t) {
   return out;
 }
 
+// Loads a certificate chain and its key into `ctx`; "" or what failed (with OpenSSL's
+// words).
+std::string use_pair(SSL_CTX* ctx, const std::string& cert, const std::string& key) {
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1) {
+    return "cannot load certificate " + cert + ": " + openssl_errors();
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return "cannot load key " + key + ": " + openssl_errors();
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return "key " + key + " does not match certificate " + cert + ": " + openssl_errors();
+  }
+  return "";
+}
+
 }  // namespace
 
 std::shared_ptr<const TlsContext> TlsContext::load(const TlsFiles& files, std::string* error) {
@@ -85,14 +100,9 @@ std::shared_ptr<const TlsContext> TlsContext::load(const TlsFiles& files, std::s
                           "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
   SSL_CTX_set_alpn_select_cb(ctx, select_h2, nullptr);
-  if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
-    return fail("cannot load certificate " + files.cert);
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return fail("cannot load key " + files.key);
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    return fail("key " + files.key + " does not match certificate " + files.cert);
+  if (std::string e = use_pair(ctx, files.cert, files.key); !e.empty()) {
+    *error = e;
+    return nullptr;
   }
   if (!files.client_ca.empty()) {
     if (SSL_CTX_load_verify_locations(ctx, files.client_ca.c_str(), nullptr) != 1) {
@@ -134,14 +144,9 @@ std::shared_ptr<const TlsContext> TlsContext::load_client(const TlsClientFiles& 
   if (!loaded) return fail("cannot load CA " + (files.ca.empty() ? "(system)" : files.ca));
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (!files.cert.empty()) {
-    if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
-      return fail("cannot load certificate " + files.cert);
-    }
-    if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-      return fail("cannot load key " + files.key);
-    }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
-      return fail("key " + files.key + " does not match certificate " + files.cert);
+    if (std::string e = use_pair(ctx, files.cert, files.key); !e.empty()) {
+      *error = e;
+      return nullptr;
     }
   }
   return c;
