@@ -175,14 +175,36 @@ struct AdminConfig {
   bool operator==(const AdminConfig&) const = default;
 };
 
+// One issuer of JWTs (auth.mode jwt): its keys come from a local JWKS file and/or its
+// JWKS URL (fetched on the control thread); tokens it signs are accepted when their
+// audience matches and they carry auth.required_scope.
+struct JwtIssuerConfig {
+  std::string issuer;  // the token's "iss", exactly
+  std::string jwks_file;
+  std::string jwks_url;               // http:// or https://, fetched and refreshed
+  std::vector<std::string> audience;  // any one of these in "aud" (empty: any audience)
+  std::string group;                  // the group its jobs belong to (default: the issuer)
+  std::string jwks;                   // jwks_file's contents, read when the config loads
+
+  bool operator==(const JwtIssuerConfig&) const = default;
+};
+
 // Who may call (auth:). mode none: anyone; token: a bearer token whose SHA-256 is listed
-// in tokens_file (with the group it names). (jwt: not built yet.)
+// in tokens_file (with the group it names); jwt: a JWT (WLCG or SciTokens profile) signed
+// by one of `issuers`, checked by scitokens-cpp.
 struct AuthConfig {
   using Token = TokenHash;
   std::string mode = "none";
   std::string tokens_file;
   std::vector<Token> tokens;                 // read from tokens_file when the config loads
   bool allow_unauthenticated_health = true;  // ServerLive, ServerReady, Health/Check
+  // mode jwt.
+  std::vector<JwtIssuerConfig> issuers;
+  std::string required_scope;  // in "scope" or "wlcg.groups" (empty: none required)
+  std::string job_claim = "sub";
+  std::chrono::nanoseconds jwks_refresh = std::chrono::minutes(15);  // jwks_url re-fetched
+  std::chrono::nanoseconds jwks_timeout = std::chrono::seconds(5);   // one fetch, all of it
+  std::uint32_t max_cached_tokens = 100000;  // validated tokens remembered until they expire
 
   bool operator==(const AuthConfig&) const = default;
 };

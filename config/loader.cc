@@ -13,6 +13,7 @@
 
 #include <unistd.h>
 
+#include "config/jwks.h"
 #include "config/yaml_reader.h"
 
 namespace infergate::config {
@@ -392,15 +393,61 @@ void read_admin(const Value& v, AdminConfig& a) {
   m.finish();
 }
 
+// One string, or a list of strings.
+std::vector<std::string> read_string_or_list(const Value& v) {
+  std::vector<std::string> out;
+  if (v.node().IsSequence()) {
+    v.for_each_element([&](const Value& item) {
+      if (auto s = item.string()) out.push_back(*s);
+    });
+  } else if (auto s = v.string()) {
+    out.push_back(*s);
+  }
+  return out;
+}
+
+JwtIssuerConfig read_jwt_issuer(const Value& v) {
+  JwtIssuerConfig issuer;
+  MapReader m(v);
+  if (!m.valid()) return issuer;
+  if (auto x = m.require("issuer")) {
+    if (auto s = x->string()) issuer.issuer = *s;
+  }
+  read_file_path(m, "jwks_file", issuer.jwks_file, /*required=*/false);
+  if (!issuer.jwks_file.empty()) {
+    std::ifstream in(issuer.jwks_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    issuer.jwks = text.str();
+    const JwksKeys keys = parse_jwks(issuer.jwks);
+    if (!keys.error.empty()) m.get("jwks_file")->problem(issuer.jwks_file + ": " + keys.error);
+  }
+  if (auto x = m.get("jwks_url")) {
+    if (auto url = x->string()) {
+      if (url->starts_with("https://") || url->starts_with("http://")) {
+        issuer.jwks_url = *url;
+      } else {
+        x->problem("expected an http:// or https:// URL, got \"" + *url + "\"");
+      }
+    }
+  }
+  if (issuer.jwks_file.empty() && issuer.jwks_url.empty() && !issuer.issuer.empty()) {
+    v.problem("issuer " + issuer.issuer + " needs jwks_file or jwks_url (where its keys are)");
+  }
+  if (auto x = m.get("audience")) issuer.audience = read_string_or_list(*x);
+  if (auto x = m.get("group")) {
+    if (auto s = x->string()) issuer.group = *s;
+  }
+  if (issuer.group.empty()) issuer.group = issuer.issuer;
+  m.finish();
+  return issuer;
+}
+
 void read_auth(const Value& v, AuthConfig& a) {
   MapReader m(v);
   if (!m.valid()) return;
-  std::optional<Value> mode = m.get("mode");
-  if (mode) {
+  if (auto mode = m.get("mode")) {
     if (auto c = mode->choice({"none", "token", "jwt"})) a.mode = *c;
-    if (a.mode == "jwt") {
-      mode->problem("auth.mode jwt is not built yet in this version (token or none)");
-    }
   }
   read_file_path(m, "tokens_file", a.tokens_file, /*required=*/a.mode == "token");
   if (a.mode == "token" && !a.tokens_file.empty()) {
@@ -408,6 +455,30 @@ void read_auth(const Value& v, AuthConfig& a) {
   }
   if (auto x = m.get("allow_unauthenticated_health")) {
     if (auto b = x->boolean()) a.allow_unauthenticated_health = *b;
+  }
+  std::optional<Value> issuers = a.mode == "jwt" ? m.require("issuers") : m.get("issuers");
+  if (issuers) {
+    issuers->for_each_element([&](const Value& item) {
+      JwtIssuerConfig issuer = read_jwt_issuer(item);
+      for (const JwtIssuerConfig& seen : a.issuers) {
+        if (!issuer.issuer.empty() && seen.issuer == issuer.issuer) {
+          item.problem("issuer " + issuer.issuer + " is listed twice");
+        }
+      }
+      a.issuers.push_back(std::move(issuer));
+    });
+    if (a.mode == "jwt" && a.issuers.empty()) issuers->problem("auth.mode jwt needs an issuer");
+  }
+  if (auto x = m.get("required_scope")) {
+    if (auto s = x->string()) a.required_scope = *s;
+  }
+  if (auto x = m.get("job_claim")) {
+    if (auto s = x->string(); s && !s->empty()) a.job_claim = *s;
+  }
+  read_positive(m, "jwks_refresh", a.jwks_refresh);
+  read_positive(m, "jwks_timeout", a.jwks_timeout);
+  if (auto x = m.get("max_cached_tokens")) {
+    if (auto n = x->integer(1, 10000000)) a.max_cached_tokens = static_cast<std::uint32_t>(*n);
   }
   m.finish();
 }

@@ -116,6 +116,8 @@ std::string describe_bounds(const config::Config& c) {
       {"upstream.max_streams_per_connection",
        std::to_string(c.upstream.max_streams_per_connection)},
       {"routing.retry_buffer", format_bytes(c.routing.retry_buffer_bytes)},
+      {"auth.max_cached_tokens", std::to_string(c.auth.max_cached_tokens)},
+      {"auth.jwks_timeout", format_duration(c.auth.jwks_timeout)},
       {"drain_timeout", format_duration(c.drain_timeout)},
   };
   std::string out = "bounds:\n";

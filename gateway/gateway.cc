@@ -1,4 +1,5 @@
 #include "gateway/gateway.h"
+#include "auth/token_table.h"
 
 #include <csignal>
 #include <cstdio>
@@ -162,6 +163,23 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, int workers)
 
 Gateway::~Gateway() { stop(); }
 
+std::shared_ptr<const auth::Authenticator> Gateway::authenticator(const config::Config& config) {
+  if (auth_ && config.auth == auth_config_) return auth_;
+  auth_config_ = config.auth;
+  jwt_.reset();
+  auth_.reset();
+  if (config.auth.mode == "token") {
+    auth_ = std::make_shared<const auth::TokenTable>(config.auth.tokens);
+  } else if (config.auth.mode == "jwt") {
+    jwt_ = std::make_shared<auth::JwtValidator>(config.auth);
+    for (const std::string& error : jwt_->load_errors()) {
+      gateway_log().error("jwks_not_loaded issuer={}", error);
+    }
+    auth_ = jwt_;
+  }
+  return auth_;
+}
+
 std::string Gateway::start() {
   std::string error;
   auto grpc = bind_endpoint(control_, config_->listen, error);
@@ -174,8 +192,8 @@ std::string Gateway::start() {
   std::vector<Worker*> raw;
   std::vector<const Worker*> const_raw;
   for (int i = 0; i < worker_count_; ++i) {
-    workers_.push_back(
-        std::make_unique<Worker>(i, options, routing_options(*config_), fleet_->worker_shared()));
+    workers_.push_back(std::make_unique<Worker>(
+        i, options, routing_options(*config_, authenticator(*config_)), fleet_->worker_shared()));
     raw.push_back(workers_.back().get());
     const_raw.push_back(workers_.back().get());
   }
@@ -370,7 +388,7 @@ void Gateway::reload() {
   }
   fleet_->apply(next);
   admin_->set_limits(admin_limits(next));
-  const RoutingOptions routing = routing_options(next);
+  const RoutingOptions routing = routing_options(next, authenticator(next));
   const DataPlaneOptions options = data_plane_options(next);
   for (auto& w : workers_) {
     Worker* worker = w.get();

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/jwt_validator.h"
 #include "config/config.h"
 #include "gateway/admin/admin_server.h"
 #include "gateway/admin/metrics.h"
@@ -54,8 +55,14 @@ class Gateway {
   // What /status and /status.json show.
   StatusInputs status_inputs() const;
   std::uint64_t active_streams() const;
+  // Who may call under `config`: made again only when auth: changes, so a JWT validator
+  // keeps its verdicts and the keys it fetched across reloads that do not touch it.
+  std::shared_ptr<const auth::Authenticator> authenticator(const config::Config& config);
 
   std::shared_ptr<const config::Config> config_;
+  config::AuthConfig auth_config_;
+  std::shared_ptr<const auth::Authenticator> auth_;
+  std::shared_ptr<auth::JwtValidator> jwt_;  // auth_, when it checks JWTs
   int worker_count_;
   boost::asio::io_context control_{1};
   boost::asio::signal_set signals_;

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/key_cache.h"
 #include "config/loader.h"
 #include "gateway/cli.h"
 #include "gateway/gateway.h"
@@ -50,6 +51,9 @@ int check_config(const std::string& path) {
 int run(const CliOptions& options) {
   auto config = load(options.config_path);
   if (!config) return 1;
+  // scitokens-cpp's key cache is named through the environment: set it while this is the
+  // only thread (a reload that turns JWTs on later sets it then; glibc keeps that safe).
+  if (config->auth.mode == "jwt") infergate::auth::key_cache_dir();
   infergate::gateway::setup_logging(options.log_level.empty() ? config->log_level
                                                               : options.log_level);
   // A peer that closes its socket must not kill the process while we write to it.

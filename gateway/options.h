@@ -10,12 +10,12 @@
 
 #include <boost/asio/ip/tcp.hpp>
 
+#include "auth/authenticator.h"
 #include "gateway/wire/prefix_inflater.h"
 
 namespace infergate::gateway {
 
 class TlsContext;
-class TokenTable;
 
 struct DataPlaneOptions {
   // HTTP/2 flow-control windows the gateway advertises on both legs. A stream buffers at
@@ -78,9 +78,9 @@ struct RoutingOptions {
   bool allow_repository_control = false;
   std::chrono::milliseconds fanout_timeout{60000};  // when the client sets no deadline
   std::string job_header = "infergate-job";         // names a request's job (admission)
-  // auth.mode token: the accepted tokens (null: anyone may call), and whether the health
-  // RPCs need none.
-  std::shared_ptr<const TokenTable> tokens;
+  // auth.mode token or jwt: who may call (null: anyone), and whether the health RPCs need
+  // no credential.
+  std::shared_ptr<const auth::Authenticator> auth;
   bool allow_unauthenticated_health = true;
 };
 

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "auth/authenticator.h"
 #include "gateway/wire/grpc_status.h"
 #include "gateway/wire/methods.h"
 #include "routing/backend_stats.h"
@@ -60,7 +61,7 @@ inline constexpr std::array<std::string_view, 6> kTlsFailureNames = {"plaintext"
 
 // Why a request was refused before it reached a backend, for who it was
 // (infergate_auth_failures_total{reason}).
-inline constexpr std::array<std::string_view, 2> kAuthFailureNames = {"no_token", "unknown_token"};
+inline constexpr auto kAuthFailureNames = auth::kFailureNames;
 
 // Why the gateway ended a stream on a deadline (infergate_stream_timeouts_total{reason});
 // in the order of ProxyStream::Expiry.

@@ -9,7 +9,7 @@ build_pkgs=(
   libboost-dev libboost-system-dev
   libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libnghttp2-dev zlib1g-dev libssl-dev
+  libnghttp2-dev zlib1g-dev libssl-dev libscitokens-dev libsqlite3-dev
 )
 # Tools the tests and benchmarks drive: peers to compare with, the metrics checker,
 # a browser for the status page, kubectl for manifest checks, clang for the fuzzer.

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "gateway/stream/token_table.h"
+#include "auth/token_table.h"
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -180,9 +180,10 @@ AdminResponse AdminServer::dispatch(const std::string& method, const std::string
   const std::vector<std::string>& tokens = registry_->limits.token_hashes;
   if (!tokens.empty() && path != "/healthz") {
     constexpr std::string_view kBearer = "Bearer ";
-    const bool known = authorization.starts_with(kBearer) &&
-                       std::find(tokens.begin(), tokens.end(),
-                                 sha256_hex(authorization.substr(kBearer.size()))) != tokens.end();
+    const bool known =
+        authorization.starts_with(kBearer) &&
+        std::find(tokens.begin(), tokens.end(),
+                  auth::sha256_hex(authorization.substr(kBearer.size()))) != tokens.end();
     if (!known) {
       return AdminResponse{.status = 401,
                            .body = "a bearer token listed in admin.tokens_file is required\n",

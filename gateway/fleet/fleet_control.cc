@@ -1,6 +1,5 @@
 #include "gateway/fleet/fleet_control.h"
 #include "gateway/h2/tls.h"
-#include "gateway/stream/token_table.h"
 
 #include <fstream>
 #include <sstream>
@@ -46,7 +45,8 @@ routing::AdmissionLimits admission_limits(const config::Config& config) {
   };
 }
 
-RoutingOptions routing_options(const config::Config& config) {
+RoutingOptions routing_options(const config::Config& config,
+                               std::shared_ptr<const auth::Authenticator> auth) {
   return RoutingOptions{
       .policy = config.routing.policy,
       .latency_aware = config.routing.latency_aware,
@@ -56,8 +56,7 @@ RoutingOptions routing_options(const config::Config& config) {
       .consecutive_failures = static_cast<std::uint32_t>(config.health.consecutive_failures),
       .allow_repository_control = config.allow_repository_control,
       .job_header = config.limits.job_header,
-      .tokens = config.auth.mode == "token" ? std::make_shared<const TokenTable>(config.auth.tokens)
-                                            : nullptr,
+      .auth = std::move(auth),
       .allow_unauthenticated_health = config.auth.allow_unauthenticated_health,
   };
 }

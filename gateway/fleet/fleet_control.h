@@ -80,7 +80,8 @@ class FleetControl {
 };
 
 health::HealthOptions health_options(const config::Config& config);
-RoutingOptions routing_options(const config::Config& config);
+RoutingOptions routing_options(const config::Config& config,
+                               std::shared_ptr<const auth::Authenticator> auth);
 routing::AdmissionLimits admission_limits(const config::Config& config);
 std::vector<health::BackendSpec> backend_specs(const config::Config& config);
 health::ScrapeOptions scrape_options(const config::Config& config);

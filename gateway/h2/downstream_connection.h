@@ -40,10 +40,7 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
     return append_data_frame(framehd, length, body);
   }
   const std::string& peer() const override { return peer_; }
-  // The verified client certificate's subject when there is one (mTLS), else the IP.
-  const std::string& job_identity() const override {
-    return client_subject_.empty() ? peer_ : client_subject_;
-  }
+  const std::string& client_subject() const override { return client_subject_; }
   void detach(ProxyStream* stream) override { streams_.remove(stream); }
 
   // The worker's tick: the handshake, idle and write-stall deadlines, the control-frame

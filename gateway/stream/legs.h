@@ -95,9 +95,11 @@ class ClientLeg {
   virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) = 0;
   // The client's IP address.
   virtual const std::string& peer() const = 0;
-  // Who the client is, a job's identity when it names none: the verified client
-  // certificate's subject (mTLS), else its IP address.
-  virtual const std::string& job_identity() const { return peer(); }
+  // The verified client certificate's subject (mTLS), or empty.
+  virtual const std::string& client_subject() const {
+    static const std::string kNone;
+    return kNone;
+  }
   // The exchange is done with the client: the leg forgets it (no more callbacks).
   virtual void detach(ProxyStream* exchange) = 0;
 

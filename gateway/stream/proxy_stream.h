@@ -339,7 +339,8 @@ class ProxyStream final : public BackendStream {
   enum class Admission : std::uint8_t { kNone, kQueued, kAdmitted };
   Admission admission_ = Admission::kNone;
   routing::AdmissionController::Request ticket_;
-  std::string caller_;  // who the credential says the caller is ("" without auth)
+  std::string caller_;        // who the credential says the caller is ("" without auth)
+  std::string caller_group_;  // the group whose limits apply to the caller (limits.groups)
   // The routing fields, kept while the request waits (for admission or a backend slot).
   RequestView pending_view_;
   std::string pending_sequence_text_;

@@ -5,7 +5,6 @@
 
 #include "gateway/stream/admission_gate.h"
 #include "gateway/stream/proxy_stream.h"
-#include "gateway/stream/token_table.h"
 #include "gateway/worker.h"
 
 namespace infergate::gateway {
@@ -54,7 +53,7 @@ Lifeline::Link ProxyStream::link() {
 
 bool ProxyStream::authenticate() {
   const RoutingOptions& routing = worker_.routing();
-  if (!routing.tokens) return true;
+  if (!routing.auth) return true;
   if (routing.allow_unauthenticated_health &&
       (method_ == Method::kServerLive || method_ == Method::kServerReady ||
        method_ == Method::kHealthCheck)) {
@@ -63,26 +62,30 @@ bool ProxyStream::authenticate() {
   const std::string_view header = request_headers_.find("authorization");
   constexpr std::string_view kBearer = "Bearer ";
   if (header.size() <= kBearer.size() || !header.starts_with(kBearer)) {
-    worker_.stats().auth_failures[0].add(1);
+    worker_.stats().auth_failures[auth::failure_index(auth::Failure::kNoToken)].add(1);
     reply_local(GrpcCode::kUnauthenticated,
                 "infergate: no bearer token (metadata authorization: Bearer ...)");
     return false;
   }
-  std::optional<std::string> who = routing.tokens->identity(header.substr(kBearer.size()));
-  if (!who) {
-    worker_.stats().auth_failures[1].add(1);
-    reply_local(GrpcCode::kUnauthenticated, "infergate: the bearer token is not known here");
+  auth::Verdict verdict = routing.auth->check(header.substr(kBearer.size()));
+  if (!verdict.accepted()) {
+    worker_.stats().auth_failures[auth::failure_index(verdict.failure)].add(1);
+    reply_local(verdict.denied() ? GrpcCode::kPermissionDenied : GrpcCode::kUnauthenticated,
+                "infergate: " + verdict.detail);
     return false;
   }
-  caller_ = std::move(*who);
+  caller_ = std::move(verdict.caller);
+  caller_group_ = std::move(verdict.group);
   return true;
 }
 
 std::string ProxyStream::job_name() const {
   const std::string_view named = request_headers_.find(worker_.routing().job_header);
-  // With auth the credential says who the job is, and the header may only narrow it.
-  if (!caller_.empty()) return named.empty() ? caller_ : caller_ + "/" + std::string(named);
-  return named.empty() ? down_->job_identity() : std::string(named);
+  // A credential (a token, else a verified client certificate) says who the job is, and
+  // the header may only narrow it; without one the header names the job, else the IP.
+  const std::string& caller = !caller_.empty() ? caller_ : down_->client_subject();
+  if (!caller.empty()) return named.empty() ? caller : caller + "/" + std::string(named);
+  return named.empty() ? down_->peer() : std::string(named);
 }
 
 bool ProxyStream::admit_job() {

@@ -26,7 +26,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
 // A small PKI in a temporary directory: CAs "ca", "ca2" and "rogue"; "server" (and
-// "server2", from ca2) for 127.0.0.1 and localhost; "client" (CN=job-42, from ca),
+// "server2", from ca2) for 127.0.0.1 and localhost; "client" (CN=job-42) and "client2"
+// (CN=job-7), from ca,
 // "intruder" (from rogue) and "expired" (from ca, past its notAfter).
 class Pki {
  public:
@@ -38,6 +39,7 @@ class Pki {
     make_leaf("server", "ca", "/CN=localhost", san);
     make_leaf("server2", "ca2", "/CN=localhost", san);
     make_leaf("client", "ca", "/O=cms/CN=job-42", "extendedKeyUsage=clientAuth");
+    make_leaf("client2", "ca", "/O=atlas/CN=job-7", "extendedKeyUsage=clientAuth");
     make_leaf("intruder", "rogue", "/CN=intruder", "extendedKeyUsage=clientAuth");
     make_leaf("expired", "ca", "/CN=expired", "extendedKeyUsage=clientAuth", -1);
   }
@@ -96,9 +98,11 @@ std::unique_ptr<inference::GRPCInferenceService::Stub> tls_stub(const Pki& pki, 
       "127.0.0.1:" + std::to_string(port), grpc::SslCredentials(options), args));
 }
 
-grpc::Status infer(inference::GRPCInferenceService::Stub& stub, std::uint32_t seed = 1) {
+grpc::Status infer(inference::GRPCInferenceService::Stub& stub, std::uint32_t seed = 1,
+                   const std::string& job = "") {
   grpc::ClientContext c;
   c.set_deadline(std::chrono::system_clock::now() + 5s);
+  if (!job.empty()) c.AddMetadata("infergate-job", job);
   inference::ModelInferResponse r;
   grpc::Status s = stub.ModelInfer(&c, identity_request(1024, seed), &r);
   if (s.ok() && r.raw_output_contents(0) != identity_request(1024, seed).raw_input_contents(0)) {
@@ -213,6 +217,24 @@ TEST(Tls, APlaintextListenerServesBesideTheTlsOne) {
   ASSERT_GT(plain_port, 0);
   EXPECT_TRUE(infer(*make_stub(plain_port, true)).ok());
   EXPECT_TRUE(infer(*tls_stub(pki, gw.port(), "ca")).ok());
+}
+
+// A verified subject is a credential: the infergate-job header narrows it, and cannot make
+// one certificate's requests count as another's job.
+TEST(Tls, TheJobHeaderCannotEscapeTheCertificatesJob) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             tls_yaml(pki, "    client_ca: " + pki.path("ca.crt") +
+                               "\n    require_client_cert: true\nlimits:\n  max_jobs: 1\n"));
+  auto cms = tls_stub(pki, gw.port(), "ca", "client");
+  auto atlas = tls_stub(pki, gw.port(), "ca", "client2");
+  ASSERT_TRUE(infer(*cms).ok());
+  const grpc::Status posing = infer(*atlas, 1, "CN=job-42,O=cms");
+  EXPECT_EQ(posing.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << posing.error_message();
+  EXPECT_EQ(infer(*atlas).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(infer(*cms).ok());
 }
 
 TEST(Tls, MutualTlsVerifiesClientsAndTheirSubjectIsTheJob) {

@@ -437,9 +437,59 @@ TEST(ConfigLoader, AuthTokensFileListsHashesWithTheirGroups) {
   r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: token\n");
   ASSERT_FALSE(r.ok());
   problem_at(r, "auth");  // tokens_file is required
-  r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\nauth:\n  mode: jwt\n");
+  std::remove(path.c_str());
+}
+
+TEST(ConfigLoader, AuthJwtNamesIssuersWithTheirKeys) {
+  char pattern[] = "/tmp/infergate-jwks-test-XXXXXX";
+  ::close(::mkstemp(pattern));
+  const std::string path = pattern;
+  const std::string base = "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n";
+  LoadResult r = load(base + "auth:\n  mode: jwt\n");
   ASSERT_FALSE(r.ok());
-  EXPECT_THAT(problem_at(r, "auth.mode").message, HasSubstr("not built yet"));
+  problem_at(r, "auth");  // issuers is required
+
+  std::ofstream(path) << "{\"keys\": [{\"kty\": \"oct\", \"kid\": \"k\"}]}";
+  r = load(base +
+           "auth:\n  mode: jwt\n  issuers:\n    - issuer: https://cms-auth.example/\n"
+           "      jwks_file: " +
+           path + "\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "auth.issuers[0].jwks_file").message, HasSubstr("no RSA or EC key"));
+
+  r = load(base +
+           "auth:\n  mode: jwt\n  issuers:\n    - issuer: https://cms-auth.example/\n"
+           "    - {issuer: x, jwks_url: \"ftp://x/keys\"}\n");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "auth.issuers[0]").message, HasSubstr("jwks_file or jwks_url"));
+  EXPECT_THAT(problem_at(r, "auth.issuers[1].jwks_url").message, HasSubstr("https://"));
+
+  std::ofstream(path) << "{\"keys\": [{\"kty\": \"EC\", \"kid\": \"k1\", \"crv\": \"P-256\", "
+                         "\"x\": \"AA\", \"y\": \"AA\"}]}";
+  r = load(base +
+           "auth:\n  mode: jwt\n  required_scope: compute.read\n  job_claim: wlcg.job\n"
+           "  jwks_refresh: 5m\n  max_cached_tokens: 500\n  issuers:\n"
+           "    - issuer: https://cms-auth.example/\n      jwks_file: " +
+           path +
+           "\n"
+           "      jwks_url: https://cms-auth.example/jwk\n"
+           "      audience: [https://infergate.example, infergate]\n      group: cms\n"
+           "    - {issuer: https://atlas-auth.example/, jwks_file: " +
+           path + ", audience: infergate}\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const config::AuthConfig& a = r.config->auth;
+  ASSERT_EQ(a.issuers.size(), 2u);
+  EXPECT_EQ(a.issuers[0].audience,
+            (std::vector<std::string>{"https://infergate.example", "infergate"}));
+  EXPECT_EQ(a.issuers[0].group, "cms");
+  EXPECT_EQ(a.issuers[0].jwks_url, "https://cms-auth.example/jwk");
+  EXPECT_THAT(a.issuers[0].jwks, HasSubstr("\"k1\""));
+  EXPECT_EQ(a.issuers[1].group, "https://atlas-auth.example/");  // the issuer, by default
+  EXPECT_EQ(a.issuers[1].audience, (std::vector<std::string>{"infergate"}));
+  EXPECT_EQ(a.required_scope, "compute.read");
+  EXPECT_EQ(a.job_claim, "wlcg.job");
+  EXPECT_EQ(a.jwks_refresh, std::chrono::minutes(5));
+  EXPECT_EQ(a.max_cached_tokens, 500u);
   std::remove(path.c_str());
 }
 

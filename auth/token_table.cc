@@ -1,19 +1,21 @@
-#include "gateway/stream/token_table.h"
+#include "auth/token_table.h"
 
 #include <openssl/evp.h>
 
-namespace infergate::gateway {
+namespace infergate::auth {
 
 TokenTable::TokenTable(const std::vector<config::AuthConfig::Token>& tokens) {
   for (const config::AuthConfig::Token& t : tokens) {
-    by_hash_[t.sha256_hex] = t.group + "/" + t.sha256_hex.substr(0, 8);
+    by_hash_[t.sha256_hex] = {t.group + "/" + t.sha256_hex.substr(0, 8), t.group};
   }
 }
 
-std::optional<std::string> TokenTable::identity(std::string_view token) const {
-  auto it = by_hash_.find(sha256_hex(token));
-  if (it == by_hash_.end()) return std::nullopt;
-  return it->second;
+Verdict TokenTable::check(std::string_view bearer) const {
+  auto it = by_hash_.find(sha256_hex(bearer));
+  if (it == by_hash_.end()) {
+    return {.failure = Failure::kUnknownToken, .detail = "the bearer token is not known here"};
+  }
+  return {.caller = it->second.caller, .group = it->second.group};
 }
 
 std::string sha256_hex(std::string_view data) {
@@ -30,4 +32,4 @@ std::string sha256_hex(std::string_view data) {
   return out;
 }
 
-}  // namespace infergate::gateway
+}  // namespace infergate::auth

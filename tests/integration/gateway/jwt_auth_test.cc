@@ -1,0 +1,146 @@
+// auth.mode jwt through the gateway: tokens made by the test (keys generated now), every
+// kind of bad one answered before anything reaches a backend, with its own code, message
+// and counter; and the job a token names is the one its caps count.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "tests/support/cluster.h"
+#include "tests/support/jwt_issuer.h"
+
+namespace infergate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class JwksFile {
+ public:
+  explicit JwksFile(const std::string& jwks) {
+    char pattern[] = "/tmp/infergate-jwks-XXXXXX";
+    ::close(::mkstemp(pattern));
+    path_ = pattern;
+    std::ofstream(path_) << jwks;
+  }
+  ~JwksFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string jwt_auth(const JwtIssuer& issuer, const JwksFile& jwks, const std::string& more = "") {
+  return "auth:\n  mode: jwt\n  required_scope: compute.read\n  issuers:\n    - issuer: " +
+         issuer.issuer() + "\n      jwks_file: " + jwks.path() +
+         "\n      audience: infergate\n      group: cms\n" + more;
+}
+
+grpc::Status infer(int port, const std::string& token, const std::string& job = "") {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + 5s);
+  if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+  if (!job.empty()) c.AddMetadata("infergate-job", job);
+  inference::ModelInferResponse r;
+  return make_stub(port)->ModelInfer(&c, identity_request(64, 1), &r);
+}
+
+std::uint64_t inferences(const Sim& sim) {
+  grpc::ClientContext c;
+  inference::ModelStatisticsResponse stats;
+  auto status = inference::GRPCInferenceService::NewStub(make_channel(sim.port()))
+                    ->ModelStatistics(&c, {}, &stats);
+  return status.ok() && stats.model_stats_size() > 0 ? stats.model_stats(0).inference_count() : 0;
+}
+
+TEST(JwtAuth, EachBadTokenIsRefusedWithItsReasonBeforeABackendSeesIt) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  JwtIssuer stranger("https://elsewhere.test/");
+  JwtIssuer forger(issuer.issuer());
+  JwksFile jwks(issuer.jwks());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}}, jwt_auth(issuer, jwks));
+
+  const std::string valid = issuer.token({.sub = "alice"});
+  ASSERT_TRUE(infer(gw.port(), valid).ok());
+  ASSERT_TRUE(infer(gw.port(), issuer.token({.sub = "bob", .alg = "ES256"})).ok());
+
+  struct Case {
+    std::string name;
+    std::string token;
+    grpc::StatusCode code;
+    std::string says;    // in the message
+    std::string reason;  // infergate_auth_failures_total{reason}
+  };
+  const std::vector<Case> cases = {
+      {"no token", "", grpc::StatusCode::UNAUTHENTICATED, "no bearer token", "no_token"},
+      {"expired", issuer.token({.lifetime_seconds = -30}), grpc::StatusCode::UNAUTHENTICATED,
+       "expired", "expired"},
+      {"wrong audience", issuer.token({.aud = "someone-else"}), grpc::StatusCode::UNAUTHENTICATED,
+       "audience (someone-else)", "wrong_audience"},
+      {"wrong issuer", stranger.token({}), grpc::StatusCode::UNAUTHENTICATED,
+       "https://elsewhere.test/", "unknown_issuer"},
+      {"bad signature", with_bad_signature(valid), grpc::StatusCode::UNAUTHENTICATED,
+       "does not verify", "bad_signature"},
+      {"forged", forger.token({}), grpc::StatusCode::UNAUTHENTICATED, "does not verify",
+       "bad_signature"},
+      {"no scope", issuer.token({.scope = ""}), grpc::StatusCode::PERMISSION_DENIED,
+       "does not grant compute.read", "missing_scope"},
+      {"alg none", issuer.unsigned_token({}), grpc::StatusCode::UNAUTHENTICATED,
+       "algorithm \"none\"", "bad_signature"},
+      {"not a JWT", "hello", grpc::StatusCode::UNAUTHENTICATED, "not a JWT", "malformed_token"},
+  };
+  for (const Case& c : cases) {
+    const grpc::Status s = infer(gw.port(), c.token);
+    EXPECT_EQ(s.error_code(), c.code) << c.name << ": " << s.error_message();
+    EXPECT_TRUE(s.error_message().starts_with("infergate: ")) << c.name;
+    EXPECT_NE(s.error_message().find(c.says), std::string::npos)
+        << c.name << ": " << s.error_message();
+  }
+  EXPECT_EQ(inferences(sim), 2u) << "only the two valid requests reached the backend";
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return gw.metric("infergate_auth_failures_total{reason=\"bad_signature\"}") == 3 &&
+               gw.metric("infergate_auth_failures_total{reason=\"expired\"}") == 1 &&
+               gw.metric("infergate_auth_failures_total{reason=\"wrong_audience\"}") == 1 &&
+               gw.metric("infergate_auth_failures_total{reason=\"unknown_issuer\"}") == 1 &&
+               gw.metric("infergate_auth_failures_total{reason=\"missing_scope\"}") == 1 &&
+               gw.metric("infergate_auth_failures_total{reason=\"malformed_token\"}") == 1 &&
+               gw.metric("infergate_auth_failures_total{reason=\"no_token\"}") == 1;
+      },
+      5s))
+      << gw.metrics_text();
+  // Health needs no token (Kubernetes' probes); no token ever reaches the log.
+  grpc::ClientContext live;
+  inference::ServerLiveResponse alive;
+  EXPECT_TRUE(make_stub(gw.port())->ServerLive(&live, {}, &alive).ok());
+  const std::string signature = valid.substr(valid.rfind('.') + 1);
+  for (const std::string& line : gw.process().lines()) {
+    EXPECT_EQ(line.find(signature.substr(0, 24)), std::string::npos) << line;
+  }
+}
+
+// The job is the token's subject: the infergate-job header narrows it ("alice/reco"), and
+// can never make bob's requests count as alice's job.
+TEST(JwtAuth, JobCapsCountTokenSubjectsAndTheHeaderCannotEscapeThem) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  JwksFile jwks(issuer.jwks());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             jwt_auth(issuer, jwks) + "limits:\n  max_jobs: 1\n  job_idle_timeout: 60s\n");
+  const std::string alice = issuer.token({.sub = "alice"});
+  const std::string bob = issuer.token({.sub = "bob"});
+  ASSERT_TRUE(infer(gw.port(), alice).ok());
+  ASSERT_TRUE(infer(gw.port(), alice).ok()) << "the same job again";
+  const grpc::Status b = infer(gw.port(), bob);
+  EXPECT_EQ(b.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << b.error_message();
+  const grpc::Status posing = infer(gw.port(), bob, "alice");
+  EXPECT_EQ(posing.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << posing.error_message();
+  // Another token of alice's (a renewed one) is still alice's job.
+  EXPECT_TRUE(infer(gw.port(), issuer.token({.sub = "alice", .alg = "ES256"})).ok());
+}
+
+}  // namespace
+}  // namespace infergate::testing
