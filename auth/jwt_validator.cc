@@ -279,7 +279,7 @@ Verdict JwtValidator::validate(std::string_view token, std::int64_t now,
   }
   const std::shared_ptr<const std::vector<std::string>> kids = kids_of(*issuer);
   if (kids == nullptr) {
-    return refused(Failure::kBadSignature, "no keys loaded for issuer " + iss);
+    return refused(Failure::kBadSignature, "no keys loaded yet for issuer " + iss);
   }
   // scitokens-cpp would go and fetch keys it does not know: only known ones get that far.
   const std::string kid = text_of(*header, "kid");

@@ -182,6 +182,7 @@ struct JwtIssuerConfig {
   std::string issuer;  // the token's "iss", exactly
   std::string jwks_file;
   std::string jwks_url;               // http:// or https://, fetched and refreshed
+  std::string jwks_ca;                // https jwks_url: the CAs to trust (empty: the system's)
   std::vector<std::string> audience;  // any one of these in "aud" (empty: any audience)
   std::string group;                  // the group its jobs belong to (default: the issuer)
   std::string jwks;                   // jwks_file's contents, read when the config loads

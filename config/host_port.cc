@@ -69,7 +69,9 @@ Parsed<HostPort> parse_host_port(std::string_view text, bool allow_port_zero) {
   return {.value = HostPort{.host = std::string(host), .port = static_cast<std::uint16_t>(value)}};
 }
 
-std::string HttpUrl::to_string() const { return "http://" + address.to_string() + path; }
+std::string HttpUrl::to_string() const {
+  return (tls ? "https://" : "http://") + address.to_string() + path;
+}
 
 Parsed<HttpUrl> parse_http_url(std::string_view text) {
   const std::string shown(text);
@@ -80,10 +82,10 @@ Parsed<HttpUrl> parse_http_url(std::string_view text) {
   }
   std::string scheme(text.substr(0, scheme_end));
   for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme == "https") {
-    return {.error = "URL '" + shown + "' uses https; only plain http is supported"};
+  if (scheme != "http" && scheme != "https") {
+    return {.error = "URL '" + shown + "' must be an http:// or https:// URL" + example};
   }
-  if (scheme != "http") return {.error = "URL '" + shown + "' must be an http:// URL" + example};
+  const bool tls = scheme == "https";
   for (char c : text) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
       return {.error = "URL '" + shown + "' has a space or a control character"};
@@ -98,12 +100,20 @@ Parsed<HttpUrl> parse_http_url(std::string_view text) {
   if (authority.find('@') != std::string_view::npos) {
     return {.error = "URL '" + shown + "' must not carry user info ('@')"};
   }
-  Parsed<HostPort> address = parse_host_port(authority, /*allow_port_zero=*/false);
+  // The scheme's port when none is written ("host", "[::1]").
+  const size_t bracket = authority.rfind(']');
+  const size_t colon = authority.rfind(':');
+  const bool has_port = colon != std::string_view::npos &&
+                        (bracket == std::string_view::npos || colon > bracket) &&
+                        (authority.front() == '[' || authority.find(':') == colon);
+  const std::string with_port = std::string(authority) + (has_port ? "" : tls ? ":443" : ":80");
+  Parsed<HostPort> address = parse_host_port(with_port, /*allow_port_zero=*/false);
   if (!address.ok()) return {.error = "URL '" + shown + "': " + address.error};
   if (slash == std::string_view::npos) {
     return {.error = "URL '" + shown + "' needs a path" + example};
   }
-  return {.value = HttpUrl{.address = *address.value, .path = std::string(rest.substr(slash))}};
+  return {.value = HttpUrl{
+              .address = *address.value, .path = std::string(rest.substr(slash)), .tls = tls}};
 }
 
 }  // namespace infergate::config

@@ -22,18 +22,19 @@ struct HostPort {
 // Parses "host:port". Port 0 ("let the OS choose") is accepted only if allow_port_zero.
 Parsed<HostPort> parse_host_port(std::string_view text, bool allow_port_zero);
 
-// A plain-HTTP URL as written in config: "http://10.0.0.5:8002/metrics".
+// An HTTP or HTTPS URL as written in config: "http://10.0.0.5:8002/metrics".
 struct HttpUrl {
   HostPort address;
   std::string path;  // starts with '/'; may carry a query
+  bool tls = false;  // https
 
-  // "http://host:port/path", with brackets around an IPv6 literal.
+  // "http://host:port/path" (or https), with brackets around an IPv6 literal.
   std::string to_string() const;
   bool operator==(const HttpUrl&) const = default;
 };
 
-// Parses "http://host:port/path": http only, an explicit non-zero port, a path; no user
-// info, no fragment, no spaces or control characters.
+// Parses "http://host:port/path" or "https://...": a path; the port may be left out (80,
+// 443) but not 0; no user info, no fragment, no spaces or control characters.
 Parsed<HttpUrl> parse_http_url(std::string_view text);
 
 }  // namespace infergate::config

@@ -50,7 +50,7 @@ JwksKeys parse_jwks(std::string_view json) {
     return out;
   }
   if (!doc.IsMap() || !doc["keys"] || !doc["keys"].IsSequence()) {
-    out.error = "not a key set (expected an object with a \"keys\" list)";
+    out.error = "not a key set (expected an object with a list of keys)";
     return out;
   }
   for (const YAML::Node& key : doc["keys"]) {

@@ -424,13 +424,15 @@ JwtIssuerConfig read_jwt_issuer(const Value& v) {
   }
   if (auto x = m.get("jwks_url")) {
     if (auto url = x->string()) {
-      if (url->starts_with("https://") || url->starts_with("http://")) {
+      Parsed<HttpUrl> parsed = parse_http_url(*url);
+      if (parsed.ok()) {
         issuer.jwks_url = *url;
       } else {
-        x->problem("expected an http:// or https:// URL, got \"" + *url + "\"");
+        x->problem(parsed.error);
       }
     }
   }
+  read_file_path(m, "jwks_ca", issuer.jwks_ca, /*required=*/false);
   if (issuer.jwks_file.empty() && issuer.jwks_url.empty() && !issuer.issuer.empty()) {
     v.problem("issuer " + issuer.issuer + " needs jwks_file or jwks_url (where its keys are)");
   }

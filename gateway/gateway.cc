@@ -166,6 +166,7 @@ Gateway::~Gateway() { stop(); }
 std::shared_ptr<const auth::Authenticator> Gateway::authenticator(const config::Config& config) {
   if (auth_ && config.auth == auth_config_) return auth_;
   auth_config_ = config.auth;
+  jwks_fetcher_.reset();
   jwt_.reset();
   auth_.reset();
   if (config.auth.mode == "token") {
@@ -175,6 +176,7 @@ std::shared_ptr<const auth::Authenticator> Gateway::authenticator(const config::
     for (const std::string& error : jwt_->load_errors()) {
       gateway_log().error("jwks_not_loaded issuer={}", error);
     }
+    jwks_fetcher_ = std::make_unique<JwksFetcher>(control_, jwt_, config.auth);
     auth_ = jwt_;
   }
   return auth_;
@@ -460,6 +462,7 @@ void Gateway::stop() {
   if (listener_) listener_->close();
   if (plaintext_listener_) plaintext_listener_->close();
   tls_timer_.cancel();
+  jwks_fetcher_.reset();
   for (auto& w : workers_) w->stop();
 }
 

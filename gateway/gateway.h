@@ -16,6 +16,7 @@
 #include "gateway/admin/metrics.h"
 #include "gateway/admin/status_page.h"
 #include "gateway/fleet/fleet_control.h"
+#include "gateway/fleet/jwks_fetcher.h"
 #include "gateway/h2/listener.h"
 #include "gateway/options.h"
 #include "gateway/worker.h"
@@ -76,6 +77,7 @@ class Gateway {
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<MetricsExporter> metrics_;
   std::unique_ptr<FleetControl> fleet_;
+  std::unique_ptr<JwksFetcher> jwks_fetcher_;  // jwt_'s issuers with a jwks_url
   std::unique_ptr<StatusTracker> status_;
   std::chrono::system_clock::time_point started_at_;
   std::chrono::system_clock::time_point config_loaded_at_;

@@ -1,10 +1,15 @@
 #include "health/http_fetch.h"
 
+#include <openssl/ssl.h>
+
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <optional>
+#include <variant>
 
 namespace infergate::health {
 
@@ -15,7 +20,8 @@ using tcp = asio::ip::tcp;
 
 std::string HttpEndpoint::url() const {
   const bool v6 = host.find(':') != std::string::npos;
-  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + target;
+  return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
+         std::to_string(port) + target;
 }
 
 struct HttpFetch::Impl {
@@ -26,15 +32,38 @@ struct HttpFetch::Impl {
         body_limit(limit),
         done(std::move(d)),
         resolver(io),
-        stream(io),
+        tls_context(asio::ssl::context::tls_client),
+        stream(make_stream(io)),
         deadline(io) {}
+
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  std::variant<beast::tcp_stream, TlsStream> make_stream(asio::io_context& io) {
+    if (!endpoint.tls) return beast::tcp_stream(io);
+    tls_context.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                            asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3);
+    beast::error_code ec;
+    if (endpoint.ca_file.empty()) {
+      tls_context.set_default_verify_paths(ec);
+    } else {
+      tls_context.load_verify_file(endpoint.ca_file, ec);
+    }
+    if (ec) setup_error = "the CAs (" + endpoint.ca_file + ") do not load: " + ec.message();
+    tls_context.set_verify_mode(asio::ssl::verify_peer);
+    return TlsStream(io, tls_context);
+  }
+  beast::tcp_stream& tcp() {
+    if (auto* plain = std::get_if<beast::tcp_stream>(&stream)) return *plain;
+    return beast::get_lowest_layer(std::get<TlsStream>(stream));
+  }
 
   HttpEndpoint endpoint;
   std::chrono::nanoseconds timeout;
   std::uint64_t body_limit;
   Done done;
   tcp::resolver resolver;
-  beast::tcp_stream stream;
+  std::string setup_error;
+  asio::ssl::context tls_context;
+  std::variant<beast::tcp_stream, TlsStream> stream;
   asio::steady_timer deadline;
   tcp::resolver::results_type addresses;
   http::request<http::empty_body> request;
@@ -71,6 +100,7 @@ void HttpFetch::run() {
   s.deadline.async_wait([self = shared_from_this()](const beast::error_code& ec) {
     if (!ec) self->finish({.error = "timed out after " + timeout_text(self->impl_->timeout)});
   });
+  if (!s.setup_error.empty()) return finish({.error = s.setup_error});
   s.resolver.async_resolve(
       s.endpoint.host, std::to_string(s.endpoint.port), tcp::resolver::numeric_service,
       [self = shared_from_this()](const beast::error_code& ec, tcp::resolver::results_type r) {
@@ -82,12 +112,27 @@ void HttpFetch::run() {
 }
 
 void HttpFetch::connect() {
-  impl_->stream.async_connect(
-      impl_->addresses, [self = shared_from_this()](const beast::error_code& ec, const auto&) {
-        if (self->impl_->finished) return;
-        if (ec) return self->finish({.error = "connect: " + ec.message()});
-        self->send();
-      });
+  impl_->tcp().async_connect(impl_->addresses,
+                             [self = shared_from_this()](const beast::error_code& ec, const auto&) {
+                               if (self->impl_->finished) return;
+                               if (ec) return self->finish({.error = "connect: " + ec.message()});
+                               if (self->impl_->endpoint.tls) return self->handshake();
+                               self->send();
+                             });
+}
+
+void HttpFetch::handshake() {
+  Impl& s = *impl_;
+  auto& tls = std::get<Impl::TlsStream>(s.stream);
+  // SNI, and the certificate must name the host.
+  SSL_set_tlsext_host_name(tls.native_handle(), s.endpoint.host.c_str());
+  tls.set_verify_callback(asio::ssl::host_name_verification(s.endpoint.host));
+  tls.async_handshake(asio::ssl::stream_base::client,
+                      [self = shared_from_this()](const beast::error_code& ec) {
+                        if (self->impl_->finished) return;
+                        if (ec) return self->finish({.error = "tls: " + ec.message()});
+                        self->send();
+                      });
 }
 
 void HttpFetch::send() {
@@ -99,12 +144,16 @@ void HttpFetch::send() {
   s.request.set(http::field::user_agent, "infergate");
   s.request.set(http::field::accept, "text/plain");
   s.request.set(http::field::connection, "close");
-  http::async_write(s.stream, s.request,
-                    [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-                      if (self->impl_->finished) return;
-                      if (ec) return self->finish({.error = "send: " + ec.message()});
-                      self->receive();
-                    });
+  std::visit(
+      [&](auto& stream) {
+        http::async_write(stream, s.request,
+                          [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+                            if (self->impl_->finished) return;
+                            if (ec) return self->finish({.error = "send: " + ec.message()});
+                            self->receive();
+                          });
+      },
+      s.stream);
 }
 
 void HttpFetch::receive() {
@@ -114,36 +163,45 @@ void HttpFetch::receive() {
   // The header first: Beast 1.74 enforces body_limit on chunked and read-to-EOF bodies
   // but, reading eagerly, lets a Content-Length beyond it through; so that is checked
   // here, before any of the body is read.
-  http::async_read_header(
-      s.stream, s.buffer, *s.parser,
-      [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-        Impl& s = *self->impl_;
-        if (s.finished) return;
-        const auto length = ec ? boost::none : s.parser->content_length();
-        if (ec == http::error::body_limit || (length && *length > s.body_limit)) {
-          return self->finish(
-              {.error = "the answer is over " + std::to_string(s.body_limit) + " bytes"});
-        }
-        if (ec) return self->finish({.error = "receive: " + ec.message()});
-        self->receive_body();
-      });
+  std::visit(
+      [&](auto& stream) {
+        http::async_read_header(
+            stream, s.buffer, *s.parser,
+            [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+              Impl& s = *self->impl_;
+              if (s.finished) return;
+              const auto length = ec ? boost::none : s.parser->content_length();
+              if (ec == http::error::body_limit || (length && *length > s.body_limit)) {
+                return self->finish(
+                    {.error = "the answer is over " + std::to_string(s.body_limit) + " bytes"});
+              }
+              if (ec) return self->finish({.error = "receive: " + ec.message()});
+              self->receive_body();
+            });
+      },
+      s.stream);
 }
 
 void HttpFetch::receive_body() {
-  http::async_read(impl_->stream, impl_->buffer, *impl_->parser,
-                   [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
-                     Impl& s = *self->impl_;
-                     if (s.finished) return;
-                     if (ec == http::error::body_limit) {
-                       return self->finish({.error = "the answer is over " +
-                                                     std::to_string(s.body_limit) + " bytes"});
-                     }
-                     if (ec) return self->finish({.error = "receive: " + ec.message()});
-                     http::response<http::string_body> response = s.parser->release();
-                     self->finish({.ok = true,
-                                   .status = static_cast<int>(response.result_int()),
-                                   .body = std::move(response.body())});
-                   });
+  std::visit(
+      [&](auto& stream) {
+        http::async_read(
+            stream, impl_->buffer, *impl_->parser,
+            [self = shared_from_this()](const beast::error_code& ec, std::size_t) {
+              Impl& s = *self->impl_;
+              if (s.finished) return;
+              if (ec == http::error::body_limit) {
+                return self->finish(
+                    {.error = "the answer is over " + std::to_string(s.body_limit) + " bytes"});
+              }
+              if (ec) return self->finish({.error = "receive: " + ec.message()});
+              http::response<http::string_body> response = s.parser->release();
+              self->finish({.ok = true,
+                            .status = static_cast<int>(response.result_int()),
+                            .body = std::move(response.body())});
+            });
+      },
+      impl_->stream);
 }
 
 void HttpFetch::finish(FetchResult result) {
@@ -153,7 +211,7 @@ void HttpFetch::finish(FetchResult result) {
   s.deadline.cancel();
   s.resolver.cancel();
   beast::error_code ignored;
-  s.stream.socket().close(ignored);
+  s.tcp().socket().close(ignored);
   Done done = std::move(s.done);
   if (done) done(std::move(result));
 }

@@ -1,7 +1,8 @@
-// One HTTP/1.1 GET with Boost.Beast on an io_context: resolve, connect, send, read the
-// answer, all within one deadline and with a cap on the body, never blocking the
-// io_context's thread. The control plane's metrics scraper uses it; a new connection
-// per fetch (a scrape every few seconds does not need keep-alive).
+// One HTTP/1.1 GET with Boost.Beast on an io_context, over TCP or TLS: resolve, connect,
+// (handshake,) send, read the answer, all within one deadline and with a cap on the body,
+// never blocking the io_context's thread. The control plane's metrics scraper and the JWT
+// key fetcher use it; a new connection per fetch (one every few seconds or minutes does
+// not need keep-alive).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -13,13 +14,17 @@
 
 namespace infergate::health {
 
-// Where a GET goes: http://host:port/target.
+// Where a GET goes: http://host:port/target, or https://.
 struct HttpEndpoint {
   std::string host;  // a name or an IP literal (IPv6 without brackets)
   std::uint16_t port = 0;
   std::string target = "/";  // path and query
+  // https: TLS 1.2 or 1.3, the server's certificate verified for `host` against ca_file
+  // (PEM), or against the system's CAs when ca_file is empty.
+  bool tls = false;
+  std::string ca_file;
 
-  // "http://host:port/target", with brackets around an IPv6 literal.
+  // "http://host:port/target" (or https), with brackets around an IPv6 literal.
   std::string url() const;
   bool operator==(const HttpEndpoint&) const = default;
 };
@@ -51,6 +56,7 @@ class HttpFetch : public std::enable_shared_from_this<HttpFetch> {
   explicit HttpFetch(std::unique_ptr<Impl> impl);
   void run();
   void connect();
+  void handshake();
   void send();
   void receive();
   void receive_body();

@@ -83,9 +83,12 @@ std::map<std::string, health::HttpEndpoint> metrics_endpoints(const config::Conf
   std::map<std::string, health::HttpEndpoint> endpoints;
   for (const config::BackendConfig& b : config.backends) {
     if (!b.metrics_url) continue;
+    // An https:// metrics URL trusts the backend's tls.ca, else the system's CAs.
     endpoints[b.name] = health::HttpEndpoint{.host = b.metrics_url->address.host,
                                              .port = b.metrics_url->address.port,
-                                             .target = b.metrics_url->path};
+                                             .target = b.metrics_url->path,
+                                             .tls = b.metrics_url->tls,
+                                             .ca_file = b.tls ? b.tls->ca : std::string()};
   }
   return endpoints;
 }

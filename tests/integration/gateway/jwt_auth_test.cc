@@ -6,11 +6,15 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
 #include "tests/support/cluster.h"
+#include "tests/support/fake_http_server.h"
 #include "tests/support/jwt_issuer.h"
+#include "tests/support/process.h"
 
 namespace infergate::testing {
 namespace {
@@ -140,6 +144,73 @@ TEST(JwtAuth, JobCapsCountTokenSubjectsAndTheHeaderCannotEscapeThem) {
   EXPECT_EQ(posing.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << posing.error_message();
   // Another token of alice's (a renewed one) is still alice's job.
   EXPECT_TRUE(infer(gw.port(), issuer.token({.sub = "alice", .alg = "ES256"})).ok());
+}
+
+// jwks_url: the keys come from the issuer, fetched on the control thread; a failed fetch
+// is retried and logged, a key rotation at the issuer reaches the gateway.
+TEST(JwtAuth, KeysAreFetchedFromTheIssuersUrlAndFollowItsRotation) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  FakeHttpServer keys("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+  Sim sim("sim-a");
+  Gateway gw(
+      {{"sim-a", sim.address()}},
+      "auth:\n  mode: jwt\n  jwks_refresh: 1s\n  issuers:\n    - issuer: " + issuer.issuer() +
+          "\n      jwks_url: http://127.0.0.1:" + std::to_string(keys.port()) + "/jwk\n");
+  ASSERT_TRUE(gw.process().wait_for_line("jwks_fetch_failed", 5s).has_value());
+  const grpc::Status before = infer(gw.port(), issuer.token({}));
+  EXPECT_EQ(before.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(before.error_message().find("no keys"), std::string::npos) << before.error_message();
+
+  keys.set_answer(FakeHttpServer::ok(issuer.jwks()));
+  EXPECT_TRUE(wait_until([&] { return infer(gw.port(), issuer.token({})).ok(); }, 10s));
+  EXPECT_NE(keys.last_request().find("GET /jwk HTTP/1.1"), std::string::npos);
+
+  // The issuer rotates its keys: tokens signed with the new ones are accepted once the
+  // gateway has fetched them, and the old ones no longer are.
+  JwtIssuer rotated(issuer.issuer());
+  keys.set_answer(FakeHttpServer::ok(rotated.jwks()));
+  EXPECT_TRUE(wait_until([&] { return infer(gw.port(), rotated.token({})).ok(); }, 10s));
+  EXPECT_EQ(infer(gw.port(), issuer.token({})).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  // A set that does not load keeps the last good one.
+  keys.set_answer(FakeHttpServer::ok("{\"keys\": \"nope\"}"));
+  ASSERT_TRUE(gw.process().wait_for_line("the last ones stay", 10s).has_value());
+  EXPECT_TRUE(infer(gw.port(), rotated.token({.sub = "carol"})).ok());
+}
+
+// https:// jwks_url: the server's certificate is checked against jwks_ca.
+TEST(JwtAuth, KeysComeOverHttpsFromAServerTheGatewayTrusts) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  char pattern[] = "/tmp/infergate-jwks-https-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                         "-days 1 -subj /CN=localhost -addext "
+                         "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+                         dir + "/key.pem -out " + dir + "/cert.pem >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  std::ofstream(dir + "/jwks.json") << issuer.jwks();
+  Process server("/bin/sh",
+                 {"-c", "cd " + dir +
+                            " && exec openssl s_server -accept 127.0.0.1:0 -cert cert.pem "
+                            "-key key.pem -WWW"});
+  const int port = server.wait_for_port("ACCEPT 127.0.0.1:", 5s);
+  ASSERT_GT(port, 0);
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             "auth:\n  mode: jwt\n  issuers:\n    - issuer: " + issuer.issuer() +
+                 "\n      jwks_url: https://127.0.0.1:" + std::to_string(port) +
+                 "/jwks.json\n      jwks_ca: " + dir + "/cert.pem\n");
+  ASSERT_TRUE(gw.process().wait_for_line("jwks_fetched", 5s).has_value());
+  EXPECT_TRUE(infer(gw.port(), issuer.token({})).ok());
+  // Without jwks_ca the system's CAs do not vouch for that server: no keys from it.
+  Gateway doubter({{"sim-a", sim.address()}},
+                  "auth:\n  mode: jwt\n  issuers:\n    - issuer: " + issuer.issuer() +
+                      "\n      jwks_url: https://127.0.0.1:" + std::to_string(port) +
+                      "/jwks.json\n");
+  EXPECT_TRUE(doubter.process().wait_for_line("certificate verify failed", 5s).has_value());
+  EXPECT_EQ(infer(doubter.port(), issuer.token({})).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

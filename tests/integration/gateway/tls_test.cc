@@ -335,5 +335,30 @@ TEST(Tls, ABackendWhoseCertificateIsNotTrustedIsNotUsed) {
             grpc::StatusCode::NOT_FOUND);
 }
 
+// An https:// metrics_url is scraped over TLS, its certificate checked against the
+// backend's tls.ca (here openssl s_server hands out the sim's own metrics page).
+TEST(Tls, ABackendsMetricsAreScrapedOverHttps) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-tls", {"--tls-cert", pki.path("server.crt"), "--tls-key", pki.path("server.key")});
+  std::ofstream(pki.path("metrics.txt")) << http_get(sim.metrics_port(), "/metrics");
+  Process server("/bin/sh", {"-c", "cd " + pki.path("") +
+                                       " && exec openssl s_server -accept 127.0.0.1:0 -cert "
+                                       "server.crt -key server.key -WWW"});
+  const int port = server.wait_for_port("ACCEPT 127.0.0.1:", 5s);
+  ASSERT_GT(port, 0);
+  Gateway gw(Gateway::WithKeys{},
+             {{"sim-tls",
+               sim.address(),
+               {"tls: {ca: \"" + pki.path("ca.crt") + "\"}",
+                "metrics_url: \"https://127.0.0.1:" + std::to_string(port) + "/metrics.txt\""}}},
+             "health:\n  metrics_interval: 500ms\n  metrics_timeout: 500ms\n");
+  EXPECT_TRUE(wait_until(
+      [&] { return gw.metric("infergate_backend_metrics_fresh{backend=\"sim-tls\"}") == 1; }, 10s))
+      << gw.metrics_text();
+  EXPECT_EQ(gw.metric("infergate_backend_gpu_memory_total_bytes{backend=\"sim-tls\"}"),
+            80.0 * (1ull << 30));
+}
+
 }  // namespace
 }  // namespace infergate::testing

@@ -183,9 +183,9 @@ TEST(ConfigLoader, ScrapeSettingsHaveDefaults) {
 
 TEST(ConfigLoader, BadMetricsUrlsAreLocated) {
   LoadResult r = load(R"(backends:
-  - {name: a, address: "h:1", metrics_url: "https://h:8002/metrics"}
+  - {name: a, address: "h:1", metrics_url: "https://u@h:8002/metrics"}
   - {name: b, address: "h:2", metrics_url: "h:8002/metrics"}
-  - {name: c, address: "h:3", metrics_url: "http://h/metrics"}
+  - {name: c, address: "h:3", metrics_url: "http://h:x/metrics"}
   - {name: d, address: "h:4", metrics_url: "http://h:8002"}
   - {name: e, address: "h:5", metrics_url: "http://h:0/metrics"}
   - {name: f, address: "h:6", metrics_url: "http://user@h:8002/metrics"}
@@ -195,21 +195,38 @@ TEST(ConfigLoader, BadMetricsUrlsAreLocated) {
   - {name: k, address: "h:10", metrics_url: [1, 2]}
 )");
   EXPECT_FALSE(r.ok());
-  EXPECT_THAT(problem_at(r, "backends[0].metrics_url").message, HasSubstr("only plain http"));
+  EXPECT_THAT(problem_at(r, "backends[0].metrics_url").message, HasSubstr("user info"));
   EXPECT_THAT(problem_at(r, "backends[1].metrics_url").message,
               HasSubstr("must start with http://"));
-  EXPECT_THAT(problem_at(r, "backends[2].metrics_url").message, HasSubstr("needs a port"));
+  problem_at(r, "backends[2].metrics_url");  // not a port
   EXPECT_THAT(problem_at(r, "backends[3].metrics_url").message, HasSubstr("needs a path"));
   EXPECT_THAT(problem_at(r, "backends[4].metrics_url").message, HasSubstr("port 0"));
   EXPECT_THAT(problem_at(r, "backends[5].metrics_url").message, HasSubstr("user info"));
   EXPECT_THAT(problem_at(r, "backends[6].metrics_url").message, HasSubstr("space"));
-  EXPECT_THAT(problem_at(r, "backends[7].metrics_url").message, HasSubstr("http:// URL"));
+  EXPECT_THAT(problem_at(r, "backends[7].metrics_url").message, HasSubstr("https:// URL"));
   EXPECT_THAT(problem_at(r, "backends[8].metrics_url").message, HasSubstr("fragment"));
   problem_at(r, "backends[9].metrics_url");  // not a string
   Problem p = problem_at(r, "backends[0].metrics_url");
   EXPECT_EQ(p.line, 2);
   EXPECT_EQ(p.column, 44);
-  EXPECT_THAT(p.message, HasSubstr("https://h:8002/metrics"));
+  EXPECT_THAT(p.message, HasSubstr("https://u@h:8002/metrics"));
+}
+
+TEST(ConfigLoader, MetricsUrlsMayUseHttpsAndTheSchemesPort) {
+  LoadResult r = load(R"(backends:
+  - {name: a, address: "h:1", metrics_url: "https://triton-a.example/metrics"}
+  - {name: b, address: "h:2", metrics_url: "http://10.0.0.5/metrics"}
+  - {name: c, address: "h:3", metrics_url: "https://[fd00::5]:8443/metrics"}
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const auto& b = r.config->backends;
+  EXPECT_TRUE(b[0].metrics_url->tls);
+  EXPECT_EQ(b[0].metrics_url->address.port, 443);
+  EXPECT_EQ(b[0].metrics_url->to_string(), "https://triton-a.example:443/metrics");
+  EXPECT_FALSE(b[1].metrics_url->tls);
+  EXPECT_EQ(b[1].metrics_url->address.port, 80);
+  EXPECT_EQ(b[2].metrics_url->address.host, "fd00::5");
+  EXPECT_EQ(b[2].metrics_url->address.port, 8443);
 }
 
 TEST(ConfigLoader, BadScrapeSettings) {
