@@ -38,6 +38,17 @@ struct BackendConfig {
 };
 
 // Admission control: who may send, how much at once, how fast. 0 everywhere = no limit.
+// limits.groups[]: what the callers of one group (an experiment: a token file's group, a
+// JWT issuer's group) may take together, whatever their jobs call themselves.
+struct GroupLimitsConfig {
+  std::string name;
+  std::uint32_t max_jobs = 0;       // the group's active jobs (0: no cap)
+  std::uint32_t max_inflight = 0;   // the group's admitted requests
+  double link_bandwidth_share = 0;  // at most this share of limits.link_bandwidth (0..1]
+
+  bool operator==(const GroupLimitsConfig&) const = default;
+};
+
 struct LimitsConfig {
   std::string job_header = "infergate-job";  // metadata key naming the job; else peer IP
   std::chrono::nanoseconds job_idle_timeout = std::chrono::seconds(60);
@@ -49,6 +60,7 @@ struct LimitsConfig {
   std::uint64_t link_burst = 0;      // token bucket size; 0: a tenth of a second's worth
   std::uint32_t max_queue = 10000;
   std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
+  std::vector<GroupLimitsConfig> groups;
 
   // Bounds on what one peer can make the gateway hold (never 0: these always apply).
   // Stream bytes buffered by the whole process; 0 in the file = a quarter of the
@@ -69,7 +81,7 @@ struct LimitsConfig {
   // True when any limit is set (otherwise admission is skipped entirely).
   bool any() const {
     return max_jobs != 0 || max_inflight != 0 || per_job_max_inflight != 0 ||
-           max_bytes_in_flight != 0 || link_bandwidth != 0;
+           max_bytes_in_flight != 0 || link_bandwidth != 0 || !groups.empty();
   }
 };
 

@@ -351,6 +351,38 @@ void read_limits(const Value& v, LimitsConfig& l) {
       l.max_stream_messages_in_flight = static_cast<std::uint32_t>(*n);
   }
   read_positive(m, "backend_wait_timeout", l.backend_wait_timeout);
+  if (auto groups = m.get("groups")) {
+    groups->for_each_element([&](const Value& item) {
+      MapReader g(item);
+      if (!g.valid()) return;
+      GroupLimitsConfig group;
+      if (auto x = g.require("name")) {
+        if (auto s = x->string()) group.name = *s;
+      }
+      for (const GroupLimitsConfig& seen : l.groups) {
+        if (!group.name.empty() && seen.name == group.name) {
+          item.problem("group " + group.name + " is listed twice");
+        }
+      }
+      if (auto x = g.get("max_jobs")) {
+        if (auto n = x->integer(0, 1 << 30)) group.max_jobs = static_cast<std::uint32_t>(*n);
+      }
+      if (auto x = g.get("max_inflight")) {
+        if (auto n = x->integer(0, 1 << 30)) group.max_inflight = static_cast<std::uint32_t>(*n);
+      }
+      if (auto x = g.get("link_bandwidth_share")) {
+        if (auto share = x->number(0, 1)) {
+          group.link_bandwidth_share = *share;
+          if (*share > 0 && l.link_bandwidth == 0) {
+            x->problem(
+                "link_bandwidth_share is a share of limits.link_bandwidth, which is not set");
+          }
+        }
+      }
+      g.finish();
+      l.groups.push_back(std::move(group));
+    });
+  }
   m.finish();
 }
 

@@ -18,6 +18,12 @@ std::string_view limit_name(Limit limit) {
       return "max_bytes_in_flight";
     case Limit::kLinkBandwidth:
       return "link_bandwidth";
+    case Limit::kGroupJobs:
+      return "groups.max_jobs";
+    case Limit::kGroupInflight:
+      return "groups.max_inflight";
+    case Limit::kGroupLink:
+      return "groups.link_bandwidth_share";
     case Limit::kQueueFull:
       return "max_queue";
     case Limit::kQueueTimeout:
@@ -43,12 +49,14 @@ AdmissionController::TimePoint saturating_add(AdmissionController::TimePoint a,
 
 }  // namespace
 
-AdmissionController::AdmissionController(AdmissionLimits limits) : limits_(limits) {}
+AdmissionController::AdmissionController(AdmissionLimits limits) { set_limits(limits); }
 
 void AdmissionController::set_limits(const AdmissionLimits& limits) {
   const bool retime = limits.queue_timeout != limits_.queue_timeout;
   const bool recap = limits.per_job_max_inflight != limits_.per_job_max_inflight;
   limits_ = limits;
+  for (auto& [name, group] : groups_) group.limits = GroupLimits{.name = name};
+  for (const GroupLimits& g : limits_.groups) groups_[g.name].limits = g;
   if (retime) {
     for (auto& [id, w] : waiters_) {
       w.expires = std::min(w.deadline, saturating_add(w.since, limits_.queue_timeout));
@@ -78,17 +86,36 @@ void AdmissionController::forget_idle(TimePoint now) {
   std::erase_if(jobs_, [&](const auto& kv) { return !active(kv.second, now); });
 }
 
-bool AdmissionController::touch_job(std::string_view name, TimePoint now) {
+AdmissionController::Group* AdmissionController::find_group(std::string_view name) {
+  if (name.empty()) return nullptr;
+  auto it = groups_.find(name);
+  return it == groups_.end() ? nullptr : &it->second;
+}
+
+size_t AdmissionController::active_jobs_of(const Group* group, TimePoint now) const {
+  size_t n = 0;
+  for (const auto& [name, job] : jobs_) n += job.group == group && active(job, now);
+  return n;
+}
+
+Limit AdmissionController::admit_job(std::string_view name, std::string_view group_name,
+                                     TimePoint now) {
   forget_idle(now);
   auto it = jobs_.find(name);
   if (it != jobs_.end() && active(it->second, now)) {
     it->second.last_active = now;
-    return true;
+    return Limit::kNone;
   }
-  if (limits_.max_jobs != 0 && active_jobs(now) >= limits_.max_jobs) return false;
+  if (limits_.max_jobs != 0 && active_jobs(now) >= limits_.max_jobs) return Limit::kMaxJobs;
+  Group* group = find_group(group_name);
+  if (group != nullptr && group->limits.max_jobs != 0 &&
+      active_jobs_of(group, now) >= group->limits.max_jobs) {
+    return Limit::kGroupJobs;
+  }
   if (it == jobs_.end()) it = jobs_.try_emplace(std::string(name)).first;
   it->second.last_active = now;
-  return true;
+  it->second.group = group;
+  return Limit::kNone;
 }
 
 void AdmissionController::refill(TimePoint now) {
@@ -108,6 +135,29 @@ void AdmissionController::refill(TimePoint now) {
   refilled_ = now;
 }
 
+double AdmissionController::group_rate(const Group& group) const {
+  return group.limits.link_share * static_cast<double>(limits_.link_bytes_per_second);
+}
+
+void AdmissionController::refill_group(Group& group, TimePoint now) {
+  const double rate = group_rate(group);
+  if (rate <= 0) return;
+  const double whole_burst = limits_.link_burst_bytes != 0
+                                 ? static_cast<double>(limits_.link_burst_bytes)
+                                 : static_cast<double>(limits_.link_bytes_per_second) / 10;
+  const double burst = group.limits.link_share * whole_burst;
+  if (!group.bucket_started) {
+    group.bucket_started = true;
+    group.tokens = burst;
+    group.refilled = now;
+    return;
+  }
+  const double elapsed = std::chrono::duration<double>(now - group.refilled).count();
+  if (elapsed <= 0) return;
+  group.tokens = std::min(burst, group.tokens + elapsed * rate);
+  group.refilled = now;
+}
+
 double AdmissionController::tokens(TimePoint now) {
   refill(now);
   return tokens_;
@@ -119,6 +169,15 @@ bool AdmissionController::under_job_cap(const Job& job) const {
 
 Limit AdmissionController::blocking_limit(const Job& job, std::uint64_t bytes, TimePoint now) {
   if (!under_job_cap(job)) return Limit::kPerJobInflight;
+  if (Group* g = job.group) {
+    if (g->limits.max_inflight != 0 && g->inflight >= g->limits.max_inflight) {
+      return Limit::kGroupInflight;
+    }
+    if (group_rate(*g) > 0) {
+      refill_group(*g, now);
+      if (g->tokens < 0) return Limit::kGroupLink;
+    }
+  }
   if (limits_.max_inflight != 0 && inflight_ >= limits_.max_inflight) return Limit::kMaxInflight;
   // One request larger than the whole budget may still go alone.
   if (limits_.max_bytes_in_flight != 0 && bytes_in_flight_ > 0 &&
@@ -139,12 +198,16 @@ void AdmissionController::take(Job& job, std::uint64_t bytes) {
   ++inflight_;
   bytes_in_flight_ += bytes;
   if (limits_.link_bytes_per_second != 0) tokens_ -= static_cast<double>(bytes);
+  if (Group* g = job.group) {
+    ++g->inflight;
+    if (group_rate(*g) > 0) g->tokens -= static_cast<double>(bytes);
+  }
 }
 
 AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
                                                                  std::uint64_t bytes) const {
   using std::chrono::milliseconds;
-  if (limit == Limit::kMaxJobs) return limits_.job_idle_timeout;
+  if (limit == Limit::kMaxJobs || limit == Limit::kGroupJobs) return limits_.job_idle_timeout;
   if (limit == Limit::kLinkBandwidth && limits_.link_bytes_per_second != 0) {
     const double deficit = std::max(0.0, -tokens_) + static_cast<double>(bytes);
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
@@ -156,6 +219,7 @@ AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
 AdmissionController::Decision AdmissionController::admit(const Request& r, TimePoint now) {
   Job& job = jobs_[r.job];
   job.last_active = now;
+  if (job.group == nullptr) job.group = find_group(r.group);
   const Limit limit = blocking_limit(job, r.bytes, now);
   if (limit == Limit::kNone && waiters_.empty()) {
     take(job, r.bytes);
@@ -201,6 +265,7 @@ void AdmissionController::release(const Request& r, TimePoint now) {
   if (it != jobs_.end()) {
     Job& job = it->second;
     if (job.inflight > 0) --job.inflight;
+    if (job.group != nullptr && job.group->inflight > 0) --job.group->inflight;
     job.last_active = now;
     update_ring(job);  // back under its cap: its waiters take turns again
   }
@@ -237,18 +302,27 @@ void AdmissionController::serve(TimePoint now, std::vector<Outcome>& out) {
   // Round-robin over the jobs that may send: each turn admits the oldest request of the
   // job whose turn it is, and that job goes to the back, so a job's burst waits behind
   // the other jobs' requests.
+  Job* skipped_since = nullptr;  // the first job passed over since the last admission
   while (ring_head_ != nullptr) {
     Job& job = *ring_head_;
+    if (&job == skipped_since) return;  // a whole round admitted nobody
     Waiter& w = *job.first;
     const Limit limit = blocking_limit(job, w.bytes, now);
     if (limit == Limit::kPerJobInflight) {  // the ring holds only jobs under their cap
       ring_erase(job);
       continue;
     }
+    // Its group's cap: the job passes its turn, other groups' jobs go on.
+    if (limit == Limit::kGroupInflight || limit == Limit::kGroupLink) {
+      if (skipped_since == nullptr) skipped_since = &job;
+      ring_head_ = job.ring_next;
+      continue;
+    }
     // A gateway-wide limit: this job keeps its turn (a smaller request of another job
     // must not overtake it forever) and nobody else goes.
     if (limit != Limit::kNone) return;
     take(job, w.bytes);
+    skipped_since = nullptr;
     out.push_back({w.id, true, Limit::kNone, now - w.since, Duration(0)});
     ring_head_ = job.ring_next;
     remove(w);  // the job leaves the ring if it has no waiter left or reached its cap
@@ -343,6 +417,13 @@ std::optional<AdmissionController::TimePoint> AdmissionController::next_wake(Tim
     const double seconds = -tokens_ / static_cast<double>(limits_.link_bytes_per_second);
     wake = std::min(wake, refilled_ + std::chrono::duration_cast<Duration>(
                                           std::chrono::duration<double>(seconds)));
+  }
+  for (const auto& [name, g] : groups_) {
+    const double rate = group_rate(g);
+    if (rate > 0 && g.tokens < 0) {
+      wake = std::min(wake, g.refilled + std::chrono::duration_cast<Duration>(
+                                             std::chrono::duration<double>(-g.tokens / rate)));
+    }
   }
   return std::max(wake, now);
 }

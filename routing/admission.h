@@ -22,6 +22,15 @@
 
 namespace infergate::routing {
 
+// What the callers of one group (an experiment) may take together.
+struct GroupLimits {
+  std::string name;
+  std::uint32_t max_jobs = 0;  // 0: no cap (for each below too)
+  std::uint32_t max_inflight = 0;
+  double link_share = 0;  // of link_bytes_per_second: the group's own token bucket
+  bool operator==(const GroupLimits&) const = default;
+};
+
 struct AdmissionLimits {
   std::uint32_t max_jobs = 0;  // 0: no cap (for every limit below too)
   std::chrono::nanoseconds job_idle_timeout = std::chrono::seconds(60);
@@ -32,6 +41,7 @@ struct AdmissionLimits {
   std::uint64_t link_burst_bytes = 0;       // bucket size (0: one tenth of a second)
   std::uint32_t max_queue = 10000;
   std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
+  std::vector<GroupLimits> groups;
 };
 
 // Which limit stopped a request (the RESOURCE_EXHAUSTED message and metric label).
@@ -42,6 +52,9 @@ enum class Limit : std::uint8_t {
   kPerJobInflight,
   kBytesInFlight,
   kLinkBandwidth,
+  kGroupJobs,      // limits.groups[].max_jobs
+  kGroupInflight,  // limits.groups[].max_inflight
+  kGroupLink,      // limits.groups[].link_bandwidth_share
   kQueueFull,
   kQueueTimeout,
   kDeadline,
@@ -56,6 +69,7 @@ class AdmissionController {
   struct Request {
     std::uint64_t id = 0;  // unique per request
     std::string job;
+    std::string group;                      // the caller's group ("": none)
     std::uint64_t bytes = 0;                // its request message bytes (charged to bytes and link)
     TimePoint deadline = TimePoint::max();  // the client's own deadline
   };
@@ -85,8 +99,12 @@ class AdmissionController {
   void set_limits(const AdmissionLimits& limits);
   const AdmissionLimits& limits() const { return limits_; }
 
-  // Any RPC of a job: false if the job is new and the job cap is full (refuse it).
-  bool touch_job(std::string_view job, TimePoint now);
+  // Any RPC of a job of `group`: kNone, or the cap that refuses it (kMaxJobs, kGroupJobs)
+  // when the job is new and that cap is full.
+  Limit admit_job(std::string_view job, std::string_view group, TimePoint now);
+  bool touch_job(std::string_view job, TimePoint now) {
+    return admit_job(job, {}, now) == Limit::kNone;
+  }
 
   // An inference request asks to go ahead.
   Decision admit(const Request& request, TimePoint now);
@@ -112,6 +130,13 @@ class AdmissionController {
 
  private:
   struct Job;
+  struct Group {
+    GroupLimits limits;
+    std::uint32_t inflight = 0;
+    double tokens = 0;  // its share of the link's bucket
+    TimePoint refilled{};
+    bool bucket_started = false;
+  };
   // A queued request. Lives in waiters_ (stable node), linked into its job's FIFO and
   // placed in heap_.
   struct Waiter {
@@ -135,11 +160,16 @@ class AdmissionController {
     Job* ring_prev = nullptr;
     Job* ring_next = nullptr;
     bool in_ring = false;
+    Group* group = nullptr;  // its caller's, when limits.groups names it
   };
 
   // The limit that holds back `bytes` of `job` now, or kNone if it fits.
   Limit blocking_limit(const Job& job, std::uint64_t bytes, TimePoint now);
   bool under_job_cap(const Job& job) const;
+  Group* find_group(std::string_view name);
+  size_t active_jobs_of(const Group* group, TimePoint now) const;
+  void refill_group(Group& group, TimePoint now);
+  double group_rate(const Group& group) const;
   void take(Job& job, std::uint64_t bytes);
   void refill(TimePoint now);
   bool active(const Job& job, TimePoint now) const;
@@ -173,6 +203,8 @@ class AdmissionController {
   // Nodes are stable: waiters and the ring point into them.
   std::unordered_map<std::string, Job, NameHash, std::equal_to<>> jobs_;
   std::unordered_map<std::uint64_t, Waiter> waiters_;
+  // Never erased (jobs point at them): a group dropped from the config keeps no limit.
+  std::unordered_map<std::string, Group, NameHash, std::equal_to<>> groups_;
   std::vector<Waiter*> heap_;
   Job* ring_head_ = nullptr;  // the job whose turn it is
   std::uint64_t next_seq_ = 0;

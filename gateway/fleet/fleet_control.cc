@@ -32,6 +32,13 @@ health::HealthOptions health_options(const config::Config& config) {
 
 routing::AdmissionLimits admission_limits(const config::Config& config) {
   const config::LimitsConfig& l = config.limits;
+  std::vector<routing::GroupLimits> groups;
+  for (const config::GroupLimitsConfig& g : l.groups) {
+    groups.push_back({.name = g.name,
+                      .max_jobs = g.max_jobs,
+                      .max_inflight = g.max_inflight,
+                      .link_share = g.link_bandwidth_share});
+  }
   return routing::AdmissionLimits{
       .max_jobs = l.max_jobs,
       .job_idle_timeout = l.job_idle_timeout,
@@ -42,6 +49,7 @@ routing::AdmissionLimits admission_limits(const config::Config& config) {
       .link_burst_bytes = l.link_burst,
       .max_queue = l.max_queue,
       .queue_timeout = l.queue_timeout,
+      .groups = groups,
   };
 }
 

@@ -39,11 +39,11 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
     return controller_.limits();
   }
 
-  bool touch_job(std::string_view job) {
+  routing::Limit touch_job(std::string_view job, std::string_view group) {
     std::lock_guard lock(mutex_);
-    if (controller_.touch_job(job, Clock::now())) return true;
-    count_rejection(routing::Limit::kMaxJobs);
-    return false;
+    const routing::Limit limit = controller_.admit_job(job, group, Clock::now());
+    if (limit != routing::Limit::kNone) count_rejection(limit);
+    return limit;
   }
 
   Decision admit(const Request& request, boost::asio::io_context& io, Done done) {
@@ -221,7 +221,9 @@ void AdmissionGate::set_limits(const routing::AdmissionLimits& limits, bool enab
 
 routing::AdmissionLimits AdmissionGate::limits() const { return state_->limits(); }
 
-bool AdmissionGate::touch_job(std::string_view job) { return state_->touch_job(job); }
+routing::Limit AdmissionGate::touch_job(std::string_view job, std::string_view group) {
+  return state_->touch_job(job, group);
+}
 
 AdmissionGate::Decision AdmissionGate::admit(const Request& request, boost::asio::io_context& io,
                                              Done done) {

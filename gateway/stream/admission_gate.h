@@ -62,8 +62,9 @@ class AdmissionGate {
   // A reloaded config's limits. Queued requests stay queued under the new ones.
   void set_limits(const routing::AdmissionLimits& limits, bool enabled);
 
-  // Every RPC of a job: false when the job is new and max_jobs are active (refused).
-  bool touch_job(std::string_view job);
+  // Every RPC of a job of `group` ("": none): kNone, or the job cap that refuses it when
+  // the job is new (max_jobs, or its group's).
+  routing::Limit touch_job(std::string_view job, std::string_view group = {});
   // Admitted now, queued (then `done` is posted to `io` later, exactly once, unless
   // cancel() returns true first or the gate is stopped), or rejected. Any thread.
   Decision admit(const Request& request, boost::asio::io_context& io, Done done);

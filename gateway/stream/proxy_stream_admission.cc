@@ -25,8 +25,19 @@ std::string format_duration(std::chrono::nanoseconds d) {
 }
 
 // The "infergate: ..." message naming the limit that refused a request.
-std::string refusal(Limit limit, const routing::AdmissionLimits& l, Limit held_by) {
+std::string refusal(Limit limit, const routing::AdmissionLimits& l, Limit held_by,
+                    std::string_view group = {}) {
   switch (limit) {
+    case Limit::kGroupJobs: {
+      std::uint32_t cap = 0;
+      for (const routing::GroupLimits& g : l.groups) {
+        if (g.name == group) cap = g.max_jobs;
+      }
+      return "infergate: too many active jobs of group " + std::string(group) +
+             " (limits.groups max_jobs = " + std::to_string(cap) +
+             "); this job may start once another of the group's has been idle for " +
+             format_duration(l.job_idle_timeout);
+    }
     case Limit::kMaxJobs:
       return "infergate: too many active jobs (limits.max_jobs = " + std::to_string(l.max_jobs) +
              "); this job may start once another has been idle for " +
@@ -92,9 +103,11 @@ bool ProxyStream::admit_job() {
   AdmissionGate* gate = gate_of(worker_);
   if (gate == nullptr || down_ == nullptr) return true;
   ticket_.job = job_name();
-  if (gate->touch_job(ticket_.job)) return true;
+  ticket_.group = caller_group_;
+  const Limit limit = gate->touch_job(ticket_.job, ticket_.group);
+  if (limit == Limit::kNone) return true;
   const routing::AdmissionLimits limits = gate->limits();
-  reply_local(GrpcCode::kResourceExhausted, refusal(Limit::kMaxJobs, limits, Limit::kNone),
+  reply_local(GrpcCode::kResourceExhausted, refusal(limit, limits, Limit::kNone, caller_group_),
               duration_cast<milliseconds>(limits.job_idle_timeout));
   return false;
 }

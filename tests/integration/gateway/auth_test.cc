@@ -95,6 +95,30 @@ TEST(Auth, TheJobHeaderCannotEscapeTheTokensJob) {
   EXPECT_TRUE(infer(gw.port(), "secret-a", "").ok()) << "token A's own job goes on";
 }
 
+// limits.groups: the callers of one group share its caps, whatever their jobs are called,
+// and another group is not held back by them.
+TEST(Auth, AGroupsJobCapHoldsForEveryJobItsTokensName) {
+  TokensFile tokens;
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             "auth:\n  mode: token\n  tokens_file: " + tokens.path() +
+                 "\nlimits:\n  groups:\n    - {name: cms, max_jobs: 1}\n");
+  ASSERT_TRUE(infer(gw.port(), "secret-a", "reco").ok());
+  const grpc::Status second = infer(gw.port(), "secret-a", "analysis");
+  EXPECT_EQ(second.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(second.error_message().find("too many active jobs of group cms"), std::string::npos)
+      << second.error_message();
+  EXPECT_TRUE(infer(gw.port(), "secret-a", "reco").ok()) << "the admitted job goes on";
+  EXPECT_TRUE(infer(gw.port(), "secret-b", "analysis").ok()) << "atlas is not cms";
+  EXPECT_TRUE(infer(gw.port(), "secret-b", "reco").ok());
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return gw.metric("infergate_admission_rejections_total{limit=\"groups.max_jobs\"}") == 1;
+      },
+      5s))
+      << gw.metrics_text();
+}
+
 TEST(Auth, HealthMayRequireATokenToo) {
   TokensFile tokens;
   Sim sim("sim-a");

@@ -510,6 +510,41 @@ TEST(ConfigLoader, AuthJwtNamesIssuersWithTheirKeys) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigLoader, LimitsGroupsCapEachGroup) {
+  LoadResult r = load(R"(backends: [{name: a, address: "127.0.0.1:8001"}]
+limits:
+  link_bandwidth: 10Gbps
+  groups:
+    - {name: cms, max_jobs: 600, max_inflight: 2000, link_bandwidth_share: 0.5}
+    - {name: atlas, max_jobs: 300}
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const auto& g = r.config->limits.groups;
+  ASSERT_EQ(g.size(), 2u);
+  EXPECT_EQ(g[0].name, "cms");
+  EXPECT_EQ(g[0].max_jobs, 600u);
+  EXPECT_EQ(g[0].max_inflight, 2000u);
+  EXPECT_DOUBLE_EQ(g[0].link_bandwidth_share, 0.5);
+  EXPECT_EQ(g[1].max_inflight, 0u);
+  EXPECT_TRUE(r.config->limits.any());
+
+  r = load(R"(backends: [{name: a, address: "127.0.0.1:8001"}]
+limits:
+  groups:
+    - {name: cms, link_bandwidth_share: 0.5}
+    - {name: cms, max_jobs: 1}
+    - {max_jobs: 1}
+    - {name: lhcb, link_bandwidth_share: 2}
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "limits.groups[0].link_bandwidth_share").message,
+              HasSubstr("limits.link_bandwidth"));
+  EXPECT_THAT(problem_at(r, "limits.groups[1]").message, HasSubstr("listed twice"));
+  problem_at(r, "limits.groups[2]");  // name is required
+  EXPECT_THAT(problem_at(r, "limits.groups[3].link_bandwidth_share").message,
+              HasSubstr("out of range"));
+}
+
 TEST(ConfigLoader, BadBoundsAreLocated) {
   LoadResult r = load(R"(
 backends:

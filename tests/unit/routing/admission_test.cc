@@ -45,6 +45,71 @@ TEST(Admission, MaxInflightAdmitsUpToTheCapThenQueues) {
   EXPECT_EQ(ac.inflight(), 2u);
 }
 
+AC::Request group_req(std::uint64_t id, std::string job, std::string group,
+                      std::uint64_t bytes = 100) {
+  AC::Request r = req(id, std::move(job), bytes);
+  r.group = std::move(group);
+  return r;
+}
+
+TEST(Admission, AGroupsJobCapCountsOnlyItsOwnJobs) {
+  AC ac({.groups = {{.name = "cms", .max_jobs = 2}}});
+  EXPECT_EQ(ac.admit_job("cms/a", "cms", t0), Limit::kNone);
+  EXPECT_EQ(ac.admit_job("cms/b", "cms", t0), Limit::kNone);
+  EXPECT_EQ(ac.admit_job("cms/c", "cms", t0), Limit::kGroupJobs);
+  EXPECT_EQ(ac.admit_job("cms/a", "cms", t0 + 1s), Limit::kNone) << "known jobs go on";
+  EXPECT_EQ(ac.admit_job("atlas/a", "atlas", t0), Limit::kNone) << "another group";
+  EXPECT_EQ(ac.admit_job("anyone", "", t0), Limit::kNone);
+  // Idle jobs stop counting, as for max_jobs.
+  EXPECT_EQ(ac.admit_job("cms/c", "cms", t0 + 61s), Limit::kNone);
+}
+
+TEST(Admission, AGroupAtItsInflightCapWaitsWhileOtherGroupsGo) {
+  AC ac({.groups = {{.name = "cms", .max_inflight = 2}}});
+  for (std::uint64_t id : {1, 2}) {
+    EXPECT_EQ(ac.admit(group_req(id, "cms/a", "cms"), t0).verdict, AC::Verdict::kAdmitted);
+  }
+  AC::Decision d = ac.admit(group_req(3, "cms/b", "cms"), t0);
+  EXPECT_EQ(d.verdict, AC::Verdict::kQueued);
+  EXPECT_EQ(d.limit, Limit::kGroupInflight);
+  // ATLAS's requests queue behind the waiter only until the queue is served.
+  EXPECT_EQ(ac.admit(group_req(4, "atlas/a", "atlas"), t0).verdict, AC::Verdict::kQueued);
+  EXPECT_EQ(ac.admit(group_req(5, "atlas/b", "atlas"), t0).verdict, AC::Verdict::kQueued);
+  auto out = ac.poll(t0);
+  std::set<std::uint64_t> admitted;
+  for (const auto& o : out) admitted.insert(o.id);
+  EXPECT_EQ(admitted, (std::set<std::uint64_t>{4, 5}));
+  ac.release(group_req(1, "cms/a", "cms"), t0 + 1ms);
+  out = ac.poll(t0 + 1ms);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 3u);
+  EXPECT_EQ(ac.inflight(), 4u);
+}
+
+TEST(Admission, AGroupsLinkShareIsItsOwnBucket) {
+  // 1000 B/s with a 1000 B burst; cms may use half: a 500 B burst refilled at 500 B/s.
+  AC ac({.link_bytes_per_second = 1000,
+         .link_burst_bytes = 1000,
+         .groups = {{.name = "cms", .link_share = 0.5}}});
+  EXPECT_EQ(ac.admit(group_req(1, "cms/a", "cms", 600), t0).verdict, AC::Verdict::kAdmitted);
+  AC::Decision d = ac.admit(group_req(2, "cms/a", "cms", 100), t0);
+  EXPECT_EQ(d.verdict, AC::Verdict::kQueued);
+  EXPECT_EQ(d.limit, Limit::kGroupLink);
+  // The link has 400 B left for the others.
+  EXPECT_EQ(ac.admit(group_req(3, "atlas/a", "atlas", 300), t0).verdict, AC::Verdict::kQueued);
+  auto out = ac.poll(t0);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 3u);
+  // cms's debt of 100 B is paid after 0.2 s at 500 B/s: the wake-up says so.
+  std::optional<TP> wake = ac.next_wake(t0);
+  ASSERT_TRUE(wake.has_value());
+  EXPECT_LE(*wake, t0 + 200ms + 1ms);
+  EXPECT_TRUE(ac.poll(t0 + 100ms).empty());
+  out = ac.poll(t0 + 201ms);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].id, 2u);
+}
+
 TEST(Admission, PerJobCapLeavesOtherJobsAlone) {
   AC ac({.per_job_max_inflight = 1});
   EXPECT_EQ(ac.admit(req(1, "a"), t0).verdict, AC::Verdict::kAdmitted);
