@@ -214,8 +214,24 @@ void UpstreamConnection::on_connected() {
     }
     SSL_set_connect_state(ssl);
     use_tls(ssl);
+    // The handshake gets upstream.connect_timeout of its own: a backend that accepts and
+    // then says nothing must not hold the requests waiting for this connection.
+    connect_timer_.expires_after(worker().options().connect_timeout);
+    hold();
+    connect_timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!release()) return;
+      if (!ec && !handshaken_) {
+        worker().stats().upstream_connect_failures_total.add(1);
+        close("TLS handshake timed out");
+      }
+    });
   }
   start();
+}
+
+void UpstreamConnection::on_tls_ready() {
+  handshaken_ = true;
+  connect_timer_.cancel();
 }
 
 void UpstreamConnection::on_tls_failed() {

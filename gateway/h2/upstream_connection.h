@@ -51,6 +51,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
  protected:
   void on_teardown(std::string_view reason) override;
   void on_tls_failed() override;
+  void on_tls_ready() override;
 
  private:
   friend struct UpstreamCallbacks;
@@ -60,6 +61,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
   std::uint32_t backend_;
   boost::asio::steady_timer connect_timer_;
   bool connected_ = false;
+  bool handshaken_ = false;  // TLS: the handshake is done (plaintext: unused)
   bool goaway_received_ = false;
   // No new streams: it opened upstream.max_streams_per_connection, or its stream IDs are
   // nearly spent. It closes when its last stream ends.

@@ -46,6 +46,11 @@ void TcpRelay::accept_loop() {
     if (::poll(&p, 1, 50) <= 0) continue;  // wakes to check stopping_
     const int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
+    if (silent_) {
+      std::lock_guard lock(mu_);
+      fds_.push_back(client);  // closed at the end
+      continue;
+    }
     const int target = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;

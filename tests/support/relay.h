@@ -26,6 +26,9 @@ class TcpRelay {
   // Bytes relayed toward the target (requests) and back (responses).
   std::uint64_t bytes_to_target() const { return to_target_.load(); }
   std::uint64_t bytes_from_target() const { return from_target_.load(); }
+  // When true, connections accepted from now on are held open and never relayed (a
+  // backend that accepts and then says nothing); those already relayed go on.
+  void set_silent(bool silent) { silent_ = silent; }
   // Forgets what was counted so far (e.g. the health probes before a measurement).
   void reset_counts();
   // Bytes toward the target per second between the first and last byte since the last
@@ -41,6 +44,7 @@ class TcpRelay {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> silent_{false};
   std::atomic<std::uint64_t> to_target_{0};
   std::atomic<std::uint64_t> from_target_{0};
   mutable std::mutex mu_;

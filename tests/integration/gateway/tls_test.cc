@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/support/cluster.h"
+#include "tests/support/relay.h"
 
 namespace infergate::testing {
 namespace {
@@ -317,6 +318,32 @@ TEST(Tls, ABackendBehindTlsIsProbedAndServedOverTls) {
   const grpc::Status fan = stub->ModelStatistics(&sc, {}, &stats);
   ASSERT_TRUE(fan.ok()) << fan.error_message();
   EXPECT_EQ(stats.model_stats(0).inference_count(), 1u);
+}
+
+// A backend that accepts a connection and then never answers the TLS handshake: the
+// handshake has upstream.connect_timeout, and the request fails with that reason instead
+// of waiting for keepalive.
+TEST(Tls, ABackendThatStallsTheHandshakeIsGivenUpOnWithinConnectTimeout) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-tls", {"--tls-cert", pki.path("server.crt"), "--tls-key", pki.path("server.key")});
+  TcpRelay relay(sim.port());
+  Gateway gw(Gateway::WithKeys{},
+             {{"sim-tls",
+               "127.0.0.1:" + std::to_string(relay.port()),
+               {"tls: {ca: \"" + pki.path("ca.crt") + "\"}"}}},
+             "upstream:\n  connect_timeout: 300ms\nrouting:\n  retries: 0\n");
+  relay.set_silent(true);  // the probes' connection stays; new ones hear nothing
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + 20s);
+  inference::ModelInferResponse r;
+  const auto start = std::chrono::steady_clock::now();
+  const grpc::Status s = make_stub(gw.port())->ModelInfer(&c, identity_request(64, 1), &r);
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_NE(s.error_message().find("TLS handshake timed out"), std::string::npos)
+      << s.error_message();
+  EXPECT_LT(took, 10s) << "bounded by connect_timeout, not by keepalive or the deadline";
 }
 
 // A backend whose certificate the gateway does not trust is never used.
