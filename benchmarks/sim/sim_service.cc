@@ -96,6 +96,10 @@ SimService::Reactor* SimService::ModelMetadata(Ctx* ctx,
 
 SimService::Reactor* SimService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* request,
                                             inference::ModelInferResponse* response) {
+  // Tests ask whether a credential reached the backend: the answer says so.
+  if (ctx->client_metadata().count("authorization") != 0) {
+    ctx->AddTrailingMetadata("sim-saw-authorization", "yes");
+  }
   rt_.inflight.enter();
   if (rt_.options.hang_all) return new HungCall(rt_, true, nullptr);
   Admission a = rt_.pipeline.admit(*request, nullptr, response);

@@ -33,11 +33,11 @@ std::string_view HeaderBlock::find(std::string_view name) const {
   return {};
 }
 
-void HeaderBlock::append_forwardable(std::vector<nghttp2_nv>& out) const {
+void HeaderBlock::append_forwardable(std::vector<nghttp2_nv>& out, std::string_view drop) const {
   for (const Field& f : fields_) {
     std::string_view name = view(f.name);
     std::string_view value = view(f.value);
-    if (is_hop_by_hop(name, value)) continue;
+    if (is_hop_by_hop(name, value) || (!drop.empty() && name == drop)) continue;
     out.push_back(make_nv(name, value));
   }
 }

@@ -31,7 +31,8 @@ class HeaderBlock {
 
   // Appends every field to `out` (pointing into this block, so it must outlive the
   // submit call, which copies), skipping hop-by-hop fields that must not cross a proxy.
-  void append_forwardable(std::vector<nghttp2_nv>& out) const;
+  // `drop`: one more field not to pass on ("": none).
+  void append_forwardable(std::vector<nghttp2_nv>& out, std::string_view drop = {}) const;
 
  private:
   struct Field {

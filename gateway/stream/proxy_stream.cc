@@ -225,8 +225,13 @@ void ProxyStream::set_upstream(BackendLeg* up, std::int32_t id) {
   at_.up_id = id;
 }
 
+std::string_view ProxyStream::credential_header() const {
+  // With auth on, the credential was the gateway's to check: backends never see it.
+  return worker_.routing().auth ? "authorization" : "";
+}
+
 void ProxyStream::append_upstream_headers(std::vector<nghttp2_nv>& out) const {
-  request_headers_.append_forwardable(out);
+  request_headers_.append_forwardable(out, credential_header());
   if (request_encoding_ != Encoding::kIdentity) {
     set_nv(out, "grpc-encoding", encoding_name(request_encoding_));
   }

@@ -90,6 +90,8 @@ class ProxyStream final : public BackendStream {
   int send_request_data(const std::uint8_t* framehd, size_t length) override;
   void set_upstream(BackendLeg* up, std::int32_t id) override;
   void append_upstream_headers(std::vector<nghttp2_nv>& out) const override;
+  // The metadata key of the caller's credential when auth checks it ("" otherwise).
+  std::string_view credential_header() const;
   std::int32_t upstream_id() const override { return at_.up_id; }
   // The response has begun (HEADERS sent or queued to the client).
   bool answered() const { return response_started_; }

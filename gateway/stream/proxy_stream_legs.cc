@@ -65,7 +65,7 @@ std::string format_duration(std::chrono::nanoseconds d) {
 // ------------------------------------------------------------------ requests
 
 void ProxyStream::append_leg_headers(std::vector<nghttp2_nv>& out) const {
-  request_headers_.append_forwardable(out);
+  request_headers_.append_forwardable(out, credential_header());
   // The client is told no grpc-encoding for the stream (the gateway's own HEADERS): the
   // backends must not compress what they answer.
   set_nv(out, "grpc-accept-encoding", "identity");
