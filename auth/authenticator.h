@@ -4,6 +4,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -31,9 +32,10 @@ inline size_t failure_index(Failure f) { return static_cast<size_t>(f) - 1; }
 
 struct Verdict {
   Failure failure = Failure::kNone;
-  std::string caller;  // accepted: the job the credential names (a subject, "GROUP/hash")
-  std::string group;   // accepted: the group whose limits apply (limits.groups)
-  std::string detail;  // refused: why, for the client's message (never the token)
+  std::string caller;            // accepted: the job the credential names (a subject, "GROUP/hash")
+  std::string group;             // accepted: the group whose limits apply (limits.groups)
+  std::string detail;            // refused: why, for the client's message (never the token)
+  std::int64_t valid_until = 0;  // accepted: unix seconds when the credential expires (0: never)
 
   bool accepted() const { return failure == Failure::kNone; }
   // A caller known but not allowed (PERMISSION_DENIED) rather than not known at all.
@@ -42,10 +44,22 @@ struct Verdict {
 
 class Authenticator {
  public:
+  Authenticator() : id_(next_id_.fetch_add(1, std::memory_order_relaxed)) {}
   virtual ~Authenticator() = default;
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+
+  // Unique in the process, never reused (unlike an address): what a verdict remembered
+  // elsewhere names as the one that gave it.
+  std::uint64_t id() const { return id_; }
+
   // `bearer`: what follows "Bearer " in the authorization metadata. Thread-safe: every
   // worker asks the same object.
   virtual Verdict check(std::string_view bearer) const = 0;
+
+ private:
+  static inline std::atomic<std::uint64_t> next_id_{1};
+  const std::uint64_t id_;
 };
 
 }  // namespace infergate::auth

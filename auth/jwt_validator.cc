@@ -348,7 +348,7 @@ Verdict JwtValidator::validate(std::string_view token, std::int64_t now,
                    "the token has no " + job_claim_ + " claim (auth.job_claim) to name its job");
   }
   valid_until = exp;
-  return {.caller = job.front(), .group = c.group};
+  return {.caller = job.front(), .group = c.group, .valid_until = exp};
 }
 
 }  // namespace infergate::auth

@@ -37,9 +37,10 @@ start_sims() {
   done
 }
 
-# start_gateway CONFIG: runs infergate on CONFIG until the script ends; GATEWAY_PID.
+# start_gateway CONFIG [LOG]: runs infergate on CONFIG until the script ends, its output
+# in LOG (default $WORK/gw.log); GATEWAY_PID.
 start_gateway() {
-  "$BUILD_DIR/gateway/infergate" --config "$1" >"$WORK/gw.log" 2>&1 &
+  "$BUILD_DIR/gateway/infergate" --config "$1" >"${2:-$WORK/gw.log}" 2>&1 &
   GATEWAY_PID=$!
   STARTED+=("$GATEWAY_PID")
 }

@@ -41,6 +41,7 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
   }
   const std::string& peer() const override { return peer_; }
   const std::string& client_subject() const override { return client_subject_; }
+  CredentialMemo* credential_memo() override { return &credential_memo_; }
   void detach(ProxyStream* stream) override { streams_.remove(stream); }
 
   // The worker's tick: the handshake, idle and write-stall deadlines, the control-frame
@@ -77,6 +78,7 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
   std::string peer_;
   std::shared_ptr<const TlsContext> tls_context_;
   std::string client_subject_;  // of a verified client certificate
+  CredentialMemo credential_memo_;
 
   std::chrono::steady_clock::time_point opened_at_;
   bool settings_seen_ = false;  // the client's preface and first SETTINGS came

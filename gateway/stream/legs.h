@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/authenticator.h"
 #include "gateway/h2/intrusive_list.h"
 
 namespace infergate::gateway {
@@ -95,6 +96,14 @@ class ClientLeg {
   virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) = 0;
   // The client's IP address.
   virtual const std::string& peer() const = 0;
+  // The last credential this client's requests were accepted with, so that its next
+  // requests with the same one cost a comparison (null: nothing is remembered).
+  struct CredentialMemo {
+    std::uint64_t checked_by = 0;  // the id() of the authenticator that accepted it
+    std::string bearer;
+    auth::Verdict verdict;
+  };
+  virtual CredentialMemo* credential_memo() { return nullptr; }
   // The verified client certificate's subject (mTLS), or empty.
   virtual const std::string& client_subject() const {
     static const std::string kNone;

@@ -78,15 +78,29 @@ bool ProxyStream::authenticate() {
                 "infergate: no bearer token (metadata authorization: Bearer ...)");
     return false;
   }
-  auth::Verdict verdict = routing.auth->check(header.substr(kBearer.size()));
+  const std::string_view bearer = header.substr(kBearer.size());
+  // A client sends the same token request after request: the connection remembers the
+  // last one accepted (until it expires), so those cost a comparison.
+  ClientLeg::CredentialMemo* memo = down_ != nullptr ? down_->credential_memo() : nullptr;
+  if (memo != nullptr && memo->checked_by == routing.auth->id() && memo->bearer == bearer &&
+      (memo->verdict.valid_until == 0 ||
+       memo->verdict.valid_until > std::chrono::duration_cast<std::chrono::seconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count())) {
+    caller_ = memo->verdict.caller;
+    caller_group_ = memo->verdict.group;
+    return true;
+  }
+  auth::Verdict verdict = routing.auth->check(bearer);
   if (!verdict.accepted()) {
     worker_.stats().auth_failures[auth::failure_index(verdict.failure)].add(1);
     reply_local(verdict.denied() ? GrpcCode::kPermissionDenied : GrpcCode::kUnauthenticated,
                 "infergate: " + verdict.detail);
     return false;
   }
-  caller_ = std::move(verdict.caller);
-  caller_group_ = std::move(verdict.group);
+  caller_ = verdict.caller;
+  caller_group_ = verdict.group;
+  if (memo != nullptr) *memo = {routing.auth->id(), std::string(bearer), std::move(verdict)};
   return true;
 }
 

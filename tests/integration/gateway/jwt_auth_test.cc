@@ -3,6 +3,7 @@
 // and counter; and the job a token names is the one its caps count.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -124,6 +125,60 @@ TEST(JwtAuth, EachBadTokenIsRefusedWithItsReasonBeforeABackendSeesIt) {
   for (const std::string& line : gw.process().lines()) {
     EXPECT_EQ(line.find(signature.substr(0, 24)), std::string::npos) << line;
   }
+}
+
+// What the gateway remembers of an accepted token (per connection, per token) lasts as long
+// as the token and as the keys that accepted it: a token that expires mid-connection is
+// refused from then on, and so is one whose issuer's keys were replaced (SIGHUP).
+TEST(JwtAuth, RememberedTokensLastNoLongerThanTheTokenOrItsKeys) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  JwksFile jwks(issuer.jwks());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}}, jwt_auth(issuer, jwks));
+  auto stub = make_stub(gw.port());  // one connection for every call below
+  auto call = [&](const std::string& token) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 5s);
+    c.AddMetadata("authorization", "Bearer " + token);
+    inference::ModelInferResponse r;
+    return stub->ModelInfer(&c, identity_request(64, 1), &r);
+  };
+  const std::string brief = issuer.token({.sub = "brief", .lifetime_seconds = 2});
+  ASSERT_TRUE(call(brief).ok());
+  ASSERT_TRUE(call(brief).ok());
+  grpc::Status late;
+  EXPECT_TRUE(wait_until([&] { return !(late = call(brief)).ok(); }, 6s));
+  EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_NE(late.error_message().find("expired"), std::string::npos) << late.error_message();
+
+  const std::string token = issuer.token({});
+  ASSERT_TRUE(call(token).ok());
+  JwtIssuer rotated(issuer.issuer());
+  std::ofstream(jwks.path()) << rotated.jwks();
+  gw.process().signal(SIGHUP);
+  ASSERT_TRUE(gw.process().wait_for_line("reloaded", 5s).has_value());
+  const grpc::Status after = call(token);
+  EXPECT_EQ(after.error_code(), grpc::StatusCode::UNAUTHENTICATED) << "signed with a retired key";
+  EXPECT_TRUE(call(rotated.token({})).ok());
+}
+
+// The credential is the gateway's business: it is not passed on to the backends (a
+// token lent to every Triton in the fleet is a token leaked to all of them).
+TEST(JwtAuth, TheTokenIsNotForwardedToTheBackend) {
+  JwtIssuer issuer("https://cms-auth.test/");
+  JwksFile jwks(issuer.jwks());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}}, jwt_auth(issuer, jwks));
+  auto saw_token = [](int port, const std::string& token) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 5s);
+    if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+    inference::ModelInferResponse r;
+    EXPECT_TRUE(make_stub(port)->ModelInfer(&c, identity_request(64, 1), &r).ok());
+    return c.GetServerTrailingMetadata().count("sim-saw-authorization") != 0;
+  };
+  EXPECT_TRUE(saw_token(sim.port(), "direct")) << "the sim tells when it sees one";
+  EXPECT_FALSE(saw_token(gw.port(), issuer.token({})));
 }
 
 // The job is the token's subject: the infergate-job header narrows it ("alice/reco"), and
