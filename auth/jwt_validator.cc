@@ -302,7 +302,12 @@ Verdict JwtValidator::validate(std::string_view token, std::int64_t now,
   const char* allowed[] = {issuer->config.issuer.c_str(), nullptr};
   TokenHandle verified;
   char* raw_error = nullptr;
-  if (scitoken_deserialize(serialized.c_str(), &verified.token, allowed, &raw_error) != 0) {
+  int rc = 0;
+  {
+    std::lock_guard lock(key_cache_mutex());
+    rc = scitoken_deserialize(serialized.c_str(), &verified.token, allowed, &raw_error);
+  }
+  if (rc != 0) {
     CString error(raw_error);
     const std::string why = error ? error.get() : "unknown error";
     if (why.find("expired") != std::string::npos) {

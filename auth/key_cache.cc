@@ -81,8 +81,14 @@ const std::string& key_cache_dir() {
   return dir.path();
 }
 
+std::mutex& key_cache_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 bool store_issuer_keys(const std::string& issuer, const std::string& jwks, std::string& error) {
   const std::string& dir = key_cache_dir();
+  std::lock_guard lock(key_cache_mutex());
   if (dir.empty()) {
     error = "no key cache directory (mkdtemp failed)";
     return false;

@@ -6,6 +6,7 @@
 // refresh interval, so scitokens-cpp only ever reads them.
 #pragma once
 
+#include <mutex>
 #include <string>
 
 namespace infergate::auth {
@@ -14,6 +15,12 @@ namespace infergate::auth {
 // /tmp), named to scitokens-cpp through XDG_CACHE_HOME, and removed at exit. The first call
 // sets an environment variable: make it before any other thread starts.
 const std::string& key_cache_dir();
+
+// Held around every use of the cache, by the gateway and by scitokens-cpp: scitokens-cpp
+// 0.7 reads it without waiting out a busy database, and takes a read that fails for keys
+// that are missing, which it then goes to fetch over the network (on the calling
+// thread). One at a time, no read ever fails that way. Checks are one per new token.
+std::mutex& key_cache_mutex();
 
 // Makes `jwks` (a JWKS document) the keys of `issuer` in the cache. False, with `error`,
 // if the cache cannot be written.

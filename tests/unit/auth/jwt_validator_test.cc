@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include "auth/token_table.h"
 #include "tests/support/jwt_issuer.h"
 
@@ -164,6 +169,37 @@ TEST_F(JwtValidatorTest, RemembersVerdictsByTokenWithinItsBound) {
     EXPECT_TRUE(v.check(issuer_->token({.sub = "job" + std::to_string(i)})).accepted());
     EXPECT_LE(v.cached_tokens(), 10u);
   }
+}
+
+// Workers check tokens at once: every valid one is accepted, none sent looking for keys.
+TEST_F(JwtValidatorTest, TokensCheckedFromManyThreadsAtOnceAreAllAccepted) {
+  JwtValidator v(config());
+  constexpr int kThreads = 8;
+  constexpr int kEach = 6;
+  std::vector<std::vector<std::string>> tokens(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kEach; ++i) {
+      tokens[t].push_back(issuer_->token({.sub = "job-" + std::to_string(t * kEach + i)}));
+    }
+  }
+  std::atomic<int> refused{0};
+  std::mutex mu;
+  std::string first;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (const std::string& token : tokens[t]) {
+        Verdict verdict = v.check(token);
+        if (!verdict.accepted()) {
+          ++refused;
+          std::lock_guard lock(mu);
+          if (first.empty()) first = verdict.detail;
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(refused.load(), 0) << first;
 }
 
 TEST_F(JwtValidatorTest, NewKeysReplaceOldOnesAndBadOnesAreRefused) {
