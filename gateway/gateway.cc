@@ -217,6 +217,15 @@ std::string Gateway::start() {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
     return AdminResponse{.body = "ok\n"};
   });
+  // Ready to take traffic: a backend is healthy (what grpc.health.v1 Check answers on the
+  // gRPC port), for probes that cannot speak gRPC over TLS (Kubernetes' grpc probe).
+  admin_->route("/readyz", [this] {
+    if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
+    const size_t healthy = fleet_->fleet()->healthy_count();
+    if (healthy == 0) return AdminResponse{.status = 503, .body = "no healthy backend\n"};
+    return AdminResponse{.body = "ready: " + std::to_string(healthy) + " healthy backend" +
+                                 (healthy == 1 ? "" : "s") + "\n"};
+  });
   admin_->route("/metrics", [this] {
     return AdminResponse{.content_type = "text/plain; version=0.0.4; charset=utf-8",
                          .body = metrics_->render()};

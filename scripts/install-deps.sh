@@ -17,7 +17,7 @@ tool_pkgs=(
   nginx-light haproxy prometheus
   chromium
   clang libclang-rt-14-dev
-  procps iproute2 python3 python3-yaml python3-h2 python3-grpcio openssl
+  procps iproute2 python3 python3-yaml python3-h2 python3-grpcio python3-jwt openssl
 )
 
 want=("${build_pkgs[@]}")

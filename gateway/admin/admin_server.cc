@@ -178,7 +178,7 @@ AdminResponse AdminServer::dispatch(const std::string& method, const std::string
   }
   const std::string path = target.substr(0, target.find('?'));
   const std::vector<std::string>& tokens = registry_->limits.token_hashes;
-  if (!tokens.empty() && path != "/healthz") {
+  if (!tokens.empty() && path != "/healthz" && path != "/readyz") {
     constexpr std::string_view kBearer = "Bearer ";
     const bool known =
         authorization.starts_with(kBearer) &&

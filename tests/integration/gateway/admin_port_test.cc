@@ -163,7 +163,28 @@ TEST(AdminPort, PagesNeedABearerTokenWhenTokensAreListed) {
   EXPECT_NE(metrics.find("infergate_build_info"), std::string::npos);
   http_get(gw.admin_port(), "/healthz", &status);
   EXPECT_NE(status, 401) << "probes need no token";
+  http_get(gw.admin_port(), "/readyz", &status);
+  EXPECT_NE(status, 401) << "probes need no token";
   std::remove(path.c_str());
+}
+
+// /readyz: ready while a backend is healthy (what grpc.health.v1 Check says on the gRPC
+// port), for probes that cannot speak gRPC over TLS.
+TEST(AdminPort, ReadyzFollowsTheFleetsHealth) {
+  auto sim = std::make_unique<Sim>("sim-a");
+  Gateway gw({{"sim-a", sim->address()}},
+             "health:\n  interval: 100ms\n  timeout: 100ms\n  unhealthy_threshold: 1\n");
+  int status = 0;
+  EXPECT_EQ(http_get(gw.admin_port(), "/readyz", &status), "ready: 1 healthy backend\n");
+  EXPECT_EQ(status, 200);
+  sim.reset();
+  EXPECT_TRUE(testing::wait_until(
+      [&] {
+        http_get(gw.admin_port(), "/readyz", &status);
+        return status == 503;
+      },
+      5s));
+  EXPECT_EQ(http_get(gw.admin_port(), "/readyz", &status), "no healthy backend\n");
 }
 
 }  // namespace
