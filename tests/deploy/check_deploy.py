@@ -5,6 +5,10 @@ Subcommands (each prints `FAIL: ...` lines for what is wrong and exits 1 if anyt
   yaml FILE...                   every document parses; no duplicate keys
   k8s DIR OUT_CONFIG             manifests hang together; writes the ConfigMap's
                                  infergate.yaml to OUT_CONFIG for `infergate --check-config`
+  k8s-secure FILE OUT_CONFIG     the kustomized kubernetes-secure overlay: the Certificate's
+                                 Secret is mounted where the config's TLS files are, the
+                                 readiness probe needs no gRPC, /tmp is writable; writes
+                                 its infergate.yaml to OUT_CONFIG
   grafana FILE OUT_RULES         dashboard shape; every panel's queries, as a rules file
                                  for `promtool check rules`
   compose FILE                   services, files and names the compose setup relies on
@@ -452,6 +456,9 @@ DISCOVERY = {
     "/apis/policy/v1": [("poddisruptionbudgets", "PodDisruptionBudget", True)],
     "/apis/monitoring.coreos.com/v1": [("podmonitors", "PodMonitor", True),
                                        ("servicemonitors", "ServiceMonitor", True)],
+    "/apis/cert-manager.io/v1": [("certificates", "Certificate", True),
+                                 ("issuers", "Issuer", True),
+                                 ("clusterissuers", "ClusterIssuer", False)],
 }
 
 
@@ -509,7 +516,52 @@ def cmd_stub_apiserver(port_file):
     server.serve_forever()
 
 
+def cmd_k8s_secure(path, out_config):
+    objs = load_all(path)
+    certs = [o for o in objs if o.get("kind") == "Certificate"]
+    if len(certs) != 1:
+        fail(f"{path}: expected one cert-manager Certificate, found {len(certs)}")
+        finish()
+    secret = certs[0]["spec"]["secretName"]
+    gateways = [o for o in objs if o.get("kind") == "Deployment"
+                and o["metadata"]["name"] == "infergate"]
+    if len(gateways) != 1:
+        fail(f"{path}: no Deployment named infergate")
+        finish()
+    spec = gateways[0]["spec"]["template"]["spec"]
+    c = spec["containers"][0]
+    mounts = {m["name"]: m["mountPath"] for m in c.get("volumeMounts", [])}
+    tls_dir = None
+    for v in spec.get("volumes", []):
+        if v.get("secret", {}).get("secretName") == secret:
+            tls_dir = mounts.get(v["name"])
+    if tls_dir is None:
+        fail(f"the gateway does not mount the Certificate's Secret {secret}")
+    if "/tmp" not in mounts.values():
+        fail("the gateway has nothing writable at /tmp (auth.mode jwt keeps its key cache there)")
+    probe = c.get("readinessProbe", {})
+    if "grpc" in probe or probe.get("httpGet", {}).get("path") != "/readyz":
+        fail("with TLS on the gRPC port readiness must be httpGet /readyz (the grpc probe "
+             "has no TLS)")
+    cms = [o for o in objs if o.get("kind") == "ConfigMap"
+           and o["metadata"]["name"] == "infergate-config"]
+    text = cms[0]["data"]["infergate.yaml"] if cms else ""
+    config = yaml.load(text, Loader=StrictLoader) if text else {}
+    tls = config.get("frontend", {}).get("tls", {})
+    for key in ("cert", "key"):
+        if tls_dir and not str(tls.get(key, "")).startswith(tls_dir + "/"):
+            fail(f"frontend.tls.{key} is not in the Secret's mount {tls_dir}")
+    if config.get("auth", {}).get("mode") != "jwt":
+        fail("kubernetes-secure's config does not use auth.mode jwt")
+    with open(out_config, "w", encoding="utf-8") as f:
+        f.write(text)
+    if not problems:
+        print(f"ok: {path}: Secret {secret} at {tls_dir}, /readyz, /tmp, frontend.tls, jwt")
+    finish()
+
+
 COMMANDS = {"yaml": lambda a: cmd_yaml(a), "k8s": lambda a: cmd_k8s(*a),
+            "k8s-secure": lambda a: cmd_k8s_secure(*a),
             "grafana": lambda a: cmd_grafana(*a), "compose": lambda a: cmd_compose(*a),
             "dockerfile": lambda a: cmd_dockerfile(*a),
             "stub-apiserver": lambda a: cmd_stub_apiserver(*a)}
