@@ -173,6 +173,13 @@ struct TokenHash {
   bool operator==(const TokenHash&) const = default;
 };
 
+// admin.tls: the admin port speaks HTTPS with this pair (PEM), reloaded on SIGHUP.
+struct AdminTlsConfig {
+  std::string cert;
+  std::string key;
+  bool operator==(const AdminTlsConfig&) const = default;
+};
+
 struct AdminConfig {
   // When set ("SHA256HEX NAME" per line): /metrics, /status and /status.json need one of
   // these bearer tokens (Prometheus' authorization); /healthz stays open.
@@ -183,6 +190,7 @@ struct AdminConfig {
   std::uint32_t max_connections = 64;
   // Each request must arrive, and each answer leave, within this.
   std::chrono::nanoseconds timeout = std::chrono::seconds(10);
+  std::optional<AdminTlsConfig> tls;
 
   bool operator==(const AdminConfig&) const = default;
 };

@@ -422,6 +422,15 @@ void read_admin(const Value& v, AdminConfig& a) {
   read_positive(m, "timeout", a.timeout);
   read_file_path(m, "tokens_file", a.tokens_file, /*required=*/false);
   if (!a.tokens_file.empty()) read_tokens_file(*m.get("tokens_file"), a.tokens_file, a.tokens);
+  if (auto x = m.get("tls")) {
+    MapReader t(*x);
+    if (t.valid()) {
+      AdminTlsConfig& tls = a.tls.emplace();
+      read_file_path(t, "cert", tls.cert, /*required=*/true);
+      read_file_path(t, "key", tls.key, /*required=*/true);
+      t.finish();
+    }
+  }
   m.finish();
 }
 

@@ -111,11 +111,16 @@ StatusInputs Gateway::status_inputs() const {
   };
 }
 
-AdminServer::Limits admin_limits(const config::Config& config) {
+AdminServer::Limits admin_limits(const config::Config& config, std::string* tls_error) {
   AdminServer::Limits limits{.max_connections = config.admin.max_connections,
                              .timeout = config.admin.timeout};
   for (const config::TokenHash& t : config.admin.tokens)
     limits.token_hashes.push_back(t.sha256_hex);
+  if (config.admin.tls) {
+    std::string error;
+    limits.tls = AdminServer::load_tls(config.admin.tls->cert, config.admin.tls->key, error);
+    if (tls_error != nullptr) *tls_error = error;
+  }
   return limits;
 }
 
@@ -212,7 +217,10 @@ std::string Gateway::start() {
         }
         return families;
       });
-  admin_ = std::make_unique<AdminServer>(control_, admin_limits(*config_));
+  std::string admin_tls_error;
+  AdminServer::Limits admin_settings = admin_limits(*config_, &admin_tls_error);
+  if (!admin_tls_error.empty()) return admin_tls_error;
+  admin_ = std::make_unique<AdminServer>(control_, admin_settings);
   admin_->route("/healthz", [this] {
     if (draining_) return AdminResponse{.status = 503, .body = "draining\n"};
     return AdminResponse{.body = "ok\n"};
@@ -398,7 +406,15 @@ void Gateway::reload() {
         "running values until a restart\"");
   }
   fleet_->apply(next);
-  admin_->set_limits(admin_limits(next));
+  std::string admin_tls_error;
+  AdminServer::Limits admin = admin_limits(next, &admin_tls_error);
+  if (!admin_tls_error.empty()) {
+    // A pair half replaced, a key of another certificate: the running one stays.
+    gateway_log().error("admin_tls_reload_failed error=\"{}\" reason=\"the running pair stays\"",
+                        admin_tls_error);
+    admin.tls = admin_->tls();
+  }
+  admin_->set_limits(admin);
   const RoutingOptions routing = routing_options(next, authenticator(next));
   const DataPlaneOptions options = data_plane_options(next);
   for (auto& w : workers_) {

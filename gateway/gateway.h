@@ -87,6 +87,7 @@ class Gateway {
 
 DataPlaneOptions data_plane_options(const config::Config& config);
 TlsFiles tls_files(const config::FrontendTlsConfig& tls);
-AdminServer::Limits admin_limits(const config::Config& config);
+// The admin port's limits; with admin.tls, its pair loaded (`tls_error` says why not).
+AdminServer::Limits admin_limits(const config::Config& config, std::string* tls_error = nullptr);
 
 }  // namespace infergate::gateway

@@ -42,6 +42,14 @@ int check_config(const std::string& path) {
       return 1;
     }
   }
+  if (config->admin.tls) {
+    std::string error;
+    if (!infergate::gateway::AdminServer::load_tls(config->admin.tls->cert, config->admin.tls->key,
+                                                   error)) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(), error.c_str());
+      return 1;
+    }
+  }
   std::printf("%s: ok (%zu backend%s)\n", path.c_str(), config->backends.size(),
               config->backends.size() == 1 ? "" : "s");
   std::printf("%s", infergate::gateway::describe_bounds(*config).c_str());

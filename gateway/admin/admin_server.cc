@@ -4,11 +4,14 @@
 
 #include "auth/token_table.h"
 
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <variant>
 
 namespace infergate::gateway {
 
@@ -16,19 +19,32 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
 
-// One HTTP connection: read a request, answer it, repeat while keep-alive.
+// One HTTP (or HTTPS) connection: read a request, answer it, repeat while keep-alive.
 class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Session> {
  public:
+  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
   Session(tcp::socket socket, const AdminServer& server, std::shared_ptr<Registry> registry)
-      : stream_(std::move(socket)), server_(server), registry_(std::move(registry)) {}
+      : tls_(registry->limits.tls),
+        stream_(make_stream(std::move(socket))),
+        server_(server),
+        registry_(std::move(registry)) {}
   ~Session() { forget(); }
 
-  // Listed with the server's sessions, then reads the first request.
+  // Listed with the server's sessions, then (after the TLS handshake, within
+  // admin.timeout) reads the first request.
   void start() {
     registry_->sessions.push_back(weak_from_this());
     listed_ = std::prev(registry_->sessions.end());
     ++registry_->counters.open;
-    read();
+    auto* tls = std::get_if<TlsStream>(&stream_);
+    if (tls == nullptr) return read();
+    lowest().expires_after(registry_->limits.timeout);
+    tls->async_handshake(boost::asio::ssl::stream_base::server,
+                         [self = shared_from_this()](beast::error_code ec) {
+                           if (ec) return self->shutdown();
+                           self->read();
+                         });
   }
 
   // Waiting for a request of which no byte has come.
@@ -39,10 +55,19 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
   void close() {
     forget();
     beast::error_code ec;
-    stream_.socket().close(ec);
+    lowest().socket().close(ec);
   }
 
  private:
+  std::variant<beast::tcp_stream, TlsStream> make_stream(tcp::socket socket) {
+    if (tls_ == nullptr) return beast::tcp_stream(std::move(socket));
+    return TlsStream(beast::tcp_stream(std::move(socket)), *tls_);
+  }
+  beast::tcp_stream& lowest() {
+    if (auto* plain = std::get_if<beast::tcp_stream>(&stream_)) return *plain;
+    return beast::get_lowest_layer(std::get<TlsStream>(stream_));
+  }
+
   void forget() {
     if (!listed_) return;
     registry_->sessions.erase(*listed_);
@@ -55,15 +80,19 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
     parser_.emplace();
     parser_->body_limit(64 * 1024);
     parser_->header_limit(16 * 1024);
-    stream_.expires_after(registry_->limits.timeout);
+    lowest().expires_after(registry_->limits.timeout);
     reading_ = true;
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       self->reading_ = false;
-                       if (ec) return self->shutdown();
-                       self->request_ = self->parser_->release();
-                       self->respond();
-                     });
+    std::visit(
+        [&](auto& stream) {
+          http::async_read(stream, buffer_, *parser_,
+                           [self = shared_from_this()](beast::error_code ec, size_t) {
+                             self->reading_ = false;
+                             if (ec) return self->shutdown();
+                             self->request_ = self->parser_->release();
+                             self->respond();
+                           });
+        },
+        stream_);
   }
 
   void respond() {
@@ -80,20 +109,25 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
     res->keep_alive(request_.keep_alive());
     if (request_.method() != http::verb::head) res->body() = std::move(r.body);
     res->prepare_payload();
-    stream_.expires_after(registry_->limits.timeout);
-    http::async_write(stream_, *res,
-                      [self = shared_from_this(), res](beast::error_code ec, size_t) {
-                        if (ec || !res->keep_alive()) return self->shutdown();
-                        self->read();
-                      });
+    lowest().expires_after(registry_->limits.timeout);
+    std::visit(
+        [&](auto& stream) {
+          http::async_write(stream, *res,
+                            [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                              if (ec || !res->keep_alive()) return self->shutdown();
+                              self->read();
+                            });
+        },
+        stream_);
   }
 
   void shutdown() {
     beast::error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
   }
 
-  beast::tcp_stream stream_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // kept while the stream uses it
+  std::variant<beast::tcp_stream, TlsStream> stream_;
   const AdminServer& server_;
   std::shared_ptr<Registry> registry_;
   std::optional<std::list<std::weak_ptr<Session>>::iterator> listed_;
@@ -102,6 +136,27 @@ class AdminServer::Session : public std::enable_shared_from_this<AdminServer::Se
   std::optional<http::request_parser<http::string_body>> parser_;
   http::request<http::string_body> request_;
 };
+
+std::shared_ptr<boost::asio::ssl::context> AdminServer::load_tls(const std::string& cert,
+                                                                 const std::string& key,
+                                                                 std::string& error) {
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  context->set_options(boost::asio::ssl::context::default_workarounds |
+                       boost::asio::ssl::context::no_sslv2 | boost::asio::ssl::context::no_sslv3 |
+                       boost::asio::ssl::context::no_tlsv1 | boost::asio::ssl::context::no_tlsv1_1);
+  beast::error_code ec;
+  context->use_certificate_chain_file(cert, ec);
+  if (!ec) context->use_private_key_file(key, boost::asio::ssl::context::pem, ec);
+  if (!ec && SSL_CTX_check_private_key(context->native_handle()) != 1) {
+    error = "admin.tls: the key does not match the certificate";
+    return nullptr;
+  }
+  if (ec) {
+    error = "admin.tls: " + ec.message() + " (" + cert + ", " + key + ")";
+    return nullptr;
+  }
+  return context;
+}
 
 AdminServer::AdminServer(boost::asio::io_context& io, const Limits& limits)
     : io_(io), acceptor_(io), retry_(io) {

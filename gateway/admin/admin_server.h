@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -38,6 +39,8 @@ class AdminServer {
     // admin.tokens_file: the SHA-256 (hex) of each bearer token that may read every page
     // but /healthz; empty: no token asked.
     std::vector<std::string> token_hashes;
+    // admin.tls: new connections speak HTTPS with this context (null: plain HTTP).
+    std::shared_ptr<boost::asio::ssl::context> tls;
   };
   // Connections turned away or displaced at admin.max_connections.
   struct Counters {
@@ -47,10 +50,15 @@ class AdminServer {
   };
 
   AdminServer(boost::asio::io_context& io, const Limits& limits);
+  // admin.tls's pair as a server context (TLS 1.2+), or null with `error`.
+  static std::shared_ptr<boost::asio::ssl::context> load_tls(const std::string& cert,
+                                                             const std::string& key,
+                                                             std::string& error);
   ~AdminServer();
 
   // A reloaded config's limits (for connections accepted from now on, and the cap at once).
   void set_limits(const Limits& limits);
+  std::shared_ptr<boost::asio::ssl::context> tls() const { return registry_->limits.tls; }
   Counters counters() const;
 
   // Serves GET `path` with `handler` (called on the control thread).

@@ -9,6 +9,8 @@
 #include <cstdio>
 
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -166,6 +168,37 @@ TEST(AdminPort, PagesNeedABearerTokenWhenTokensAreListed) {
   http_get(gw.admin_port(), "/readyz", &status);
   EXPECT_NE(status, 401) << "probes need no token";
   std::remove(path.c_str());
+}
+
+// admin.tls: the admin port speaks HTTPS (curl trusting the test's certificate reads the
+// metrics), and plain HTTP gets nothing from it.
+TEST(AdminPort, AdminTlsServesHttpsOnly) {
+  char pattern[] = "/tmp/infergate-admin-tls-XXXXXX";
+  const std::string dir = ::mkdtemp(pattern);
+  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                         "-days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 "
+                         "-keyout " +
+                         dir + "/admin.key -out " + dir + "/admin.crt >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             "admin:\n  tls: {cert: " + dir + "/admin.crt, key: " + dir + "/admin.key}\n", 2,
+             /*wait_healthy=*/false);  // the harness asks the admin port in plain HTTP
+  const std::string out = dir + "/metrics.txt";
+  const std::string curl = "curl -sS --max-time 5 --cacert " + dir +
+                           "/admin.crt https://127.0.0.1:" + std::to_string(gw.admin_port()) +
+                           "/metrics -o " + out;
+  ASSERT_EQ(std::system(curl.c_str()), 0) << curl;
+  std::ifstream in(out);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find("infergate_build_info"), std::string::npos);
+  int status = 0;
+  http_get(gw.admin_port(), "/metrics", &status);
+  EXPECT_NE(status, 200) << "plain HTTP on an HTTPS port";
+  EXPECT_TRUE(gw.process().running());
+  std::filesystem::remove_all(dir);
 }
 
 // /readyz: ready while a backend is healthy (what grpc.health.v1 Check says on the gRPC

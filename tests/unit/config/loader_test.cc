@@ -510,6 +510,20 @@ TEST(ConfigLoader, AuthJwtNamesIssuersWithTheirKeys) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigLoader, AdminTlsNeedsBothFiles) {
+  LoadResult r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"
+      "admin:\n  tls: {cert: /etc/passwd}\n");
+  ASSERT_FALSE(r.ok());
+  problem_at(r, "admin.tls");  // key is required
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"
+      "admin:\n  tls: {cert: /etc/passwd, key: /etc/passwd}\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  ASSERT_TRUE(r.config->admin.tls.has_value());
+  EXPECT_EQ(r.config->admin.tls->key, "/etc/passwd");
+}
+
 TEST(ConfigLoader, LimitsGroupsCapEachGroup) {
   LoadResult r = load(R"(backends: [{name: a, address: "127.0.0.1:8001"}]
 limits:
