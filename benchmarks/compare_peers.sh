@@ -2,8 +2,11 @@
 # compare_peers.sh: infergate against the proxies it competes with, in one run.
 #
 # Starts two infergate-sim backends (identity model, 64 instances, zero latency) and, in
-# front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn) and
-# infergate, each with 2 workers/threads. For every payload size and every target it runs
+# front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn),
+# nghttpx (nghttp2's own proxy, h2 backends) and infergate, each with 2 workers/threads.
+# With --tls every proxy terminates TLS on its client side the same way (one P-256
+# certificate made for the run, TLS 1.2/1.3, ALPN h2, OpenSSL 3 for all four) and the
+# bench speaks TLS to it; the backends stay plaintext, and so does "direct". For every payload size and every target it runs
 # infergate-bench at a fixed concurrency and records throughput, p50/p99 latency, the
 # proxy's CPU time per request (utime+stime of all its processes, from /proc, around the
 # run) and, in a second concurrency-1 run, the latency the proxy adds over going direct.
@@ -17,7 +20,7 @@
 #
 # Usage: benchmarks/compare_peers.sh [--sizes 1kb,1mb] [--targets direct,nginx,...]
 #        [--concurrency N|N,N,...] [--window 3s] [--c1-window 1s] [--no-c1]
-#        [--connections 2] [--json FILE] [--markdown] [--keep]
+#        [--connections 2] [--tls] [--json FILE] [--markdown] [--keep]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,7 +30,7 @@ SIM=$BUILD_DIR/benchmarks/sim/infergate-sim
 BENCH=$BUILD_DIR/benchmarks/bench/infergate-bench
 PEERS_DIR=${INFERGATE_PEERS_DIR:-$ROOT/benchmarks/peers} # nginx.conf.in, haproxy.cfg.in
 
-ALL_TARGETS=(direct nginx haproxy infergate)
+ALL_TARGETS=(direct nginx haproxy nghttpx infergate)
 NUM_SIMS=2
 SIM_MODEL='identity:instances=64,latency=0s'
 READY_DEADLINE_S=20   # per process: listening, then actually forwarding
@@ -35,7 +38,8 @@ BALANCE_ATTEMPTS=10   # bench starts tried until both nginx workers get connecti
 
 # Options (see usage).
 SIZES=1kb,1mb
-TARGETS=direct,nginx,haproxy,infergate
+TARGETS=direct,nginx,haproxy,nghttpx,infergate
+TLS=0
 CONCURRENCY=
 WINDOW=3s
 C1_WINDOW=1s
@@ -73,12 +77,12 @@ usage() {
   cat <<'EOF'
 usage: benchmarks/compare_peers.sh [options]
 
-Runs the same sims and the same infergate-bench load against direct, nginx, HAProxy and
-infergate, and prints one table per payload size.
+Runs the same sims and the same infergate-bench load against direct, nginx, HAProxy,
+nghttpx and infergate, and prints one table per payload size.
 
   --sizes LIST         payload sizes (default 1kb,1mb): 1kb = preset 1kb; NNkb / NNmb =
                        preset random with --bytes NNKiB / NNMiB (e.g. 1mb, 16mb)
-  --targets LIST       any of direct,nginx,haproxy,infergate (default all)
+  --targets LIST       any of direct,nginx,haproxy,nghttpx,infergate (default all)
   --concurrency N[,N]  closed-loop concurrency, one value for all sizes or one per size
                        (default 16 up to 64 KB, 4 up to 4 MB, 2 above)
   --window DUR         bench measurement window (default 3s); --max-trials 3
@@ -86,6 +90,8 @@ infergate, and prints one table per payload size.
   --no-c1              skip the concurrency-1 latency runs
   --connections N      client connections per proxy target (default 2, one per proxy
                        worker); direct spreads N over the sims (at least 1 each)
+  --tls                every proxy terminates TLS (a P-256 certificate made for the run;
+                       TLS 1.2/1.3, ALPN h2); the bench speaks TLS to the proxies
   --json FILE          write every number (and host details) as JSON
   --markdown           print the tables as markdown for benchmarks/RESULTS.md
   --keep               keep the work dir (configs, logs, bench JSON) and print its path
@@ -110,6 +116,7 @@ parse_args() {
       --no-c1) C1=0 ;;
       --connections) CONNECTIONS=${2:?--connections needs a value}; shift ;;
       --json) JSON_OUT=${2:?--json needs a file}; shift ;;
+      --tls) TLS=1 ;;
       --markdown) MARKDOWN=1 ;;
       --keep) KEEP=1 ;;
       -h | --help) usage; exit 0 ;;
@@ -172,6 +179,9 @@ check_prereqs() {
     die "nginx not found (Debian nginx-light); install it: bash scripts/install-deps.sh"
   [[ ,$TARGETS, != *,haproxy,* ]] || command -v haproxy >/dev/null ||
     die "haproxy not found; install it: bash scripts/install-deps.sh"
+  [[ ,$TARGETS, != *,nghttpx,* ]] || command -v nghttpx >/dev/null ||
+    die "nghttpx not found (Debian nghttp2-proxy); install it: bash scripts/install-deps.sh"
+  ((!TLS)) || command -v openssl >/dev/null || die "openssl is required for --tls"
   local template
   for template in nginx.conf.in haproxy.cfg.in; do
     [[ -r $PEERS_DIR/$template ]] || die "$PEERS_DIR/$template not found (INFERGATE_PEERS_DIR?)"
@@ -219,6 +229,21 @@ start_sims() {
   log "sims: ${SIM_ADDRS[*]}"
 }
 
+# make_certificate: a CA and a P-256 server certificate for 127.0.0.1 in the work dir
+# (--tls), and the PEM bundle HAProxy reads.
+make_certificate() {
+  local d=$WORK_DIR
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=bench-ca -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$d/tls.key" -out "$d/tls.csr" 2>/dev/null
+  echo "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$d/san.ext"
+  openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 1 -extfile "$d/san.ext" -out "$d/tls.crt" 2>/dev/null
+  cat "$d/tls.crt" "$d/tls.key" >"$d/tls.pem"
+  log "tls: certificate for 127.0.0.1 and localhost in $d (P-256, from bench-ca)"
+}
+
 # start_nginx SIZE: buffers follow the payload (see nginx.conf.in): nginx's defaults up to
 # 64 KB messages, 256k above.
 start_nginx() {
@@ -229,7 +254,16 @@ start_nginx() {
   for addr in "${SIM_ADDRS[@]}"; do servers+="    server $addr;"$'\n'; done
   # As root nginx drops its workers to 'nobody', who cannot write our 0700 work dir.
   ((EUID != 0)) || user_line="user $(id -un) $(id -gn);"
+  local listen_opts=http2 tls_lines=''
+  if ((TLS)); then
+    listen_opts="ssl http2"
+    tls_lines="      ssl_certificate $WORK_DIR/tls.crt;
+      ssl_certificate_key $WORK_DIR/tls.key;
+      ssl_protocols TLSv1.2 TLSv1.3;
+      ssl_session_cache shared:SSL:10m;"
+  fi
   render "$PEERS_DIR/nginx.conf.in" "$conf" "DIR=$WORK_DIR" "LISTEN=127.0.0.1:$port" \
+    "LISTEN_OPTS=$listen_opts" "TLS_LINES=$tls_lines" \
     "UPSTREAM_SERVERS=${servers%$'\n'}" "USER_LINE=$user_line" "BODY_BUFFER=${buffers[0]}" \
     "PREREAD=${buffers[1]}" "GRPC_BUFFER=${buffers[2]}"
   nginx -t -q -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" 2>"$WORK_DIR/nginx-t.log" ||
@@ -246,12 +280,38 @@ start_haproxy() {
   port=$(free_port)
   conf=$WORK_DIR/haproxy-$1.cfg
   for addr in "${SIM_ADDRS[@]}"; do servers+="  server sim-$((++i)) $addr proto h2"$'\n'; done
+  local bind_opts="proto h2"
+  ((!TLS)) || bind_opts="ssl crt $WORK_DIR/tls.pem alpn h2 ssl-min-ver TLSv1.2"
   render "$PEERS_DIR/haproxy.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" "SERVERS=${servers%$'\n'}" \
-    "BUFSIZE=$bufsize"
+    "BUFSIZE=$bufsize" "BIND_OPTS=$bind_opts"
   haproxy -c -q -f "$conf" >"$WORK_DIR/haproxy-c.log" 2>&1 ||
     { tail_log "$WORK_DIR/haproxy-c.log"; die "haproxy rejected $conf"; }
   haproxy -db -f "$conf" >"$WORK_DIR/haproxy.log" 2>&1 &
   register_proxy haproxy $! "$port" "$WORK_DIR/haproxy.log"
+}
+
+# start_nghttpx: nghttp2's own reverse proxy, 2 worker threads, HTTP/2 to both sims
+# (round robin over multiplexed backend connections). Its windows are raised to 1 MiB per
+# stream and 16 MiB per connection (the gateway's defaults; nghttpx's 64 KiB stalls 1 MiB
+# messages on WINDOW_UPDATE round trips), its timeouts to an hour (long-lived gRPC).
+start_nghttpx() {
+  local port frontend addr args=()
+  port=$(free_port)
+  frontend="127.0.0.1,$port;no-tls"
+  ((!TLS)) || frontend="127.0.0.1,$port"
+  for addr in "${SIM_ADDRS[@]}"; do args+=("--backend=${addr%:*},${addr##*:};;proto=h2"); done
+  args+=("--frontend=$frontend" --workers=2 --no-ocsp --no-via --no-server-push
+    --frontend-http2-window-size=1048576 --frontend-http2-connection-window-size=16777216
+    --backend-http2-window-size=1048576 --backend-http2-connection-window-size=16777216
+    --frontend-http2-max-concurrent-streams=1024 --backend-http2-max-concurrent-streams=1024
+    --frontend-read-timeout=1h --frontend-write-timeout=1h --frontend-keep-alive-timeout=1h
+    --backend-read-timeout=1h --backend-write-timeout=1h --backend-keep-alive-timeout=1h
+    --stream-read-timeout=0 --stream-write-timeout=0 --frontend-http2-read-timeout=1h
+    --pid-file="$WORK_DIR/nghttpx.pid" --errorlog-file="$WORK_DIR/nghttpx-error.log"
+    --accesslog-file=/dev/null --conf=/dev/null)
+  ((!TLS)) || args+=(--tls-min-proto-version=TLSv1.2 "$WORK_DIR/tls.key" "$WORK_DIR/tls.crt")
+  nghttpx "${args[@]}" >"$WORK_DIR/nghttpx.log" 2>&1 &
+  register_proxy nghttpx $! "$port" "$WORK_DIR/nghttpx.log"
 }
 
 start_infergate() {
@@ -261,6 +321,10 @@ start_infergate() {
     echo 'listen: "127.0.0.1:0"'
     echo 'admin_listen: "127.0.0.1:0"'
     echo 'workers: 2'
+    if ((TLS)); then
+      echo 'frontend:'
+      echo "  tls: {cert: \"$WORK_DIR/tls.crt\", key: \"$WORK_DIR/tls.key\"}"
+    fi
     echo 'backends:'
     for addr in "${SIM_ADDRS[@]}"; do
       echo "  - name: sim-$((++i))"
@@ -283,6 +347,7 @@ start_proxies() {
     case $target in
       nginx) start_nginx "$1" ;;
       haproxy) start_haproxy "$1" ;;
+      nghttpx) start_nghttpx ;;
       infergate) start_infergate ;;
     esac
   done
@@ -334,6 +399,8 @@ bench_urls() {
   if [[ $1 == direct ]]; then
     local IFS=, per_sim=$(((CONNECTIONS + NUM_SIMS - 1) / NUM_SIMS))
     echo "-u ${SIM_ADDRS[*]} --connections $per_sim"
+  elif ((TLS)); then
+    echo "-u ${TARGET_URL[$1]} --connections $CONNECTIONS --tls-ca $WORK_DIR/ca.crt --tls-name localhost"
   else
     echo "-u ${TARGET_URL[$1]} --connections $CONNECTIONS"
   fi
@@ -528,7 +595,9 @@ host_info() {
   echo "loadavg_at_start=$LOADAVG_AT_START"
   echo "nginx=$(nginx -v 2>&1 | sed 's|^nginx version: nginx/||')"
   echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')"
-  echo "infergate=$(grep -Eo -m1 'version=[^ ]+' "$WORK_DIR/infergate.log" 2>/dev/null | sed 's/version=//')"
+  echo "nghttpx=$(nghttpx --version 2>/dev/null | sed 's|^nghttpx nghttp2/||')"
+  echo "tls=$TLS"
+  echo "infergate=$(grep -Eo -m1 'started version=[^ ]+' "$WORK_DIR/infergate.log" 2>/dev/null | sed 's/.*version=//')"
   echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
   echo "clk_tck=$CLK_TCK"
   echo "connections=$CONNECTIONS"
@@ -555,7 +624,7 @@ ap.add_argument("--targets"); ap.add_argument("--json"); ap.add_argument("--mark
 a = ap.parse_args()
 host = dict(l.rstrip("\n").split("=", 1) for l in open(a.host) if "=" in l)
 clk_tck = int(host["clk_tck"])
-PEERS = ("nginx", "haproxy")
+PEERS = ("nginx", "haproxy", "nghttpx")
 
 def bench_result(path):
     try:
@@ -657,18 +726,22 @@ def size_title(size, rows):
     return f"{size} requests, concurrency {conc} (c1 = concurrency 1)"
 
 if a.markdown:
-    print("### infergate vs nginx vs HAProxy\n")
+    tls_note = " over TLS" if host.get("tls") == "1" else ""
+    print(f"### infergate vs nginx vs HAProxy vs nghttpx{tls_note}\n")
     print(f"- date: {host['date']}, commit {host['commit']}, infergate {host['infergate'] or 'n/a'}")
     print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores shared by the "
           f"sims, the proxy and the bench (all on 127.0.0.1); load average before the run "
           f"{host['loadavg_at_start']}")
     print(f"- nginx {host['nginx']} (worker_processes 2), HAProxy {host['haproxy']} (nbthread 2), "
-          f"infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
+          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers 2), infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
           f"per payload, proxies restarted per size)")
     print(f"- bench: {host['connections']} connections, window {host['window']} x {host['max_trials']} "
           f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
-          f"processes / completed requests; ratios vs best peer: infergate / the better of nginx and "
-          f"HAProxy (throughput: higher is better; CPU: lower is better)")
+          f"processes / completed requests; ratios vs best peer: infergate / the best of nginx, "
+          f"HAProxy and nghttpx (throughput: higher is better; CPU: lower is better)")
+    if tls_note:
+        print("- TLS: every proxy terminates TLS for the bench (P-256 certificate, TLS 1.3 as "
+              "negotiated, ALPN h2) and speaks plaintext HTTP/2 to the sims; direct is plaintext")
     for size in a.sizes.split(","):
         if size not in results:
             continue
@@ -680,7 +753,8 @@ if a.markdown:
 else:
     print(f"# {host['date']}  {host['cores']} cores ({host['cpu']}), kernel {host['kernel']}; "
           f"sims, proxy and bench share these cores; load average before: {host['loadavg_at_start']}")
-    print(f"# nginx {host['nginx']} (2 workers), HAProxy {host['haproxy']} (2 threads), infergate "
+    print(f"# nginx {host['nginx']} (2 workers), HAProxy {host['haproxy']} (2 threads), "
+          f"nghttpx {host.get('nghttpx', 'n/a')} (2 workers), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
           f"{host['infergate'] or 'n/a'} (2 workers); {host['sims']}; {host['connections']} connections")
     for size in a.sizes.split(","):
         if size not in results:
@@ -720,6 +794,7 @@ main() {
       "(or a run that just ended) skews every number below"
   fi
 
+  ((!TLS)) || make_certificate
   start_sims
   local i
   for i in "${!sizes[@]}"; do

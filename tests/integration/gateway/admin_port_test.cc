@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/support/cluster.h"
+#include "tests/support/raw_connection.h"
 
 namespace infergate {
 namespace {
@@ -27,47 +28,7 @@ using testing::Gateway;
 using testing::http_get;
 using testing::Sim;
 
-// A raw TCP connection to 127.0.0.1:port (closed with the object).
-class RawConnection {
- public:
-  explicit RawConnection(int port) : fd_(::socket(AF_INET, SOCK_STREAM, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  }
-  ~RawConnection() { ::close(fd_); }
-  RawConnection(const RawConnection&) = delete;
-  RawConnection& operator=(const RawConnection&) = delete;
-
-  bool connected() const { return connected_; }
-  // This end's port.
-  int local_port() const {
-    sockaddr_in a{};
-    socklen_t n = sizeof(a);
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &n);
-    return ntohs(a.sin_port);
-  }
-  void send(const std::string& bytes) { (void)!::send(fd_, bytes.data(), bytes.size(), 0); }
-  // True if the peer closes the connection within `timeout` (reads until EOF or error).
-  bool closed_within(std::chrono::milliseconds timeout) {
-    const auto end = std::chrono::steady_clock::now() + timeout;
-    char buf[4096];
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          end - std::chrono::steady_clock::now());
-      if (left <= 0ms) return false;
-      pollfd p{fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      if (::recv(fd_, buf, sizeof(buf), 0) <= 0) return true;
-    }
-  }
-
- private:
-  int fd_;
-  bool connected_ = false;
-};
+using testing::RawConnection;
 
 // True once the listener's side of the loopback connection from `client_port` to
 // `server_port` has read everything sent to it (its receive queue, /proc/net/tcp, is empty).

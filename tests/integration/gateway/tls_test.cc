@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tests/support/cluster.h"
+#include "tests/support/raw_connection.h"
 #include "tests/support/relay.h"
 
 namespace infergate::testing {
@@ -207,6 +208,22 @@ TEST(Tls, OpensslClientSeesH2OverTls12And13AndNothingElse) {
   EXPECT_NE(old.find("Cipher is (NONE)"), std::string::npos) << old;
   EXPECT_TRUE(wait_until([&] { return failures(gw, "no_common_protocol") >= 2; }, 5s))
       << gw.metrics_text();
+}
+
+// A client that begins a TLS handshake and never finishes it (half a ClientHello, or
+// nothing at all) is closed at frontend.handshake_timeout; the others are served.
+TEST(Tls, AHandshakeThatNeverEndsIsClosedAtHandshakeTimeout) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}}, tls_yaml(pki) + "  handshake_timeout: 500ms\n");
+  RawConnection half(gw.port());
+  RawConnection silent(gw.port());
+  ASSERT_TRUE(half.connected() && silent.connected());
+  half.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11));
+  EXPECT_TRUE(half.closed_within(5s));
+  EXPECT_TRUE(silent.closed_within(5s));
+  EXPECT_TRUE(infer(*tls_stub(pki, gw.port(), "ca")).ok());
 }
 
 TEST(Tls, APlaintextListenerServesBesideTheTlsOne) {
