@@ -131,6 +131,23 @@ inference::ModelInferRequest identity_request(size_t bytes, std::uint32_t seed,
   return r;
 }
 
+grpc::Status infer_with_token(int port, const std::string& token, const std::string& job) {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
+  if (!job.empty()) c.AddMetadata("infergate-job", job);
+  inference::ModelInferResponse r;
+  return make_stub(port)->ModelInfer(&c, identity_request(64, 1), &r);
+}
+
+bool make_self_signed_certificate(const std::string& dir, const std::string& name) {
+  const std::string command =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+      "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
+      dir + "/" + name + ".key -out " + dir + "/" + name + ".crt >/dev/null 2>&1";
+  return std::system(command.c_str()) == 0;
+}
+
 std::string http_get(int port, const std::string& path, int* status,
                      const std::vector<std::string>& headers) {
   if (status != nullptr) *status = 0;

@@ -90,6 +90,14 @@ std::unique_ptr<inference::GRPCInferenceService::Stub> make_stub(int port,
 inference::ModelInferRequest identity_request(size_t bytes, std::uint32_t seed = 1,
                                               const std::string& model = "identity");
 
+// A 64-byte identity ModelInfer to 127.0.0.1:port (5 s deadline) carrying `token` as
+// "authorization: Bearer TOKEN" (none if empty) and `job` as infergate-job (none if empty).
+grpc::Status infer_with_token(int port, const std::string& token, const std::string& job = "");
+
+// A self-signed P-256 certificate for 127.0.0.1 and localhost made with openssl:
+// DIR/NAME.crt and DIR/NAME.key. False if openssl failed.
+bool make_self_signed_certificate(const std::string& dir, const std::string& name);
+
 // GET http://127.0.0.1:port/path (with `headers`, "Name: value" each); returns the body,
 // status in *status (0 on failure).
 std::string http_get(int port, const std::string& path, int* status = nullptr,

@@ -136,12 +136,7 @@ TEST(AdminPort, PagesNeedABearerTokenWhenTokensAreListed) {
 TEST(AdminPort, AdminTlsServesHttpsOnly) {
   char pattern[] = "/tmp/infergate-admin-tls-XXXXXX";
   const std::string dir = ::mkdtemp(pattern);
-  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                         "-days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 "
-                         "-keyout " +
-                         dir + "/admin.key -out " + dir + "/admin.crt >/dev/null 2>&1")
-                            .c_str()),
-            0);
+  ASSERT_TRUE(testing::make_self_signed_certificate(dir, "admin"));
   Sim sim("sim-a");
   Gateway gw({{"sim-a", sim.address()}},
              "admin:\n  tls: {cert: " + dir + "/admin.crt, key: " + dir + "/admin.key}\n", 2,

@@ -36,12 +36,7 @@ class TokensFile {
 };
 
 grpc::Status infer(int port, const std::string& token, const std::string& job = "") {
-  grpc::ClientContext c;
-  c.set_deadline(std::chrono::system_clock::now() + 5s);
-  if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
-  if (!job.empty()) c.AddMetadata("infergate-job", job);
-  inference::ModelInferResponse r;
-  return make_stub(port)->ModelInfer(&c, identity_request(64, 1), &r);
+  return infer_with_token(port, token, job);
 }
 
 TEST(Auth, TokensAreCheckedBeforeAnythingReachesABackend) {

@@ -44,12 +44,7 @@ std::string jwt_auth(const JwtIssuer& issuer, const JwksFile& jwks, const std::s
 }
 
 grpc::Status infer(int port, const std::string& token, const std::string& job = "") {
-  grpc::ClientContext c;
-  c.set_deadline(std::chrono::system_clock::now() + 5s);
-  if (!token.empty()) c.AddMetadata("authorization", "Bearer " + token);
-  if (!job.empty()) c.AddMetadata("infergate-job", job);
-  inference::ModelInferResponse r;
-  return make_stub(port)->ModelInfer(&c, identity_request(64, 1), &r);
+  return infer_with_token(port, token, job);
 }
 
 std::uint64_t inferences(const Sim& sim) {
@@ -237,24 +232,19 @@ TEST(JwtAuth, KeysComeOverHttpsFromAServerTheGatewayTrusts) {
   JwtIssuer issuer("https://cms-auth.test/");
   char pattern[] = "/tmp/infergate-jwks-https-XXXXXX";
   const std::string dir = ::mkdtemp(pattern);
-  ASSERT_EQ(std::system(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                         "-days 1 -subj /CN=localhost -addext "
-                         "subjectAltName=IP:127.0.0.1,DNS:localhost -keyout " +
-                         dir + "/key.pem -out " + dir + "/cert.pem >/dev/null 2>&1")
-                            .c_str()),
-            0);
+  ASSERT_TRUE(make_self_signed_certificate(dir, "cert"));
   std::ofstream(dir + "/jwks.json") << issuer.jwks();
   Process server("/bin/sh",
                  {"-c", "cd " + dir +
-                            " && exec openssl s_server -accept 127.0.0.1:0 -cert cert.pem "
-                            "-key key.pem -WWW"});
+                            " && exec openssl s_server -accept 127.0.0.1:0 -cert cert.crt "
+                            "-key cert.key -WWW"});
   const int port = server.wait_for_port("ACCEPT 127.0.0.1:", 5s);
   ASSERT_GT(port, 0);
   Sim sim("sim-a");
   Gateway gw({{"sim-a", sim.address()}},
              "auth:\n  mode: jwt\n  issuers:\n    - issuer: " + issuer.issuer() +
                  "\n      jwks_url: https://127.0.0.1:" + std::to_string(port) +
-                 "/jwks.json\n      jwks_ca: " + dir + "/cert.pem\n");
+                 "/jwks.json\n      jwks_ca: " + dir + "/cert.crt\n");
   ASSERT_TRUE(gw.process().wait_for_line("jwks_fetched", 5s).has_value());
   EXPECT_TRUE(infer(gw.port(), issuer.token({})).ok());
   // Without jwks_ca the system's CAs do not vouch for that server: no keys from it.
