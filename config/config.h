@@ -28,7 +28,12 @@ struct BackendTlsConfig {
 
 struct BackendConfig {
   std::string name;  // unique; the metric label
-  HostPort address;
+  HostPort address;  // one server; or, instead, a set found in DNS:
+  // dns: every A and AAAA record of host, each a backend "name/ip:port" on this port.
+  HostPort dns;
+  // srv: the SRV records of this name ("_grpc._tcp.triton.ns.svc"), each target's
+  // addresses a backend "name/ip:port" on the record's port.
+  std::string srv;
   double weight = 1.0;               // share of load relative to the others
   std::uint32_t max_inflight = 0;    // concurrent requests from the gateway; 0: no cap
   std::string compression = "none";  // requests to it: none | gzip | deflate
@@ -230,6 +235,17 @@ struct AuthConfig {
   bool operator==(const AuthConfig&) const = default;
 };
 
+// discovery: how backends given by dns or srv are found again as the fleet changes.
+struct DiscoveryConfig {
+  // Asked again this often, or when the records' TTL is shorter (never more often than
+  // every 250ms).
+  std::chrono::nanoseconds interval = std::chrono::seconds(5);
+  std::chrono::nanoseconds timeout = std::chrono::seconds(2);  // one round of questions
+  std::vector<HostPort> resolvers;  // DNS servers to ask (empty: the system's)
+
+  bool operator==(const DiscoveryConfig&) const = default;
+};
+
 struct Config {
   HostPort listen{.host = "0.0.0.0", .port = 8001};          // KServe v2 gRPC frontend
   HostPort admin_listen{.host = "127.0.0.1", .port = 8002};  // HTTP: /metrics, /status, /healthz
@@ -248,6 +264,7 @@ struct Config {
   HealthConfig health;
   LimitsConfig limits;
   AuthConfig auth;
+  DiscoveryConfig discovery;
   bool allow_repository_control = false;  // fan RepositoryModelLoad/Unload out to backends
 
   std::string source;  // the file (or name) it was loaded from

@@ -82,8 +82,28 @@ BackendConfig read_backend(const Value& v) {
       }
     }
   }
-  if (auto address = m.require("address")) {
+  std::optional<Value> address = m.get("address");
+  std::optional<Value> dns = m.get("dns");
+  std::optional<Value> srv = m.get("srv");
+  if (static_cast<int>(address.has_value()) + dns.has_value() + srv.has_value() != 1) {
+    v.problem(
+        "a backend needs exactly one of address (one server), dns (every address of a "
+        "name) or srv (SRV records)");
+  }
+  if (address) {
     if (auto hp = address->host_port(/*allow_port_zero=*/false)) b.address = *hp;
+  }
+  if (dns) {
+    if (auto hp = dns->host_port(/*allow_port_zero=*/false)) b.dns = *hp;
+  }
+  if (srv) {
+    if (auto s = srv->string()) {
+      if (s->empty() || s->find_first_of(" /:") != std::string::npos) {
+        srv->problem("srv must be a DNS name such as _grpc._tcp.triton.ns.svc");
+      } else {
+        b.srv = *s;
+      }
+    }
   }
   if (auto weight = m.get("weight")) {
     if (auto w = weight->number(0.01, 1000)) b.weight = *w;
@@ -526,6 +546,19 @@ void read_auth(const Value& v, AuthConfig& a) {
   m.finish();
 }
 
+void read_discovery(const Value& v, DiscoveryConfig& d) {
+  MapReader m(v);
+  if (!m.valid()) return;
+  read_positive(m, "interval", d.interval);
+  read_positive(m, "timeout", d.timeout);
+  if (auto x = m.get("resolvers")) {
+    x->for_each_element([&](const Value& item) {
+      if (auto hp = item.host_port(/*allow_port_zero=*/false)) d.resolvers.push_back(*hp);
+    });
+  }
+  m.finish();
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -548,6 +581,7 @@ void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("health")) read_health(*x, config.health);
   if (auto x = m.get("limits")) read_limits(*x, config.limits);
   if (auto x = m.get("auth")) read_auth(*x, config.auth);
+  if (auto x = m.get("discovery")) read_discovery(*x, config.discovery);
   if (auto x = m.get("allow_repository_control")) {
     if (auto b = x->boolean()) config.allow_repository_control = *b;
   }

@@ -168,6 +168,26 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, int workers)
 
 Gateway::~Gateway() { stop(); }
 
+void Gateway::discover(const config::Config& config) {
+  if (!uses_discovery(config)) {
+    discovery_.reset();
+    found_.clear();
+    return;
+  }
+  if (!discovery_) {
+    discovery_ = std::make_unique<Discovery>(control_, [this](const Discovery::Found& found) {
+      found_ = found;
+      std::string sets;
+      for (const auto& [name, addresses] : found_) {
+        sets += (sets.empty() ? "" : " ") + name + ":" + std::to_string(addresses.size());
+      }
+      gateway_log().info("discovery_changed sets=\"{}\"", sets);
+      fleet_->apply(expand_backends(*config_, found_));
+    });
+  }
+  discovery_->configure(config);
+}
+
 std::shared_ptr<const auth::Authenticator> Gateway::authenticator(const config::Config& config) {
   if (auth_ && config.auth == auth_config_) return auth_;
   auth_config_ = config.auth;
@@ -270,7 +290,8 @@ std::string Gateway::start() {
     if (plaintext_listener_) plaintext_listener_->close();
     return "cannot listen on " + config_->admin_listen.to_string() + " (admin): " + e;
   }
-  fleet_->start(*config_);
+  discover(*config_);
+  fleet_->start(expand_backends(*config_, found_));
   for (auto& w : workers_) w->start();
   status_->start();
   started_at_ = config_loaded_at_ = std::chrono::system_clock::now();
@@ -405,7 +426,8 @@ void Gateway::reload() {
         "drain_timeout, frontend (but for the TLS files), upstream and access_log keep their "
         "running values until a restart\"");
   }
-  fleet_->apply(next);
+  discover(next);
+  fleet_->apply(expand_backends(next, found_));
   std::string admin_tls_error;
   AdminServer::Limits admin = admin_limits(next, &admin_tls_error);
   if (!admin_tls_error.empty()) {
@@ -481,6 +503,7 @@ void Gateway::check_drained() {
 }
 
 void Gateway::stop() {
+  discovery_.reset();
   if (status_) status_->stop();
   if (fleet_) fleet_->stop();
   if (admin_) admin_->close();

@@ -15,6 +15,7 @@
 #include "gateway/admin/admin_server.h"
 #include "gateway/admin/metrics.h"
 #include "gateway/admin/status_page.h"
+#include "gateway/fleet/discovery.h"
 #include "gateway/fleet/fleet_control.h"
 #include "gateway/fleet/jwks_fetcher.h"
 #include "gateway/h2/listener.h"
@@ -59,6 +60,8 @@ class Gateway {
   // Who may call under `config`: made again only when auth: changes, so a JWT validator
   // keeps its verdicts and the keys it fetched across reloads that do not touch it.
   std::shared_ptr<const auth::Authenticator> authenticator(const config::Config& config);
+  // Starts, reconfigures or stops discovery for `config`'s dns and srv entries.
+  void discover(const config::Config& config);
 
   std::shared_ptr<const config::Config> config_;
   config::AuthConfig auth_config_;
@@ -78,6 +81,8 @@ class Gateway {
   std::unique_ptr<MetricsExporter> metrics_;
   std::unique_ptr<FleetControl> fleet_;
   std::unique_ptr<JwksFetcher> jwks_fetcher_;  // jwt_'s issuers with a jwks_url
+  std::unique_ptr<Discovery> discovery_;       // backends given by dns or srv
+  Discovery::Found found_;                     // what discovery_ last found
   std::unique_ptr<StatusTracker> status_;
   std::chrono::system_clock::time_point started_at_;
   std::chrono::system_clock::time_point config_loaded_at_;

@@ -64,7 +64,8 @@ Gateway::Gateway(WithKeys, const std::vector<BackendYaml>& backends, const std::
     out << "workers: " << workers << "\n";
     out << "backends:\n";
     for (const BackendYaml& b : backends) {
-      out << "  - name: " << b.name << "\n    address: \"" << b.address << "\"\n";
+      out << "  - name: " << b.name << "\n";
+      if (!b.address.empty()) out << "    address: \"" << b.address << "\"\n";
       for (const std::string& key : b.keys) out << "    " << key << "\n";
     }
     out << extra_yaml << "\n";

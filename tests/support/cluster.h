@@ -40,7 +40,7 @@ class Sim {
 // A backend in a generated config, with extra keys of its own (e.g. "max_inflight: 3").
 struct BackendYaml {
   std::string name;
-  std::string address;
+  std::string address;            // empty: none (the keys say dns or srv)
   std::vector<std::string> keys;  // "key: value" lines
 };
 

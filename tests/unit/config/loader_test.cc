@@ -510,6 +510,39 @@ TEST(ConfigLoader, AuthJwtNamesIssuersWithTheirKeys) {
   std::remove(path.c_str());
 }
 
+TEST(ConfigLoader, BackendsMayBeFoundInDns) {
+  LoadResult r = load(R"(backends:
+  - {name: triton, dns: "triton-headless.ns.svc:8001", max_inflight: 4}
+  - {name: far, srv: _grpc._tcp.triton.ns.svc}
+  - {name: one, address: "10.0.0.5:8001"}
+discovery:
+  interval: 10s
+  timeout: 1s
+  resolvers: ["10.96.0.10:53", "[fd00::a]:53"]
+)");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  const auto& b = r.config->backends;
+  EXPECT_EQ(b[0].dns.to_string(), "triton-headless.ns.svc:8001");
+  EXPECT_EQ(b[0].address.port, 0);
+  EXPECT_EQ(b[1].srv, "_grpc._tcp.triton.ns.svc");
+  EXPECT_EQ(r.config->discovery.interval, std::chrono::seconds(10));
+  EXPECT_EQ(r.config->discovery.timeout, std::chrono::seconds(1));
+  ASSERT_EQ(r.config->discovery.resolvers.size(), 2u);
+  EXPECT_EQ(r.config->discovery.resolvers[1].host, "fd00::a");
+
+  r = load(R"(backends:
+  - {name: both, address: "10.0.0.5:8001", dns: "x.svc:8001"}
+  - {name: neither, weight: 2}
+  - {name: bad, srv: "not a name"}
+  - {name: noport, dns: "x.svc"}
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(problem_at(r, "backends[0]").message, HasSubstr("exactly one of address"));
+  EXPECT_THAT(problem_at(r, "backends[1]").message, HasSubstr("exactly one of address"));
+  EXPECT_THAT(problem_at(r, "backends[2].srv").message, HasSubstr("DNS name"));
+  problem_at(r, "backends[3].dns");
+}
+
 TEST(ConfigLoader, AdminTlsNeedsBothFiles) {
   LoadResult r = load(
       "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"

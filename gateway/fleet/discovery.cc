@@ -1,0 +1,305 @@
+#include "gateway/fleet/discovery.h"
+
+#include <ares.h>
+#include <arpa/inet.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <set>
+
+#include "gateway/logging.h"
+
+namespace infergate::gateway {
+namespace {
+
+// DNS classes and types (RFC 1035, RFC 3596, RFC 2782).
+constexpr int kClassIn = 1;
+constexpr int kTypeA = 1;
+constexpr int kTypeAaaa = 28;
+constexpr int kTypeSrv = 33;
+constexpr int kMaxAddresses = 256;  // per answer
+
+struct AresLibrary {
+  AresLibrary() { ares_library_init(ARES_LIB_INIT_ALL); }
+  ~AresLibrary() { ares_library_cleanup(); }
+};
+
+std::string ip_text(const void* address, int family) {
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(family, address, text, sizeof text);
+  return text;
+}
+
+}  // namespace
+
+// One round of questions. c-ares calls back on this thread, inside ares_process_fd().
+struct Discovery::Round {
+  // An entry's questions: it failed when none of them was answered (a server may refuse
+  // AAAA for a name it only has A records of, and the A answer still stands).
+  struct Answer {
+    int answered = 0;
+    int failed = 0;
+    std::string why;
+    std::vector<config::HostPort> addresses;
+  };
+  struct Query {
+    Round* round;
+    std::string entry;
+    std::uint16_t port;
+    int type;
+  };
+
+  ares_channel channel = nullptr;
+  std::map<std::string, Answer> answers;  // by entry name
+  int min_ttl = -1;
+
+  void ask(const std::string& entry, const std::string& name, std::uint16_t port, int type) {
+    ares_query(channel, name.c_str(), kClassIn, type, &Round::on_answer,
+               new Query{this, entry, port, type});
+  }
+
+  void note_ttl(int ttl) { min_ttl = min_ttl < 0 ? ttl : std::min(min_ttl, ttl); }
+
+  static void on_answer(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
+    std::unique_ptr<Query> q(static_cast<Query*>(arg));
+    Round& r = *q->round;
+    Answer& a = r.answers[q->entry];
+    if (status == ARES_ENOTFOUND || status == ARES_ENODATA) {  // no such records
+      ++a.answered;
+      return;
+    }
+    if (status != ARES_SUCCESS) {
+      ++a.failed;
+      a.why = ares_strerror(status);
+      return;
+    }
+    ++a.answered;
+    if (q->type == kTypeA) {
+      ares_addrttl ttls[kMaxAddresses];
+      int n = kMaxAddresses;
+      if (ares_parse_a_reply(abuf, alen, nullptr, ttls, &n) != ARES_SUCCESS) return;
+      for (int i = 0; i < n; ++i) {
+        a.addresses.push_back({.host = ip_text(&ttls[i].ipaddr, AF_INET), .port = q->port});
+        r.note_ttl(ttls[i].ttl);
+      }
+    } else if (q->type == kTypeAaaa) {
+      ares_addr6ttl ttls[kMaxAddresses];
+      int n = kMaxAddresses;
+      if (ares_parse_aaaa_reply(abuf, alen, nullptr, ttls, &n) != ARES_SUCCESS) return;
+      for (int i = 0; i < n; ++i) {
+        a.addresses.push_back({.host = ip_text(&ttls[i].ip6addr, AF_INET6), .port = q->port});
+        r.note_ttl(ttls[i].ttl);
+      }
+    } else if (q->type == kTypeSrv) {
+      ares_srv_reply* srv = nullptr;
+      if (ares_parse_srv_reply(abuf, alen, &srv) != ARES_SUCCESS) {
+        --a.answered;
+        ++a.failed;
+        a.why = "an SRV answer that does not parse";
+        return;
+      }
+      // Each target's addresses, on the record's port.
+      for (ares_srv_reply* s = srv; s != nullptr; s = s->next) {
+        r.ask(q->entry, s->host, s->port, kTypeA);
+        r.ask(q->entry, s->host, s->port, kTypeAaaa);
+      }
+      ares_free_data(srv);
+    }
+  }
+};
+
+Discovery::Discovery(boost::asio::io_context& control, OnChange on_change)
+    : control_(control), on_change_(std::move(on_change)) {
+  static AresLibrary library;
+  thread_ = std::thread([this] { run(); });
+}
+
+Discovery::~Discovery() {
+  *alive_ = false;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+void Discovery::configure(const config::Config& config) {
+  std::vector<Entry> entries;
+  for (const config::BackendConfig& b : config.backends) {
+    if (!b.srv.empty()) {
+      entries.push_back({.name = b.name, .srv = b.srv});
+    } else if (b.dns.port != 0) {
+      entries.push_back({.name = b.name, .host = b.dns.host, .port = b.dns.port});
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    entries_ = std::move(entries);
+    servers_ = config.discovery.resolvers;
+    interval_ = config.discovery.interval;
+    timeout_ = config.discovery.timeout;
+    again_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Discovery::resolve_now() {
+  {
+    std::lock_guard lock(mu_);
+    again_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Discovery::run() {
+  std::unique_lock lock(mu_);
+  Found last;
+  std::set<std::string> failing;
+  while (!stop_) {
+    if (entries_.empty()) {
+      wake_.wait(lock, [&] { return stop_ || again_; });
+      again_ = false;
+      continue;
+    }
+    const std::vector<Entry> entries = entries_;
+    const std::vector<config::HostPort> servers = servers_;
+    const auto interval = interval_;
+    const auto timeout = timeout_;
+    again_ = false;
+    lock.unlock();
+    int ttl = -1;
+    Found found = resolve(entries, servers, timeout, last, ttl);
+    lock.lock();
+    if (stop_) break;
+    if (found != last) {
+      last = found;
+      boost::asio::post(control_, [alive = alive_, on_change = on_change_, found] {
+        if (*alive) on_change(found);
+      });
+    }
+    std::chrono::nanoseconds period = interval;
+    if (ttl >= 0) period = std::min<std::chrono::nanoseconds>(period, std::chrono::seconds(ttl));
+    period = std::max<std::chrono::nanoseconds>(period, kMinPeriod);
+    wake_.wait_for(lock, period, [&] { return stop_ || again_; });
+  }
+}
+
+Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
+                                    const std::vector<config::HostPort>& servers,
+                                    std::chrono::nanoseconds timeout, const Found& last,
+                                    int& min_ttl) {
+  Round round;
+  ares_options options{};
+  const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
+  options.timeout = static_cast<int>(std::max<std::int64_t>(100, timeout_ms / 2));
+  options.tries = 2;
+  Found found;
+  if (ares_init_options(&round.channel, &options, ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES) !=
+      ARES_SUCCESS) {
+    gateway_log().warn("discovery_failed error=\"c-ares could not start\"");
+    return last;
+  }
+  if (!servers.empty()) {
+    std::string csv;
+    for (const config::HostPort& s : servers) csv += (csv.empty() ? "" : ",") + s.to_string();
+    ares_set_servers_ports_csv(round.channel, csv.c_str());
+  }
+  for (const Entry& e : entries) {
+    round.answers[e.name];
+    if (!e.srv.empty()) {
+      round.ask(e.name, e.srv, 0, kTypeSrv);
+    } else {
+      round.ask(e.name, e.host, e.port, kTypeA);
+      round.ask(e.name, e.host, e.port, kTypeAaaa);
+    }
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
+    const int bits = ares_getsock(round.channel, sockets, ARES_GETSOCK_MAXNUM);
+    std::vector<pollfd> fds;
+    for (int i = 0; i < ARES_GETSOCK_MAXNUM; ++i) {
+      short events = 0;
+      if (ARES_GETSOCK_READABLE(bits, i)) events |= POLLIN;
+      if (ARES_GETSOCK_WRITABLE(bits, i)) events |= POLLOUT;
+      if (events != 0) fds.push_back({sockets[i], events, 0});
+    }
+    if (fds.empty()) break;  // every question answered
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds(0)) break;
+    timeval most{};
+    const auto left_us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+    most.tv_sec = left_us / 1000000;
+    most.tv_usec = left_us % 1000000;
+    timeval tv{};
+    const timeval* wait = ares_timeout(round.channel, &most, &tv);
+    const int wait_ms = static_cast<int>(wait->tv_sec * 1000 + (wait->tv_usec + 999) / 1000);
+    const int ready = ::poll(fds.data(), fds.size(), wait_ms);
+    if (ready <= 0) {
+      ares_process_fd(round.channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD);  // retries, timeouts
+      continue;
+    }
+    for (const pollfd& p : fds) {
+      const bool readable = (p.revents & (POLLIN | POLLERR | POLLHUP)) != 0;
+      const bool writable = (p.revents & POLLOUT) != 0;
+      if (readable || writable) {
+        ares_process_fd(round.channel, readable ? p.fd : ARES_SOCKET_BAD,
+                        writable ? p.fd : ARES_SOCKET_BAD);
+      }
+    }
+  }
+  ares_cancel(round.channel);  // what is still unanswered fails (ARES_ECANCELLED)
+  ares_destroy(round.channel);
+  for (auto& [name, answer] : round.answers) {
+    if (answer.answered == 0 && answer.failed > 0) {
+      auto it = last.find(name);
+      if (it != last.end()) found[name] = it->second;
+      gateway_log().warn("discovery_failed backend={} error=\"{}\" kept={}", name, answer.why,
+                         it != last.end() ? it->second.size() : 0);
+      continue;
+    }
+    std::vector<config::HostPort>& addresses = found[name];
+    addresses = std::move(answer.addresses);
+    std::sort(addresses.begin(), addresses.end(),
+              [](const auto& x, const auto& y) { return x.to_string() < y.to_string(); });
+    addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+  }
+  min_ttl = round.min_ttl;
+  return found;
+}
+
+config::Config expand_backends(const config::Config& config, const Discovery::Found& found) {
+  config::Config out = config;
+  out.backends.clear();
+  for (const config::BackendConfig& b : config.backends) {
+    if (b.srv.empty() && b.dns.port == 0) {
+      out.backends.push_back(b);
+      continue;
+    }
+    auto it = found.find(b.name);
+    if (it == found.end()) continue;
+    for (const config::HostPort& address : it->second) {
+      config::BackendConfig member = b;
+      member.dns = {};
+      member.srv.clear();
+      member.address = address;
+      member.name = b.name + "/" + address.to_string();
+      if (member.metrics_url) member.metrics_url->address.host = address.host;
+      if (member.tls && member.tls->server_name.empty() && b.srv.empty()) {
+        member.tls->server_name = b.dns.host;
+      }
+      out.backends.push_back(std::move(member));
+    }
+  }
+  return out;
+}
+
+bool uses_discovery(const config::Config& config) {
+  return std::any_of(
+      config.backends.begin(), config.backends.end(),
+      [](const config::BackendConfig& b) { return !b.srv.empty() || b.dns.port != 0; });
+}
+
+}  // namespace infergate::gateway

@@ -1,0 +1,166 @@
+// Backends found in DNS (dns: every address of a name; srv: SRV records), against a real
+// DNS server started by the test: Debian's dnsmasq on a loopback port, answering from a
+// hosts file the test rewrites (SIGHUP) and one SRV record. Sims listen on 127.0.0.2,
+// 127.0.0.3 and 127.0.0.4 (all loopback) on one port, as the pods behind a headless
+// Service do.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/cluster.h"
+#include "tests/support/fake_http_server.h"
+#include "tests/support/process.h"
+
+namespace infergate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// dnsmasq on 127.0.0.1:port, authoritative for nothing, answering from `hosts` (read
+// again on SIGHUP) with a TTL of 1 s, plus the SRV records given.
+class DnsServer {
+ public:
+  DnsServer(const std::string& hosts, const std::vector<std::string>& srv_records) {
+    char pattern[] = "/tmp/infergate-dns-XXXXXX";
+    ::close(::mkstemp(pattern));
+    hosts_path_ = pattern;
+    write_hosts(hosts);
+    port_ = closed_port();
+    std::vector<std::string> args = {"--no-daemon",
+                                     "--conf-file=/dev/null",
+                                     "--port=" + std::to_string(port_),
+                                     "--listen-address=127.0.0.1",
+                                     "--bind-interfaces",
+                                     "--no-resolv",
+                                     "--no-hosts",
+                                     "--addn-hosts=" + hosts_path_,
+                                     "--local-ttl=1",
+                                     "--user=root",
+                                     "--pid-file=",
+                                     "--log-facility=-",
+                                     "--log-queries"};
+    for (const std::string& r : srv_records) args.push_back("--srv-host=" + r);
+    process_ = std::make_unique<Process>("/usr/sbin/dnsmasq", args);
+    ok_ = process_->wait_for_line("started, version", 10s).has_value();
+  }
+  ~DnsServer() { std::remove(hosts_path_.c_str()); }
+
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+  // New records: the file is rewritten and dnsmasq told to read it again.
+  void write_hosts(const std::string& hosts) {
+    std::ofstream(hosts_path_) << hosts;
+    if (process_) process_->signal(SIGHUP);
+  }
+
+ private:
+  std::string hosts_path_;
+  int port_ = 0;
+  bool ok_ = false;
+  std::unique_ptr<Process> process_;
+};
+
+std::string served_by_one(int port) {
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + 5s);
+  inference::ModelInferResponse r;
+  const grpc::Status s = make_stub(port)->ModelInfer(&c, identity_request(256, 3), &r);
+  return s.ok() ? served_by(r) : "error: " + s.error_message();
+}
+
+TEST(Discovery, DnsAndSrvNamesFollowTheRecordsAndARemovedAddressDrains) {
+  const int port = closed_port();  // every "pod" listens on it, each on its own address
+  Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
+  Sim b("sim-b", {"--listen", "127.0.0.3:" + std::to_string(port)});
+  Sim c("sim-c");  // behind the SRV record, on a port of its own
+  DnsServer dns("127.0.0.2 triton.test\n127.0.0.3 triton.test\n127.0.0.1 sim-c.test\n",
+                {"_grpc._tcp.srvset.test,sim-c.test," + std::to_string(c.port())});
+  ASSERT_TRUE(dns.ok()) << "dnsmasq did not start";
+  Gateway gw(
+      Gateway::WithKeys{},
+      {{"triton", "", {"dns: \"triton.test:" + std::to_string(port) + "\""}},
+       {"srvset", "", {"srv: _grpc._tcp.srvset.test"}}},
+      "discovery:\n  interval: 500ms\n  resolvers: [\"127.0.0.1:" + std::to_string(dns.port()) +
+          "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n  healthy_threshold: 1\n"
+          "  slow_start: 0s\n",
+      2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 3, 15s)) << gw.metrics_text();
+  EXPECT_EQ(gw.metric("infergate_backend_state{backend=\"triton/127.0.0.2:" + std::to_string(port) +
+                      "\",state=\"healthy\"}"),
+            1)
+      << gw.metrics_text();
+  std::map<std::string, int> served;
+  for (int i = 0; i < 60; ++i) ++served[served_by_one(gw.port())];
+  EXPECT_GT(served["sim-a"], 0);
+  EXPECT_GT(served["sim-b"], 0);
+  EXPECT_GT(served["sim-c"], 0) << "the SRV record's target";
+
+  // Requests keep flowing while 127.0.0.3 leaves the records: none fails.
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0};
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::string first_failure;
+  std::vector<std::thread> load;
+  for (int t = 0; t < 4; ++t) {
+    load.emplace_back([&] {
+      while (!stop) {
+        const std::string who = served_by_one(gw.port());
+        ++done;
+        if (who.starts_with("error")) {
+          ++failures;
+          std::lock_guard lock(mu);
+          if (first_failure.empty()) first_failure = who;
+        }
+      }
+    });
+  }
+  dns.write_hosts("127.0.0.2 triton.test\n127.0.0.1 sim-c.test\n");
+  const bool shrank = wait_for_healthy(gw, 2, 10s);
+  // And a new pod appears: probed, then served.
+  Sim d("sim-d", {"--listen", "127.0.0.4:" + std::to_string(port)});
+  dns.write_hosts("127.0.0.2 triton.test\n127.0.0.4 triton.test\n127.0.0.1 sim-c.test\n");
+  const bool grew = wait_for_healthy(gw, 3, 10s);
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_TRUE(shrank) << gw.metrics_text();
+  EXPECT_TRUE(grew) << gw.metrics_text();
+  EXPECT_EQ(failures.load(), 0) << first_failure << " (of " << done.load() << ")";
+  EXPECT_GT(done.load(), 20);
+  served.clear();
+  for (int i = 0; i < 60; ++i) ++served[served_by_one(gw.port())];
+  EXPECT_EQ(served["sim-b"], 0) << "gone from the records";
+  EXPECT_GT(served["sim-d"], 0) << "new in the records";
+  EXPECT_TRUE(gw.process().wait_for_line("discovery_changed", 1s).has_value());
+}
+
+// A DNS server that stops answering does not empty the fleet: the last addresses stay.
+TEST(Discovery, ADnsOutageKeepsTheLastAddresses) {
+  const int port = closed_port();
+  Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
+  auto dns = std::make_unique<DnsServer>("127.0.0.2 triton.test\n", std::vector<std::string>{});
+  ASSERT_TRUE(dns->ok());
+  Gateway gw(Gateway::WithKeys{},
+             {{"triton", "", {"dns: \"triton.test:" + std::to_string(port) + "\""}}},
+             "discovery:\n  interval: 300ms\n  timeout: 300ms\n  resolvers: [\"127.0.0.1:" +
+                 std::to_string(dns->port()) + "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n",
+             2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 1, 15s));
+  dns.reset();  // nothing answers on that port now
+  ASSERT_TRUE(gw.process().wait_for_line("discovery_failed backend=triton", 10s).has_value());
+  EXPECT_EQ(gw.metric("infergate_healthy_backends"), 1);
+  EXPECT_EQ(served_by_one(gw.port()), "sim-a");
+}
+
+}  // namespace
+}  // namespace infergate::testing
