@@ -72,6 +72,7 @@ void read_backend_tls(const Value& v, BackendTlsConfig& t) {
 BackendConfig read_backend(const Value& v) {
   BackendConfig b;
   MapReader m(v);
+  if (!m.valid()) return b;
   if (auto name = m.require("name")) {
     if (auto s = name->string()) {
       if (valid_backend_name(*s)) {

@@ -168,7 +168,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, int workers)
 
 Gateway::~Gateway() { stop(); }
 
-void Gateway::discover(const config::Config& config) {
+void Gateway::discover(const config::Config& config, bool at_start) {
   if (!uses_discovery(config)) {
     discovery_.reset();
     found_.clear();
@@ -184,6 +184,7 @@ void Gateway::discover(const config::Config& config) {
       gateway_log().info("discovery_changed sets=\"{}\"", sets);
       fleet_->apply(expand_backends(*config_, found_));
     });
+    if (at_start) found_ = discovery_->first_round(config);
   }
   discovery_->configure(config);
 }
@@ -290,7 +291,7 @@ std::string Gateway::start() {
     if (plaintext_listener_) plaintext_listener_->close();
     return "cannot listen on " + config_->admin_listen.to_string() + " (admin): " + e;
   }
-  discover(*config_);
+  discover(*config_, /*at_start=*/true);
   fleet_->start(expand_backends(*config_, found_));
   for (auto& w : workers_) w->start();
   status_->start();
@@ -426,7 +427,7 @@ void Gateway::reload() {
         "drain_timeout, frontend (but for the TLS files), upstream and access_log keep their "
         "running values until a restart\"");
   }
-  discover(next);
+  discover(next, /*at_start=*/false);
   fleet_->apply(expand_backends(next, found_));
   std::string admin_tls_error;
   AdminServer::Limits admin = admin_limits(next, &admin_tls_error);

@@ -60,8 +60,10 @@ class Gateway {
   // Who may call under `config`: made again only when auth: changes, so a JWT validator
   // keeps its verdicts and the keys it fetched across reloads that do not touch it.
   std::shared_ptr<const auth::Authenticator> authenticator(const config::Config& config);
-  // Starts, reconfigures or stops discovery for `config`'s dns and srv entries.
-  void discover(const config::Config& config);
+  // Starts, reconfigures or stops discovery for `config`'s dns and srv entries (and
+  // addresses given by host name). At start the first round is awaited (within
+  // discovery.timeout) so that the fleet starts with the addresses.
+  void discover(const config::Config& config, bool at_start);
 
   std::shared_ptr<const config::Config> config_;
   config::AuthConfig auth_config_;

@@ -49,6 +49,19 @@ ClientMetric histogram(std::vector<ClientMetric::Label> labels, std::uint64_t co
   return h;
 }
 
+// A backend that drains while another of the same name serves (its address changed: a
+// reload, or discovery following a host name to a new IP) is left out of the per-backend
+// series, so that no two series carry the same labels.
+bool shadowed(const routing::Fleet& fleet, const routing::BackendInfo& b) {
+  if (b.state != routing::BackendState::kDraining) return false;
+  for (const routing::BackendInfo& other : fleet.backends()) {
+    if (&other != &b && other.name == b.name && other.state != routing::BackendState::kDraining) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Sums the workers' series for each (method, code) that has seen a request.
 class DataPlaneCollector : public prometheus::Collectable {
  public:
@@ -252,6 +265,7 @@ std::vector<MetricFamily> backend_outcomes(const routing::Fleet& fleet) {
                          MetricType::Counter,
                          {}};
   for (const routing::BackendInfo& b : fleet.backends()) {
+    if (shadowed(fleet, b)) continue;
     const routing::BackendStats& s = b.runtime->stats;
     std::uint64_t count = 0;
     for (size_t c = 0; c < s.answers.size(); ++c) {
@@ -354,6 +368,7 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
       routing::BackendState::kUnhealthy, routing::BackendState::kEjected,
       routing::BackendState::kDraining};
   for (const routing::BackendInfo& b : fleet.backends()) {
+    if (shadowed(fleet, b)) continue;
     for (routing::BackendState s : kStates) {
       state.metric.push_back(
           gauge(b.state == s ? 1 : 0,

@@ -6,17 +6,14 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
-#include <set>
 
 #include "gateway/logging.h"
 
 namespace infergate::gateway {
 namespace {
 
-// DNS classes and types (RFC 1035, RFC 3596, RFC 2782).
+// The DNS class and the SRV type (RFC 1035, RFC 2782).
 constexpr int kClassIn = 1;
-constexpr int kTypeA = 1;
-constexpr int kTypeAaaa = 28;
 constexpr int kTypeSrv = 33;
 constexpr int kMaxAddresses = 256;  // per answer
 
@@ -24,6 +21,16 @@ struct AresLibrary {
   AresLibrary() { ares_library_init(ARES_LIB_INIT_ALL); }
   ~AresLibrary() { ares_library_cleanup(); }
 };
+
+bool is_ip_literal(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return ::inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         ::inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+bool by_host_name(const config::BackendConfig& b) {
+  return b.srv.empty() && b.dns.port == 0 && b.address.port != 0 && !is_ip_literal(b.address.host);
+}
 
 std::string ip_text(const void* address, int family) {
   char text[INET6_ADDRSTRLEN] = {};
@@ -47,16 +54,56 @@ struct Discovery::Round {
     Round* round;
     std::string entry;
     std::uint16_t port;
-    int type;
+    int type;  // kTypeSrv, or 0: a host's addresses (getaddrinfo: the hosts file, then DNS)
   };
 
   ares_channel channel = nullptr;
   std::map<std::string, Answer> answers;  // by entry name
   int min_ttl = -1;
 
-  void ask(const std::string& entry, const std::string& name, std::uint16_t port, int type) {
-    ares_query(channel, name.c_str(), kClassIn, type, &Round::on_answer,
-               new Query{this, entry, port, type});
+  void ask_srv(const std::string& entry, const std::string& name) {
+    ares_query(channel, name.c_str(), kClassIn, kTypeSrv, &Round::on_answer,
+               new Query{this, entry, 0, kTypeSrv});
+  }
+  void ask_host(const std::string& entry, const std::string& host, std::uint16_t port) {
+    ares_addrinfo_hints hints{};
+    hints.ai_family = AF_UNSPEC;
+    ares_getaddrinfo(channel, host.c_str(), nullptr, &hints, &Round::on_addresses,
+                     new Query{this, entry, port, 0});
+  }
+
+  // Answers are counted for the entry; a failure is kept unless another answer comes.
+  static bool count(Answer& a, int status) {
+    if (status == ARES_ENOTFOUND || status == ARES_ENODATA) {  // no such records
+      ++a.answered;
+      return false;
+    }
+    if (status != ARES_SUCCESS) {
+      ++a.failed;
+      a.why = ares_strerror(status);
+      return false;
+    }
+    ++a.answered;
+    return true;
+  }
+
+  static void on_addresses(void* arg, int status, int /*timeouts*/, ares_addrinfo* result) {
+    std::unique_ptr<Query> q(static_cast<Query*>(arg));
+    Round& r = *q->round;
+    Answer& a = r.answers[q->entry];
+    if (count(a, status) && result != nullptr) {
+      int n = 0;
+      for (ares_addrinfo_node* node = result->nodes; node != nullptr && n < kMaxAddresses;
+           node = node->ai_next, ++n) {
+        const void* ip = node->ai_family == AF_INET6
+                             ? static_cast<const void*>(
+                                   &reinterpret_cast<sockaddr_in6*>(node->ai_addr)->sin6_addr)
+                             : &reinterpret_cast<sockaddr_in*>(node->ai_addr)->sin_addr;
+        a.addresses.push_back({.host = ip_text(ip, node->ai_family), .port = q->port});
+        if (node->ai_ttl >= 0) r.note_ttl(node->ai_ttl);
+      }
+    }
+    if (result != nullptr) ares_freeaddrinfo(result);
   }
 
   void note_ttl(int ttl) { min_ttl = min_ttl < 0 ? ttl : std::min(min_ttl, ttl); }
@@ -65,47 +112,17 @@ struct Discovery::Round {
     std::unique_ptr<Query> q(static_cast<Query*>(arg));
     Round& r = *q->round;
     Answer& a = r.answers[q->entry];
-    if (status == ARES_ENOTFOUND || status == ARES_ENODATA) {  // no such records
-      ++a.answered;
-      return;
-    }
-    if (status != ARES_SUCCESS) {
+    if (!count(a, status)) return;
+    ares_srv_reply* srv = nullptr;
+    if (ares_parse_srv_reply(abuf, alen, &srv) != ARES_SUCCESS) {
+      --a.answered;
       ++a.failed;
-      a.why = ares_strerror(status);
+      a.why = "an SRV answer that does not parse";
       return;
     }
-    ++a.answered;
-    if (q->type == kTypeA) {
-      ares_addrttl ttls[kMaxAddresses];
-      int n = kMaxAddresses;
-      if (ares_parse_a_reply(abuf, alen, nullptr, ttls, &n) != ARES_SUCCESS) return;
-      for (int i = 0; i < n; ++i) {
-        a.addresses.push_back({.host = ip_text(&ttls[i].ipaddr, AF_INET), .port = q->port});
-        r.note_ttl(ttls[i].ttl);
-      }
-    } else if (q->type == kTypeAaaa) {
-      ares_addr6ttl ttls[kMaxAddresses];
-      int n = kMaxAddresses;
-      if (ares_parse_aaaa_reply(abuf, alen, nullptr, ttls, &n) != ARES_SUCCESS) return;
-      for (int i = 0; i < n; ++i) {
-        a.addresses.push_back({.host = ip_text(&ttls[i].ip6addr, AF_INET6), .port = q->port});
-        r.note_ttl(ttls[i].ttl);
-      }
-    } else if (q->type == kTypeSrv) {
-      ares_srv_reply* srv = nullptr;
-      if (ares_parse_srv_reply(abuf, alen, &srv) != ARES_SUCCESS) {
-        --a.answered;
-        ++a.failed;
-        a.why = "an SRV answer that does not parse";
-        return;
-      }
-      // Each target's addresses, on the record's port.
-      for (ares_srv_reply* s = srv; s != nullptr; s = s->next) {
-        r.ask(q->entry, s->host, s->port, kTypeA);
-        r.ask(q->entry, s->host, s->port, kTypeAaaa);
-      }
-      ares_free_data(srv);
-    }
+    // Each target's addresses, on the record's port.
+    for (ares_srv_reply* s = srv; s != nullptr; s = s->next) r.ask_host(q->entry, s->host, s->port);
+    ares_free_data(srv);
   }
 };
 
@@ -125,15 +142,31 @@ Discovery::~Discovery() {
   thread_.join();
 }
 
-void Discovery::configure(const config::Config& config) {
+std::vector<Discovery::Entry> Discovery::entries_of(const config::Config& config) {
   std::vector<Entry> entries;
   for (const config::BackendConfig& b : config.backends) {
     if (!b.srv.empty()) {
       entries.push_back({.name = b.name, .srv = b.srv});
     } else if (b.dns.port != 0) {
       entries.push_back({.name = b.name, .host = b.dns.host, .port = b.dns.port});
+    } else if (by_host_name(b)) {
+      entries.push_back({.name = b.name, .host = b.address.host, .port = b.address.port});
     }
   }
+  return entries;
+}
+
+Discovery::Found Discovery::first_round(const config::Config& config) {
+  int ttl = -1;
+  Found found =
+      resolve(entries_of(config), config.discovery.resolvers, config.discovery.timeout, {}, ttl);
+  std::lock_guard lock(mu_);
+  last_ = found;
+  return found;
+}
+
+void Discovery::configure(const config::Config& config) {
+  std::vector<Entry> entries = entries_of(config);
   {
     std::lock_guard lock(mu_);
     entries_ = std::move(entries);
@@ -155,8 +188,6 @@ void Discovery::resolve_now() {
 
 void Discovery::run() {
   std::unique_lock lock(mu_);
-  Found last;
-  std::set<std::string> failing;
   while (!stop_) {
     if (entries_.empty()) {
       wake_.wait(lock, [&] { return stop_ || again_; });
@@ -170,11 +201,11 @@ void Discovery::run() {
     again_ = false;
     lock.unlock();
     int ttl = -1;
-    Found found = resolve(entries, servers, timeout, last, ttl);
+    Found found = resolve(entries, servers, timeout, last_, ttl);
     lock.lock();
     if (stop_) break;
-    if (found != last) {
-      last = found;
+    if (found != last_) {
+      last_ = found;
       boost::asio::post(control_, [alive = alive_, on_change = on_change_, found] {
         if (*alive) on_change(found);
       });
@@ -209,10 +240,9 @@ Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
   for (const Entry& e : entries) {
     round.answers[e.name];
     if (!e.srv.empty()) {
-      round.ask(e.name, e.srv, 0, kTypeSrv);
+      round.ask_srv(e.name, e.srv);
     } else {
-      round.ask(e.name, e.host, e.port, kTypeA);
-      round.ask(e.name, e.host, e.port, kTypeAaaa);
+      round.ask_host(e.name, e.host, e.port);
     }
   }
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -274,6 +304,16 @@ config::Config expand_backends(const config::Config& config, const Discovery::Fo
   config::Config out = config;
   out.backends.clear();
   for (const config::BackendConfig& b : config.backends) {
+    if (by_host_name(b)) {
+      config::BackendConfig one = b;
+      auto it = found.find(b.name);
+      if (it != found.end() && !it->second.empty()) {
+        one.address = it->second.front();
+        if (one.tls && one.tls->server_name.empty()) one.tls->server_name = b.address.host;
+      }
+      out.backends.push_back(std::move(one));
+      continue;
+    }
     if (b.srv.empty() && b.dns.port == 0) {
       out.backends.push_back(b);
       continue;
@@ -297,9 +337,10 @@ config::Config expand_backends(const config::Config& config, const Discovery::Fo
 }
 
 bool uses_discovery(const config::Config& config) {
-  return std::any_of(
-      config.backends.begin(), config.backends.end(),
-      [](const config::BackendConfig& b) { return !b.srv.empty() || b.dns.port != 0; });
+  return std::any_of(config.backends.begin(), config.backends.end(),
+                     [](const config::BackendConfig& b) {
+                       return !b.srv.empty() || b.dns.port != 0 || by_host_name(b);
+                     });
 }
 
 }  // namespace infergate::gateway

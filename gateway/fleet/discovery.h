@@ -40,6 +40,10 @@ class Discovery {
   void configure(const config::Config& config);
   // Ask again now (a connection to a discovered address failed). Any thread.
   void resolve_now();
+  // At start, before the fleet exists: one round on the calling thread (within
+  // discovery.timeout), so that the fleet starts with the addresses; the thread goes on
+  // from there.
+  Found first_round(const config::Config& config);
 
   // The floor of the re-resolution period (records with a TTL of 0 are asked this often).
   static constexpr std::chrono::milliseconds kMinPeriod{250};
@@ -47,10 +51,11 @@ class Discovery {
  private:
   struct Entry {
     std::string name;
-    std::string host;        // dns: the name asked for A/AAAA
+    std::string host;        // dns (or address with a host name): the name asked
     std::uint16_t port = 0;  // dns: the port every address gets
     std::string srv;         // srv: the name asked for SRV
   };
+  static std::vector<Entry> entries_of(const config::Config& config);
   struct Round;
 
   void run();
@@ -67,6 +72,7 @@ class Discovery {
   std::condition_variable wake_;
   bool stop_ = false;
   bool again_ = false;  // configure() or resolve_now() since the round began
+  Found last_;          // what the latest round found
   std::vector<Entry> entries_;
   std::vector<config::HostPort> servers_;
   std::chrono::nanoseconds interval_ = std::chrono::seconds(5);
@@ -76,10 +82,12 @@ class Discovery {
 
 // `config` with each dns or srv entry replaced by one entry per address `found` for it,
 // named "NAME/ip:port", its settings copied (a metrics_url is scraped on the member's
-// address; TLS checks the name asked for, unless server_name says otherwise).
+// address; TLS checks the name asked for, unless server_name says otherwise). An entry
+// whose address is a host name gets the first address found for it (same name; TLS
+// checks the host name); until one is found it stays as written.
 config::Config expand_backends(const config::Config& config, const Discovery::Found& found);
 
-// True if any backend entry is found through DNS.
+// True if any backend entry is found through DNS (dns, srv, or an address by host name).
 bool uses_discovery(const config::Config& config);
 
 }  // namespace infergate::gateway

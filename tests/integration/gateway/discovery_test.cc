@@ -150,16 +150,37 @@ TEST(Discovery, ADnsOutageKeepsTheLastAddresses) {
   Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
   auto dns = std::make_unique<DnsServer>("127.0.0.2 triton.test\n", std::vector<std::string>{});
   ASSERT_TRUE(dns->ok());
-  Gateway gw(Gateway::WithKeys{},
-             {{"triton", "", {"dns: \"triton.test:" + std::to_string(port) + "\""}}},
-             "discovery:\n  interval: 300ms\n  timeout: 300ms\n  resolvers: [\"127.0.0.1:" +
-                 std::to_string(dns->port()) + "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n",
-             2, /*wait_healthy=*/false);
+  Gateway gw(
+      Gateway::WithKeys{}, {{"triton", "", {"dns: \"triton.test:" + std::to_string(port) + "\""}}},
+      "discovery:\n  interval: 300ms\n  timeout: 300ms\n  resolvers: [\"127.0.0.1:" +
+          std::to_string(dns->port()) + "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n",
+      2, /*wait_healthy=*/false);
   ASSERT_TRUE(wait_for_healthy(gw, 1, 15s));
   dns.reset();  // nothing answers on that port now
   ASSERT_TRUE(gw.process().wait_for_line("discovery_failed backend=triton", 10s).has_value());
   EXPECT_EQ(gw.metric("infergate_healthy_backends"), 1);
   EXPECT_EQ(served_by_one(gw.port()), "sim-a");
+}
+
+// The single-address form by host name is followed too: a pod rescheduled to a new IP is
+// reached there under the same backend name (not ejected in a loop at the old one).
+TEST(Discovery, AnAddressByHostNameFollowsItsRecord) {
+  const int port = closed_port();
+  Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
+  Sim b("sim-b", {"--listen", "127.0.0.3:" + std::to_string(port)});
+  DnsServer dns("127.0.0.2 triton-0.test\n", {});
+  ASSERT_TRUE(dns.ok());
+  Gateway gw(
+      Gateway::WithKeys{}, {{"triton-0", "triton-0.test:" + std::to_string(port), {}}},
+      "discovery:\n  interval: 300ms\n  resolvers: [\"127.0.0.1:" + std::to_string(dns.port()) +
+          "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n  healthy_threshold: 1\n",
+      2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 1, 15s));
+  EXPECT_EQ(served_by_one(gw.port()), "sim-a");
+  dns.write_hosts("127.0.0.3 triton-0.test\n");
+  EXPECT_TRUE(wait_until([&] { return served_by_one(gw.port()) == "sim-b"; }, 10s));
+  EXPECT_EQ(gw.metric("infergate_backend_state{backend=\"triton-0\",state=\"healthy\"}"), 1)
+      << gw.metrics_text();
 }
 
 }  // namespace

@@ -698,7 +698,7 @@ TEST(ConfigLoader, BackendMustBeAMappingWithNameAndAddress) {
 )");
   EXPECT_THAT(problem_at(r, "backends[0]").message, HasSubstr("expected a mapping"));
   Problem missing = problem_at(r, "backends[1]");
-  EXPECT_THAT(missing.message, HasSubstr("missing required key 'address'"));
+  EXPECT_THAT(missing.message, HasSubstr("needs exactly one of address"));
   EXPECT_EQ(missing.line, 3);
 }
 
