@@ -98,6 +98,9 @@ struct RoutingConfig {
   std::chrono::nanoseconds sequence_idle_timeout = std::chrono::seconds(60);
   std::uint64_t retry_buffer_bytes = 16ull << 20;  // request bytes kept for a retry
   bool latency_aware = true;  // least_loaded also weighs each backend's recent latency
+  // Where a new sequence goes: hash (rendezvous hashing of its id over the backends
+  // serving the model: every gateway replica agrees) or load (the least loaded).
+  std::string sequence_placement = "hash";
 };
 
 // Active probes and passive outlier detection.

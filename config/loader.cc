@@ -288,6 +288,9 @@ void read_routing(const Value& v, RoutingConfig& r) {
     if (auto p = x->number(0, 100)) r.retry_budget_percent = *p;
   }
   read_positive(m, "sequence_idle_timeout", r.sequence_idle_timeout);
+  if (auto x = m.get("sequence_placement")) {
+    if (auto p = x->choice({"hash", "load"})) r.sequence_placement = *p;
+  }
   if (auto x = m.get("retry_buffer")) {
     if (auto b = x->bytes()) r.retry_buffer_bytes = *b;
   }

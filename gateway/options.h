@@ -71,6 +71,7 @@ struct DataPlaneOptions {
 struct RoutingOptions {
   std::string policy = "least_loaded";
   bool latency_aware = true;
+  bool sequence_hash = true;  // routing.sequence_placement hash
   int retries = 1;
   double retry_budget_percent = 10;
   std::uint64_t retry_buffer_bytes = 16ull << 20;

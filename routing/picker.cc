@@ -1,5 +1,7 @@
 #include "routing/picker.h"
 
+#include <cmath>
+
 #include <algorithm>
 #include <limits>
 
@@ -39,6 +41,62 @@ bool Picker::tried(const Fleet& fleet, std::uint32_t position, const PickRequest
 bool Picker::excluded(const Fleet& fleet, std::uint32_t position,
                       const PickRequest& request) const {
   return tried(fleet, position, request) || fleet.backends()[position].full();
+}
+
+namespace {
+
+// 64-bit FNV-1a over `a`, a separator and `b`, then a 64-bit finaliser (splitmix64): a
+// hash that is the same in every process and build, as rendezvous hashing across
+// gateways needs.
+std::uint64_t stable_hash(std::string_view a, std::string_view b) {
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(a);
+  mix(std::string_view("\0", 1));
+  mix(b);
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+}  // namespace
+
+double Picker::rendezvous_score(std::string_view key, std::string_view name, double weight) {
+  // u uniform in (0, 1); -weight / ln(u) is weighted rendezvous hashing: each backend wins
+  // in proportion to its weight.
+  const double u = (static_cast<double>(stable_hash(key, name) >> 11) + 0.5) / 9007199254740992.0;
+  return -weight / std::log(u);
+}
+
+PickResult Picker::pick_by_hash(const Fleet& fleet, const PickRequest& request,
+                                std::string_view key) {
+  const std::vector<std::uint32_t>& candidates =
+      request.model.empty() ? fleet.routable() : fleet.candidates(request.model, request.version);
+  int best = -1;
+  double best_score = 0;
+  for (std::uint32_t p : candidates) {
+    if (tried(fleet, p, request)) continue;
+    const BackendInfo& b = fleet.backends()[p];
+    const double s = rendezvous_score(key, b.name, b.weight);
+    if (best < 0 || s > best_score || (s == best_score && b.name < fleet.backends()[best].name)) {
+      best = static_cast<int>(p);
+      best_score = s;
+    }
+  }
+  if (best < 0) {
+    const bool known = request.model.empty() || fleet.known(request.model, request.version);
+    return {known ? PickResult::Status::kUnavailable : PickResult::Status::kNotFound, -1};
+  }
+  if (fleet.backends()[best].full()) return {PickResult::Status::kFull, -1};
+  return {PickResult::Status::kPicked, best};
 }
 
 PickResult Picker::pick(const Fleet& fleet, const PickRequest& request) {

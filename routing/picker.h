@@ -47,6 +47,16 @@ class Picker {
 
   PickResult pick(const Fleet& fleet, const PickRequest& request);
 
+  // The backend for a new sequence, by weighted rendezvous hashing of `key` (model and
+  // sequence id) over the candidates' names and configured weights: every gateway with
+  // the same view of the fleet picks the same one, with no shared state, and a backend
+  // joining or leaving moves only the sequences it wins or held. When the winner is at
+  // its max_inflight: kFull (the sequence waits for it; nowhere else is the same).
+  static PickResult pick_by_hash(const Fleet& fleet, const PickRequest& request,
+                                 std::string_view key);
+  // The rendezvous score of a backend named `name` with `weight` for `key` (higher wins).
+  static double rendezvous_score(std::string_view key, std::string_view name, double weight);
+
   // The load score the least-loaded policy minimises: (outstanding + 1) / effective
   // weight; with a latency unit (the fastest compared backend's recent latency), times
   // how much slower than that this backend has been. An idle backend's past latency is

@@ -58,6 +58,7 @@ RoutingOptions routing_options(const config::Config& config,
   return RoutingOptions{
       .policy = config.routing.policy,
       .latency_aware = config.routing.latency_aware,
+      .sequence_hash = config.routing.sequence_placement == "hash",
       .retries = config.routing.retries,
       .retry_budget_percent = config.routing.retry_budget_percent,
       .retry_buffer_bytes = config.routing.retry_buffer_bytes,

@@ -326,9 +326,14 @@ void ProxyStream::route_sequence(const RequestView& view) {
     if (answer_in_stream(lost)) return;
     return reply_local(GrpcCode::kUnavailable, lost);
   }
-  // A new sequence (or a restart): least-loaded, then pinned.
-  const routing::PickResult r =
-      worker_.picker().pick(*fleet_, {.model = model_, .version = version_});
+  // A new sequence (or a restart), or one this gateway has not seen (its start went through
+  // another replica): by rendezvous hash of its id, so that every replica with the same
+  // fleet picks the same backend (or the least loaded, with sequence_placement load);
+  // then pinned here.
+  const routing::PickRequest request{.model = model_, .version = version_};
+  const routing::PickResult r = worker_.routing().sequence_hash
+                                    ? routing::Picker::pick_by_hash(*fleet_, request, key)
+                                    : worker_.picker().pick(*fleet_, request);
   if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
   const routing::BackendInfo& b = fleet_->backends()[r.position];

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "tests/support/cluster.h"
@@ -142,6 +144,75 @@ TEST(Routing, SequencesStayOnTheirBackends) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// Two gateway replicas in front of the same three sims, and clients whose requests
+// alternate between them (an L4 balancer moving a job, a reconnect): a new sequence's
+// backend is chosen by rendezvous hash of its id, so both replicas send every step of a
+// sequence to the same backend and every running sum is right.
+TEST(Routing, SequencesKeepTheirBackendAcrossGatewayReplicas) {
+  std::vector<std::unique_ptr<Sim>> sims;
+  for (const char* name : {"sim-a", "sim-b", "sim-c"}) {
+    sims.push_back(std::make_unique<Sim>(
+        name, std::vector<std::string>{"--model", "counter:kind=accumulate,seq_idle=30s"}));
+  }
+  Gateway one(backends_of(sims));
+  Gateway two(backends_of(sims));
+  constexpr int kSequences = 12;
+  constexpr int kSteps = 20;
+  std::atomic<int> wrong{0};
+  std::mutex mu;
+  std::set<std::string> owners;
+  std::vector<std::thread> threads;
+  for (int s = 0; s < kSequences; ++s) {
+    threads.emplace_back([&, s] {
+      std::unique_ptr<inference::GRPCInferenceService::Stub> stubs[2] = {make_stub(one.port()),
+                                                                         make_stub(two.port())};
+      std::string owner;
+      for (int step = 0; step < kSteps; ++step) {
+        inference::ModelInferRequest q;
+        q.set_model_name("counter");
+        auto& params = *q.mutable_parameters();
+        if (s % 3 == 0) {
+          params["sequence_id"].set_string_param("track-" + std::to_string(s));
+        } else {
+          params["sequence_id"].set_uint64_param(5000 + s);
+        }
+        params["sequence_start"].set_bool_param(step == 0);
+        params["sequence_end"].set_bool_param(step == kSteps - 1);
+        auto* in = q.add_inputs();
+        in->set_name("INPUT0");
+        in->set_datatype("INT32");
+        in->add_shape(1);
+        const std::int32_t one_value = 1;
+        q.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&one_value), 4));
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + 10s);
+        inference::ModelInferResponse r;
+        // Steps alternate replicas; which one starts alternates too.
+        grpc::Status st = stubs[(step + s) % 2]->ModelInfer(&c, q, &r);
+        if (!st.ok()) {
+          ADD_FAILURE() << "sequence " << s << " step " << step << ": " << st.error_message();
+          ++wrong;
+          return;
+        }
+        if (step == 0) owner = served_by(r);
+        std::int32_t sum = 0;
+        std::memcpy(&sum, r.raw_output_contents(0).data(), 4);
+        if (served_by(r) != owner || sum != step + 1) {
+          ADD_FAILURE() << "sequence " << s << " step " << step << ": sum " << sum << " on "
+                        << served_by(r) << " (began on " << owner << ")";
+          ++wrong;
+          return;
+        }
+      }
+      std::lock_guard lock(mu);
+      owners.insert(owner);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GE(owners.size(), 2u) << "the hash spreads sequences over the backends";
 }
 
 TEST(Routing, KillingOneOfThreeUnderLoadLosesNothingRetryable) {

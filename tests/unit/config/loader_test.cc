@@ -543,6 +543,21 @@ discovery:
   problem_at(r, "backends[3].dns");
 }
 
+TEST(ConfigLoader, SequencePlacementIsHashOrLoad) {
+  LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->routing.sequence_placement, "hash");
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nrouting:\n"
+      "  sequence_placement: load\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->routing.sequence_placement, "load");
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nrouting:\n"
+      "  sequence_placement: sticky\n");
+  EXPECT_FALSE(r.ok());
+}
+
 TEST(ConfigLoader, AdminTlsNeedsBothFiles) {
   LoadResult r = load(
       "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"

@@ -294,3 +294,64 @@ TEST(Picker, SlowStartLowersTheEffectiveWeight) {
 
 }  // namespace
 }  // namespace infergate::routing
+
+namespace infergate::routing {
+namespace {
+
+std::string hashed(const Fleet& f, std::string_view key, std::string_view model = "m") {
+  PickResult r = Picker::pick_by_hash(f, PickRequest{.model = model}, key);
+  return r.status == PickResult::Status::kPicked ? f.backends()[r.position].name : "";
+}
+
+// Two gateways see the same backends in another order, with other ids: they agree.
+TEST(PickByHash, EveryReplicaWithTheSameFleetPicksTheSameBackend) {
+  Fleet one = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  FleetBuilder other;
+  other.add("x", {}).add("c", {"m"}).add("a", {"m"}).add("b", {"m"});
+  Fleet two = other.build();
+  std::map<std::string, int> spread;
+  for (int s = 0; s < 3000; ++s) {
+    const std::string key = "m" + std::string(1, '\0') + "n" + std::to_string(s);
+    const std::string name = hashed(one, key);
+    EXPECT_EQ(name, hashed(two, key)) << s;
+    ++spread[name];
+  }
+  for (const char* name : {"a", "b", "c"}) {
+    EXPECT_GT(spread[name], 800) << name;
+    EXPECT_LT(spread[name], 1200) << name;
+  }
+}
+
+// A backend that leaves moves only its own sequences; the weights set the shares.
+TEST(PickByHash, ALeavingBackendMovesOnlyItsSequencesAndWeightsSetShares) {
+  Fleet three = FleetBuilder().add("a", {"m"}).add("b", {"m"}).add("c", {"m"}).build();
+  Fleet two = FleetBuilder().add("a", {"m"}).add("b", {"m"}).build();
+  for (int s = 0; s < 2000; ++s) {
+    const std::string key = "k" + std::to_string(s);
+    const std::string before = hashed(three, key);
+    if (before != "c") {
+      EXPECT_EQ(hashed(two, key), before) << s;
+    }
+  }
+  Fleet weighted = FleetBuilder().add("a", {"m"}, 1.0).add("b", {"m"}, 3.0).build();
+  int b = 0;
+  for (int s = 0; s < 4000; ++s) b += hashed(weighted, "w" + std::to_string(s)) == "b";
+  EXPECT_GT(b, 2700);  // 3/4 of 4000 = 3000
+  EXPECT_LT(b, 3300);
+}
+
+TEST(PickByHash, OnlyBackendsServingTheModelAndAFullWinnerWaits) {
+  FleetBuilder builder;
+  builder.add("a", {"m"}).add("b", {"other"}).add("c", {"m"}, 1.0, BackendState::kUnhealthy);
+  builder.backends[0].max_inflight = 1;
+  Fleet f = builder.build();
+  EXPECT_EQ(hashed(f, "k1"), "a");
+  set_load(f, 0, 1);
+  EXPECT_EQ(Picker::pick_by_hash(f, PickRequest{.model = "m"}, "k1").status,
+            PickResult::Status::kFull);
+  EXPECT_EQ(Picker::pick_by_hash(f, PickRequest{.model = "nope"}, "k1").status,
+            PickResult::Status::kNotFound);
+}
+
+}  // namespace
+}  // namespace infergate::routing
