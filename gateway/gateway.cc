@@ -185,6 +185,11 @@ void Gateway::discover(const config::Config& config, bool at_start) {
       fleet_->apply(expand_backends(*config_, found_));
     });
     if (at_start) found_ = discovery_->first_round(config);
+    // A member that refuses connections may have moved: ask again now, not at the next
+    // interval (Discovery spaces its rounds by kMinPeriod whatever asks).
+    fleet_->on_connect_failure([this] {
+      if (discovery_) discovery_->resolve_now();
+    });
   }
   discovery_->configure(config);
 }

@@ -61,6 +61,9 @@ struct WorkerShared {
   std::shared_ptr<boost::asio::thread_pool> compression;
   // Every worker's buffered stream bytes together (limits.max_buffered_bytes).
   std::shared_ptr<BufferBudget> buffer_budget;
+  // A connection to a backend could not be made (any thread; posts to control): names
+  // found in DNS are asked again at once. Null: nothing to do.
+  std::function<void()> connect_failed;
   // The data plane's time: every deadline and duration of connections and streams is
   // read from it. Null: std::chrono::steady_clock. (Unit tests pass a clock they move.)
   std::function<std::chrono::steady_clock::time_point()> clock;

@@ -210,9 +210,13 @@ void Discovery::run() {
         if (*alive) on_change(found);
       });
     }
-    std::chrono::nanoseconds period = interval;
+    // Rounds are kMinPeriod apart whatever asks for one (a storm of connection failures
+    // must not become a storm of DNS questions).
+    wake_.wait_for(lock, kMinPeriod, [&] { return stop_; });
+    if (stop_) break;
+    std::chrono::nanoseconds period = interval - kMinPeriod;
     if (ttl >= 0) period = std::min<std::chrono::nanoseconds>(period, std::chrono::seconds(ttl));
-    period = std::max<std::chrono::nanoseconds>(period, kMinPeriod);
+    period = std::max<std::chrono::nanoseconds>(period, std::chrono::nanoseconds(0));
     wake_.wait_for(lock, period, [&] { return stop_ || again_; });
   }
 }

@@ -145,6 +145,12 @@ WorkerShared FleetControl::worker_shared() {
           },
       .compression = compression_pool_,
       .buffer_budget = buffer_budget_,
+      .connect_failed =
+          [this] {
+            boost::asio::post(control_, [this] {
+              if (connect_failure_hook_) connect_failure_hook_();
+            });
+          },
   };
 }
 

@@ -31,6 +31,8 @@ class FleetControl {
 
   // What workers share with the control plane.
   WorkerShared worker_shared();
+  // Called (on the control thread) when a worker fails to connect to a backend.
+  void on_connect_failure(std::function<void()> hook) { connect_failure_hook_ = std::move(hook); }
   // The workers that receive fleet snapshots. Before start().
   void attach(std::vector<Worker*> workers) { workers_ = std::move(workers); }
 
@@ -77,6 +79,7 @@ class FleetControl {
   std::unordered_map<std::string, std::pair<Encoding, std::uint64_t>> compression_;
   std::unordered_map<std::string, BackendTls> tls_;  // by backend name
   std::vector<Worker*> workers_;
+  std::function<void()> connect_failure_hook_;
 };
 
 health::HealthOptions health_options(const config::Config& config);

@@ -191,6 +191,7 @@ void UpstreamConnection::connect() {
             "suppressed={}",
             t.name, t.address, worker().index(), ec.message(), dropped);
       }
+      if (const auto& failed = worker().shared().connect_failed) failed();
       return close("cannot connect: " + ec.message());
     }
     on_connected();

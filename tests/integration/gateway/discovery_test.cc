@@ -27,10 +27,11 @@ namespace {
 using namespace std::chrono_literals;
 
 // dnsmasq on 127.0.0.1:port, authoritative for nothing, answering from `hosts` (read
-// again on SIGHUP) with a TTL of 1 s, plus the SRV records given.
+// again on SIGHUP) with a TTL of `ttl_seconds`, plus the SRV records given.
 class DnsServer {
  public:
-  DnsServer(const std::string& hosts, const std::vector<std::string>& srv_records) {
+  DnsServer(const std::string& hosts, const std::vector<std::string>& srv_records,
+            int ttl_seconds = 1) {
     char pattern[] = "/tmp/infergate-dns-XXXXXX";
     ::close(::mkstemp(pattern));
     hosts_path_ = pattern;
@@ -44,7 +45,7 @@ class DnsServer {
                                      "--no-resolv",
                                      "--no-hosts",
                                      "--addn-hosts=" + hosts_path_,
-                                     "--local-ttl=1",
+                                     "--local-ttl=" + std::to_string(ttl_seconds),
                                      "--user=root",
                                      "--pid-file=",
                                      "--log-facility=-",
@@ -181,6 +182,27 @@ TEST(Discovery, AnAddressByHostNameFollowsItsRecord) {
   EXPECT_TRUE(wait_until([&] { return served_by_one(gw.port()) == "sim-b"; }, 10s));
   EXPECT_EQ(gw.metric("infergate_backend_state{backend=\"triton-0\",state=\"healthy\"}"), 1)
       << gw.metrics_text();
+}
+
+// A connection to a member that fails sends discovery to DNS at once, not at the next
+// interval (an hour here): the pod that moved is found at its new address.
+TEST(Discovery, AFailedConnectionAsksDnsAgainAtOnce) {
+  const int port = closed_port();
+  auto a = std::make_unique<Sim>(
+      "sim-a", std::vector<std::string>{"--listen", "127.0.0.2:" + std::to_string(port)});
+  Sim b("sim-b", {"--listen", "127.0.0.3:" + std::to_string(port)});
+  DnsServer dns("127.0.0.2 triton-0.test\n", {}, /*ttl_seconds=*/3600);
+  ASSERT_TRUE(dns.ok());
+  Gateway gw(Gateway::WithKeys{}, {{"triton-0", "triton-0.test:" + std::to_string(port), {}}},
+             "discovery:\n  interval: 1h\n  resolvers: [\"127.0.0.1:" + std::to_string(dns.port()) +
+                 "\"]\n",
+             2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 1, 15s));
+  EXPECT_EQ(served_by_one(gw.port()), "sim-a");
+  // The pod moves: its old address refuses connections, DNS names the new one.
+  dns.write_hosts("127.0.0.3 triton-0.test\n");
+  a.reset();
+  EXPECT_TRUE(wait_until([&] { return served_by_one(gw.port()) == "sim-b"; }, 10s));
 }
 
 }  // namespace
