@@ -23,6 +23,14 @@ void WorkerStats::record(Method method, GrpcCode code, std::chrono::nanoseconds 
 }
 
 void WorkerStats::record_model(std::string_view model, std::chrono::nanoseconds latency) {
+  add(models_[model_slot(model)].series, latency, kLatencyBounds);
+}
+
+void WorkerStats::model_waited(size_t slot, std::chrono::nanoseconds waited) {
+  add(models_[slot].queue_wait, waited, kLatencyBounds);
+}
+
+size_t WorkerStats::model_slot(std::string_view model) {
   auto it = model_slots_.find(model);
   if (it == model_slots_.end()) {
     // A new label: the last slot is kept for "other" once the others are taken.
@@ -34,7 +42,7 @@ void WorkerStats::record_model(std::string_view model, std::chrono::nanoseconds 
     }
     it = model_slots_.emplace(std::string(model), slot).first;
   }
-  add(models_[it->second].series, latency, kLatencyBounds);
+  return it->second;
 }
 
 void WorkerStats::record_overhead(std::chrono::nanoseconds overhead) {

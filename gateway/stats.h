@@ -93,6 +93,12 @@ class WorkerStats {
   struct ModelSeries {
     std::atomic<const std::string*> name{nullptr};
     Series series;
+    // What an autoscaler needs: requests of the model waiting in the gateway (admission
+    // queue, a backend slot) and on a backend now (owner writes, anyone reads), and how
+    // long each waited before it went to a backend.
+    std::atomic<std::int64_t> waiting{0};
+    std::atomic<std::int64_t> inflight{0};
+    Series queue_wait;
   };
 
   // One finished RPC: its method, final status and end-to-end time in the gateway.
@@ -100,6 +106,13 @@ class WorkerStats {
   // An inference RPC's end-to-end time, by model (a name the fleet does not know is
   // passed as "other" by the caller, keeping the label set bounded). Owner only.
   void record_model(std::string_view model, std::chrono::nanoseconds latency);
+  // The slot of `model` ("other" past kMaxModels). Owner only.
+  size_t model_slot(std::string_view model);
+  // A request of the model in `slot` began waiting, went to a backend after `waited`, or
+  // left the gateway. Owner only.
+  void model_waiting(size_t slot, int delta) { bump(models_[slot].waiting, delta); }
+  void model_inflight(size_t slot, int delta) { bump(models_[slot].inflight, delta); }
+  void model_waited(size_t slot, std::chrono::nanoseconds waited);
   // A ModelInfer's time inside the gateway: end to end, less the backend's time and the
   // admission queue wait. Owner only.
   void record_overhead(std::chrono::nanoseconds overhead);
@@ -133,6 +146,10 @@ class WorkerStats {
   }
 
  private:
+  static void bump(std::atomic<std::int64_t>& gauge, int delta) {
+    gauge.store(gauge.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
+  }
+
   std::array<std::array<Series, kGrpcCodeCount>, kMethodCount> series_;
   std::array<ModelSeries, kMaxModels> models_;
   routing::StringMap<size_t> model_slots_;  // owner only

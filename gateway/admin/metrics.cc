@@ -118,18 +118,57 @@ class DataPlaneCollector : public prometheus::Collectable {
       std::uint64_t count = 0;
       std::uint64_t sum_ns = 0;
       std::array<std::uint64_t, WorkerStats::kBuckets> buckets{};
+      void add(const WorkerStats::Series& series) {
+        count += series.count.get();
+        sum_ns += series.sum_ns.get();
+        for (size_t b = 0; b < buckets.size(); ++b) buckets[b] += series.buckets[b].get();
+      }
+    };
+    struct Load {
+      std::int64_t waiting = 0;
+      std::int64_t inflight = 0;
+      Sum waited;
     };
     std::map<std::string, Sum> by_model;
+    std::map<std::string, Load> load;
     for (const Worker* w : workers_) {
       for (const WorkerStats::ModelSeries& m : w->stats().models()) {
         const std::string* name = m.name.load(std::memory_order_acquire);
         if (name == nullptr) continue;
-        Sum& s = by_model[*name];
-        s.count += m.series.count.get();
-        s.sum_ns += m.series.sum_ns.get();
-        for (size_t b = 0; b < s.buckets.size(); ++b) s.buckets[b] += m.series.buckets[b].get();
+        by_model[*name].add(m.series);
+        Load& l = load[*name];
+        l.waiting += m.waiting.load(std::memory_order_relaxed);
+        l.inflight += m.inflight.load(std::memory_order_relaxed);
+        l.waited.add(m.queue_wait);
       }
     }
+    MetricFamily waiting{"infergate_model_waiting_requests",
+                         "Requests of the model waiting in the gateway (admission queue, a "
+                         "backend slot): with in-flight requests, what an autoscaler scales on",
+                         MetricType::Gauge,
+                         {}};
+    MetricFamily inflight{"infergate_model_inflight_requests",
+                          "Requests (and stream messages) of the model on a backend now",
+                          MetricType::Gauge,
+                          {}};
+    MetricFamily waited{"infergate_model_queue_wait_seconds",
+                        "Time each request of the model waited in the gateway before it went to "
+                        "a backend",
+                        MetricType::Histogram,
+                        {}};
+    for (const auto& [model, l] : load) {
+      // Read from several workers a moment apart: a sum can dip below zero briefly.
+      waiting.metric.push_back(
+          gauge(static_cast<double>(std::max<std::int64_t>(0, l.waiting)), {{"model", model}}));
+      inflight.metric.push_back(
+          gauge(static_cast<double>(std::max<std::int64_t>(0, l.inflight)), {{"model", model}}));
+      waited.metric.push_back(histogram({{"model", model}}, l.waited.count,
+                                        static_cast<double>(l.waited.sum_ns) * 1e-9,
+                                        l.waited.buckets, WorkerStats::kLatencyBounds));
+    }
+    out.push_back(std::move(waiting));
+    out.push_back(std::move(inflight));
+    out.push_back(std::move(waited));
     MetricFamily f{"infergate_model_request_duration_seconds",
                    "End-to-end time of inference RPCs (ModelInfer, ModelStreamInfer) by model, "
                    "as seen by the gateway; models the fleet does not know are 'other'",

@@ -31,6 +31,7 @@ ProxyStream::ProxyStream(Worker& worker, ClientLeg& down, std::int32_t down_id)
 }
 
 ProxyStream::~ProxyStream() {
+  set_load(Load::kNone);
   finish_attempt(false, false);  // never leave an outstanding count behind
   release_admission();
   for (const auto& leg : legs_) {
@@ -38,6 +39,23 @@ ProxyStream::~ProxyStream() {
   }
   lifeline_.reset();  // nothing posted for this exchange runs after this
   worker_.stream_closed();
+}
+
+void ProxyStream::set_load(Load next) {
+  if (model_slot_ < 0 || next == load_) return;
+  WorkerStats& stats = worker_.stats();
+  const size_t slot = static_cast<size_t>(model_slot_);
+  if (load_ == Load::kWaiting) stats.model_waiting(slot, -1);
+  if (load_ == Load::kInFlight) stats.model_inflight(slot, -1);
+  if (next == Load::kWaiting) {
+    stats.model_waiting(slot, 1);
+    waiting_since_ = worker_.now();
+  }
+  if (next == Load::kInFlight) {
+    stats.model_inflight(slot, 1);
+    if (load_ == Load::kWaiting) stats.model_waited(slot, worker_.now() - waiting_since_);
+  }
+  load_ = next;
 }
 
 // ---------------------------------------------------------------- client leg

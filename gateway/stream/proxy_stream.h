@@ -121,8 +121,15 @@ class ProxyStream final : public BackendStream {
 
  private:
   void enter(Phase next) {
-    if (phase_ != Phase::kAnswered) phase_ = next;
+    if (phase_ == Phase::kAnswered) return;
+    phase_ = next;
+    if (next == Phase::kForwarding) set_load(Load::kInFlight);
+    if (next == Phase::kAnswered) set_load(Load::kNone);
   }
+  // The per-model gauges an autoscaler reads (WorkerStats::ModelSeries): this request
+  // (or stream message) waits in the gateway, is on a backend, or neither.
+  enum class Load : std::uint8_t { kNone, kWaiting, kInFlight };
+  void set_load(Load next);
 
   // Routing (proxy_stream_routing.cc).
   void start_routing();
@@ -343,6 +350,9 @@ class ProxyStream final : public BackendStream {
   routing::AdmissionController::Request ticket_;
   std::string caller_;        // who the credential says the caller is ("" without auth)
   std::string caller_group_;  // the group whose limits apply to the caller (limits.groups)
+  int model_slot_ = -1;       // its model's WorkerStats slot (-1: not a model the fleet knows)
+  Load load_ = Load::kNone;
+  std::chrono::steady_clock::time_point waiting_since_{};
   // The routing fields, kept while the request waits (for admission or a backend slot).
   RequestView pending_view_;
   std::string pending_sequence_text_;

@@ -242,6 +242,14 @@ void ProxyStream::dispatch(const RequestView& view) {
   }
   model_ = std::string(view.model_name);
   version_ = std::string(view.model_version);
+  // Counted by model for autoscaling, if the fleet knows the model (a bounded label set).
+  const int slot =
+      fleet_ && fleet_->known(model_) ? static_cast<int>(worker_.stats().model_slot(model_)) : -1;
+  if (slot != model_slot_) {
+    set_load(Load::kNone);
+    model_slot_ = slot;
+  }
+  set_load(Load::kWaiting);
   // Kept (without views into the request bytes) in case the request has to wait.
   pending_sequence_text_ = std::string(view.sequence.text);
   pending_view_ = RequestView{.sequence = view.sequence,

@@ -3,8 +3,11 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "tests/support/cluster.h"
 
@@ -95,6 +98,44 @@ TEST(Metrics, ValuesMoveWithTrafficAndPromtoolAcceptsThem) {
   int rc = 0;
   const std::string lint = promtool_check(gw.metrics_text(), &rc);
   EXPECT_EQ(rc, 0) << "promtool check metrics (Debian package prometheus):\n" << lint;
+}
+
+// The per-model signals an autoscaler reads: requests waiting in the gateway, requests on
+// a backend, and how long each waited. One backend that takes one request at a time and
+// three requests at once: one in flight, two waiting, then all three counted as waited.
+TEST(Metrics, PerModelWaitingInFlightAndQueueWaitForAnAutoscaler) {
+  Sim sim("sim-a", {"--model", "identity:latency=600ms"});
+  Gateway gw(Gateway::WithKeys{}, {{"sim-a", sim.address(), {"max_inflight: 1"}}}, "");
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 3; ++i) {
+    clients.emplace_back([&] {
+      grpc::ClientContext c;
+      c.set_deadline(std::chrono::system_clock::now() + 10s);
+      inference::ModelInferResponse r;
+      if (make_stub(gw.port(), true)->ModelInfer(&c, identity_request(64, 1), &r).ok()) ++ok;
+    });
+  }
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return gw.metric("infergate_model_inflight_requests{model=\"identity\"}") == 1 &&
+               gw.metric("infergate_model_waiting_requests{model=\"identity\"}") == 2;
+      },
+      5s))
+      << gw.metrics_text();
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 3);
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return gw.metric("infergate_model_inflight_requests{model=\"identity\"}") == 0 &&
+               gw.metric("infergate_model_waiting_requests{model=\"identity\"}") == 0 &&
+               gw.metric("infergate_model_queue_wait_seconds_count{model=\"identity\"}") == 3;
+      },
+      5s))
+      << gw.metrics_text();
+  // The last one waited for two others to finish.
+  EXPECT_GE(gw.metric("infergate_model_queue_wait_seconds_sum{model=\"identity\"}"), 1.0);
+  EXPECT_EQ(gw.metric("infergate_model_backends{model=\"identity\"}"), 1);
 }
 
 TEST(Metrics, TheAccessLogHasOneLinePerRequest) {
