@@ -148,6 +148,23 @@ run "Kubernetes cross-references" \
 if [[ -s $tmp/k8s-infergate.yaml ]]; then
   check_config "$tmp/k8s-infergate.yaml" "(configmap.yaml's infergate.yaml)"
 fi
+# The autoscaling objects: they apply, and every query they scale on is PromQL.
+for f in "$deploy"/kubernetes-keda/scaledobject.yaml "$deploy"/kubernetes-keda/hpa.yaml; do
+  run "kubectl apply --dry-run=client kubernetes-keda/$(basename "$f")" dry_run "$f"
+done
+run "kubectl kustomize deploy/kubernetes-keda" "${kc[@]}" kustomize "$deploy/kubernetes-keda"
+if python3 - "$deploy/kubernetes-keda/scaledobject.yaml" "$tmp/keda-rules.yml" <<'PY'
+import sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+rules = [{"record": f"keda:trigger{i}", "expr": t["metadata"]["query"]}
+         for i, t in enumerate(doc["spec"]["triggers"])]
+yaml.safe_dump({"groups": [{"name": "keda", "rules": rules}]}, open(sys.argv[2], "w"))
+PY
+then
+  run "promtool check rules (KEDA queries)" promtool check rules "$tmp/keda-rules.yml"
+else
+  failed+=("KEDA queries")
+fi
 # The secure overlay (TLS with a cert-manager Certificate, JWTs): it builds, every object
 # applies, and its config passes --check-config with a stand-in for the Secret's files.
 if "${kc[@]}" kustomize "$deploy/kubernetes-secure" >"$tmp/secure.yaml"; then
