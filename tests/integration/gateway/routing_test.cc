@@ -6,11 +6,13 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
 #include <string>
 #include <thread>
+#include <type_traits>
 
 #include "tests/support/cluster.h"
 
@@ -93,42 +95,52 @@ TEST(Routing, AModelOnOneBackendIsRoutedOnlyThere) {
   EXPECT_EQ(none.first_error, "infergate: no backend serves model 'nonexistent'");
 }
 
-TEST(Routing, SequencesStayOnTheirBackends) {
-  std::vector<std::unique_ptr<Sim>> sims;
-  for (const char* name : {"sim-a", "sim-b", "sim-c"}) {
-    sims.push_back(std::make_unique<Sim>(
-        name, std::vector<std::string>{"--model", "counter:kind=accumulate,seq_idle=30s"}));
+// Step `step` of `steps` of a sequence of the sim's accumulate model "counter": adds 1.
+template <typename Id>
+inference::ModelInferRequest counter_step(const Id& id, int step, int steps) {
+  inference::ModelInferRequest q;
+  q.set_model_name("counter");
+  auto& params = *q.mutable_parameters();
+  if constexpr (std::is_integral_v<Id>) {
+    params["sequence_id"].set_uint64_param(static_cast<std::uint64_t>(id));
+  } else {
+    params["sequence_id"].set_string_param(id);
   }
-  Gateway gw(backends_of(sims));
-  constexpr int kSequences = 20;
-  constexpr int kSteps = 30;
+  params["sequence_start"].set_bool_param(step == 0);
+  params["sequence_end"].set_bool_param(step == steps - 1);
+  auto* in = q.add_inputs();
+  in->set_name("INPUT0");
+  in->set_datatype("INT32");
+  in->add_shape(1);
+  const std::int32_t one = 1;
+  q.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&one), 4));
+  return q;
+}
+
+// Runs `sequences` sequences of `steps` steps of "counter" at once (ids: strings for every
+// third, numbers from `first_id` for the others), each step sent to the gateway on
+// port_for(sequence, step). Returns how many sequences went wrong (an error, a step served
+// elsewhere than the first, or a wrong running sum); `owners` gets the backends they began on.
+int run_counter_sequences(int sequences, int steps, std::uint64_t first_id,
+                          const std::function<int(int, int)>& port_for,
+                          std::set<std::string>* owners = nullptr) {
   std::atomic<int> wrong{0};
+  std::mutex mu;
   std::vector<std::thread> threads;
-  for (int s = 0; s < kSequences; ++s) {
+  for (int s = 0; s < sequences; ++s) {
     threads.emplace_back([&, s] {
-      auto stub = make_stub(gw.port());
+      std::map<int, std::unique_ptr<inference::GRPCInferenceService::Stub>> stubs;
       std::string owner;
-      for (int step = 0; step < kSteps; ++step) {
-        inference::ModelInferRequest q;
-        q.set_model_name("counter");
-        auto& params = *q.mutable_parameters();
-        if (s % 4 == 0) {
-          params["sequence_id"].set_string_param("track-" + std::to_string(s));
-        } else {
-          params["sequence_id"].set_uint64_param(1000 + s);
-        }
-        params["sequence_start"].set_bool_param(step == 0);
-        params["sequence_end"].set_bool_param(step == kSteps - 1);
-        auto* in = q.add_inputs();
-        in->set_name("INPUT0");
-        in->set_datatype("INT32");
-        in->add_shape(1);
-        const std::int32_t one = 1;
-        q.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&one), 4));
+      for (int step = 0; step < steps; ++step) {
+        const inference::ModelInferRequest q =
+            s % 3 == 0 ? counter_step("track-" + std::to_string(s), step, steps)
+                       : counter_step(first_id + static_cast<std::uint64_t>(s), step, steps);
+        const int port = port_for(s, step);
+        if (!stubs[port]) stubs[port] = make_stub(port);
         grpc::ClientContext c;
         c.set_deadline(std::chrono::system_clock::now() + 10s);
         inference::ModelInferResponse r;
-        grpc::Status st = stub->ModelInfer(&c, q, &r);
+        const grpc::Status st = stubs[port]->ModelInfer(&c, q, &r);
         if (!st.ok()) {
           ADD_FAILURE() << "sequence " << s << " step " << step << ": " << st.error_message();
           ++wrong;
@@ -138,67 +150,6 @@ TEST(Routing, SequencesStayOnTheirBackends) {
         std::int32_t sum = 0;
         std::memcpy(&sum, r.raw_output_contents(0).data(), 4);
         // The running sum proves the state stayed on one server.
-        if (served_by(r) != owner || sum != step + 1) ++wrong;
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(wrong.load(), 0);
-}
-
-// Two gateway replicas in front of the same three sims, and clients whose requests
-// alternate between them (an L4 balancer moving a job, a reconnect): a new sequence's
-// backend is chosen by rendezvous hash of its id, so both replicas send every step of a
-// sequence to the same backend and every running sum is right.
-TEST(Routing, SequencesKeepTheirBackendAcrossGatewayReplicas) {
-  std::vector<std::unique_ptr<Sim>> sims;
-  for (const char* name : {"sim-a", "sim-b", "sim-c"}) {
-    sims.push_back(std::make_unique<Sim>(
-        name, std::vector<std::string>{"--model", "counter:kind=accumulate,seq_idle=30s"}));
-  }
-  Gateway one(backends_of(sims));
-  Gateway two(backends_of(sims));
-  constexpr int kSequences = 12;
-  constexpr int kSteps = 20;
-  std::atomic<int> wrong{0};
-  std::mutex mu;
-  std::set<std::string> owners;
-  std::vector<std::thread> threads;
-  for (int s = 0; s < kSequences; ++s) {
-    threads.emplace_back([&, s] {
-      std::unique_ptr<inference::GRPCInferenceService::Stub> stubs[2] = {make_stub(one.port()),
-                                                                         make_stub(two.port())};
-      std::string owner;
-      for (int step = 0; step < kSteps; ++step) {
-        inference::ModelInferRequest q;
-        q.set_model_name("counter");
-        auto& params = *q.mutable_parameters();
-        if (s % 3 == 0) {
-          params["sequence_id"].set_string_param("track-" + std::to_string(s));
-        } else {
-          params["sequence_id"].set_uint64_param(5000 + s);
-        }
-        params["sequence_start"].set_bool_param(step == 0);
-        params["sequence_end"].set_bool_param(step == kSteps - 1);
-        auto* in = q.add_inputs();
-        in->set_name("INPUT0");
-        in->set_datatype("INT32");
-        in->add_shape(1);
-        const std::int32_t one_value = 1;
-        q.add_raw_input_contents(std::string(reinterpret_cast<const char*>(&one_value), 4));
-        grpc::ClientContext c;
-        c.set_deadline(std::chrono::system_clock::now() + 10s);
-        inference::ModelInferResponse r;
-        // Steps alternate replicas; which one starts alternates too.
-        grpc::Status st = stubs[(step + s) % 2]->ModelInfer(&c, q, &r);
-        if (!st.ok()) {
-          ADD_FAILURE() << "sequence " << s << " step " << step << ": " << st.error_message();
-          ++wrong;
-          return;
-        }
-        if (step == 0) owner = served_by(r);
-        std::int32_t sum = 0;
-        std::memcpy(&sum, r.raw_output_contents(0).data(), 4);
         if (served_by(r) != owner || sum != step + 1) {
           ADD_FAILURE() << "sequence " << s << " step " << step << ": sum " << sum << " on "
                         << served_by(r) << " (began on " << owner << ")";
@@ -207,11 +158,43 @@ TEST(Routing, SequencesKeepTheirBackendAcrossGatewayReplicas) {
         }
       }
       std::lock_guard lock(mu);
-      owners.insert(owner);
+      if (owners != nullptr) owners->insert(owner);
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(wrong.load(), 0);
+  return wrong.load();
+}
+
+std::vector<std::unique_ptr<Sim>> counter_sims() {
+  std::vector<std::unique_ptr<Sim>> sims;
+  for (const char* name : {"sim-a", "sim-b", "sim-c"}) {
+    sims.push_back(std::make_unique<Sim>(
+        name, std::vector<std::string>{"--model", "counter:kind=accumulate,seq_idle=30s"}));
+  }
+  return sims;
+}
+
+TEST(Routing, SequencesStayOnTheirBackends) {
+  std::vector<std::unique_ptr<Sim>> sims = counter_sims();
+  Gateway gw(backends_of(sims));
+  EXPECT_EQ(run_counter_sequences(20, 30, 1000, [&](int, int) { return gw.port(); }), 0);
+}
+
+// Two gateway replicas in front of the same three sims, and clients whose requests
+// alternate between them (an L4 balancer moving a job, a reconnect): a new sequence's
+// backend is chosen by rendezvous hash of its id, so both replicas send every step of a
+// sequence to the same backend and every running sum is right.
+TEST(Routing, SequencesKeepTheirBackendAcrossGatewayReplicas) {
+  std::vector<std::unique_ptr<Sim>> sims = counter_sims();
+  Gateway one(backends_of(sims));
+  Gateway two(backends_of(sims));
+  std::set<std::string> owners;
+  // Steps alternate replicas; which one starts alternates too.
+  EXPECT_EQ(
+      run_counter_sequences(
+          12, 20, 5000,
+          [&](int s, int step) { return (step + s) % 2 == 0 ? one.port() : two.port(); }, &owners),
+      0);
   EXPECT_GE(owners.size(), 2u) << "the hash spreads sequences over the backends";
 }
 
