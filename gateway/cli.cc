@@ -118,6 +118,7 @@ std::string describe_bounds(const config::Config& c) {
       {"routing.retry_buffer", format_bytes(c.routing.retry_buffer_bytes)},
       {"auth.max_cached_tokens", std::to_string(c.auth.max_cached_tokens)},
       {"auth.jwks_timeout", format_duration(c.auth.jwks_timeout)},
+      {"discovery.timeout", format_duration(c.discovery.timeout)},
       {"drain_timeout", format_duration(c.drain_timeout)},
   };
   std::string out = "bounds:\n";
