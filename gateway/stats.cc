@@ -23,7 +23,11 @@ void WorkerStats::record(Method method, GrpcCode code, std::chrono::nanoseconds 
 }
 
 void WorkerStats::record_model(std::string_view model, std::chrono::nanoseconds latency) {
-  add(models_[model_slot(model)].series, latency, kLatencyBounds);
+  record_model(model_slot(model), latency);
+}
+
+void WorkerStats::record_model(size_t slot, std::chrono::nanoseconds latency) {
+  add(models_[slot].series, latency, kLatencyBounds);
 }
 
 void WorkerStats::model_waited(size_t slot, std::chrono::nanoseconds waited) {

@@ -106,6 +106,8 @@ class WorkerStats {
   // An inference RPC's end-to-end time, by model (a name the fleet does not know is
   // passed as "other" by the caller, keeping the label set bounded). Owner only.
   void record_model(std::string_view model, std::chrono::nanoseconds latency);
+  // The same, for the model in `slot` (from model_slot()). Owner only.
+  void record_model(size_t slot, std::chrono::nanoseconds latency);
   // The slot of `model` ("other" past kMaxModels). Owner only.
   size_t model_slot(std::string_view model);
   // A request of the model in `slot` began waiting, went to a backend after `waited`, or

@@ -290,10 +290,14 @@ Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
     if (answer.answered == 0 && answer.failed > 0) {
       auto it = last.find(name);
       if (it != last.end()) found[name] = it->second;
-      gateway_log().warn("discovery_failed backend={} error=\"{}\" kept={}", name, answer.why,
-                         it != last.end() ? it->second.size() : 0);
+      // Once per outage, not every round: a DNS server down for an hour is one line.
+      if (failing_.insert(name).second) {
+        gateway_log().warn("discovery_failed backend={} error=\"{}\" kept={}", name, answer.why,
+                           it != last.end() ? it->second.size() : 0);
+      }
       continue;
     }
+    if (failing_.erase(name) != 0) gateway_log().info("discovery_recovered backend={}", name);
     std::vector<config::HostPort>& addresses = found[name];
     addresses = std::move(answer.addresses);
     std::sort(addresses.begin(), addresses.end(),

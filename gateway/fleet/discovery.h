@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +74,9 @@ class Discovery {
   bool stop_ = false;
   bool again_ = false;  // configure() or resolve_now() since the round began
   Found last_;          // what the latest round found
+  // Entries whose last round failed (logged once per outage). Only resolve() touches it,
+  // on one thread at a time (first_round before the thread has entries, then the thread).
+  std::set<std::string> failing_;
   std::vector<Entry> entries_;
   std::vector<config::HostPort> servers_;
   std::chrono::nanoseconds interval_ = std::chrono::seconds(5);

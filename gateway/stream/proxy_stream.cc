@@ -159,8 +159,13 @@ void ProxyStream::on_downstream_closed(std::uint32_t error_code) {
   const auto elapsed = worker_.now() - start_;
   worker_.stats().record(method_, status_, elapsed);
   if (method_info(method_).scan_prefix && !model_.empty() && fleet_) {
-    worker_.stats().record_model(fleet_->known(model_) ? std::string_view(model_) : "other",
-                                 elapsed);
+    // The slot found when the request was routed: no second lookup of the model.
+    if (model_slot_ >= 0) {
+      worker_.stats().record_model(static_cast<size_t>(model_slot_), elapsed);
+    } else {
+      worker_.stats().record_model(fleet_->known(model_) ? std::string_view(model_) : "other",
+                                   elapsed);
+    }
   }
   if (method_ == Method::kModelInfer && status_ == GrpcCode::kOk && !tried_.empty()) {
     worker_.stats().record_overhead(elapsed - backend_time_ - waited_);

@@ -58,6 +58,7 @@ class DnsServer {
 
   bool ok() const { return ok_; }
   int port() const { return port_; }
+  Process& process() { return *process_; }
   // New records: the file is rewritten and dnsmasq told to read it again.
   void write_hosts(const std::string& hosts) {
     std::ofstream(hosts_path_) << hosts;
@@ -203,6 +204,35 @@ TEST(Discovery, AFailedConnectionAsksDnsAgainAtOnce) {
   dns.write_hosts("127.0.0.3 triton-0.test\n");
   a.reset();
   EXPECT_TRUE(wait_until([&] { return served_by_one(gw.port()) == "sim-b"; }, 10s));
+}
+
+size_t count_lines(Process& p, const std::string& needle) {
+  size_t n = 0;
+  for (const std::string& line : p.lines()) n += line.find(needle) != std::string::npos;
+  return n;
+}
+
+// A server that refuses to answer, round after round, is logged once, and so is its end.
+TEST(Discovery, AnOutageIsLoggedOnceAndItsEndToo) {
+  const int port = closed_port();
+  Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
+  DnsServer dns("127.0.0.2 triton.test\n", {});
+  ASSERT_TRUE(dns.ok());
+  Gateway gw(
+      Gateway::WithKeys{}, {{"triton", "", {"dns: \"triton.test:" + std::to_string(port) + "\""}}},
+      "discovery:\n  interval: 300ms\n  resolvers: [\"127.0.0.1:" + std::to_string(dns.port()) +
+          "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n",
+      2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 1, 15s));
+  // dnsmasq refuses names it has no record of (it has no upstream): every round fails.
+  dns.write_hosts("");
+  const size_t asked = count_lines(dns.process(), "query[A] triton.test");
+  ASSERT_TRUE(wait_until(
+      [&] { return count_lines(dns.process(), "query[A] triton.test") >= asked + 4; }, 10s));
+  EXPECT_EQ(count_lines(gw.process(), "discovery_failed backend=triton"), 1u);
+  EXPECT_EQ(gw.metric("infergate_healthy_backends"), 1) << "the last addresses stay";
+  dns.write_hosts("127.0.0.2 triton.test\n");
+  EXPECT_TRUE(gw.process().wait_for_line("discovery_recovered backend=triton", 5s).has_value());
 }
 
 }  // namespace
