@@ -101,6 +101,12 @@ struct RoutingConfig {
   // Where a new sequence goes: hash (rendezvous hashing of its id over the backends
   // serving the model: every gateway replica agrees) or load (the least loaded).
   std::string sequence_placement = "hash";
+  // Scale from zero: a request for a model no healthy backend has ready waits (up to
+  // limits.queue_timeout, within its deadline) for one to join, instead of failing.
+  bool wait_for_backend = false;
+  // Models the fleet is expected to serve: their per-model metrics exist from the start
+  // (at zero), so an autoscaler sees a model that no backend serves yet.
+  std::vector<std::string> models;
 };
 
 // Active probes and passive outlier detection.

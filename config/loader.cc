@@ -6,6 +6,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <map>
@@ -278,6 +279,11 @@ void read_count(MapReader& m, std::string_view key, int min, int max, int& out) 
   }
 }
 
+// routing.models: each has its own per-model series, which are bounded (64 per worker,
+// the last one "other").
+constexpr size_t kMaxListedModels = 63;
+constexpr size_t kMaxListedModelName = 256;
+
 void read_routing(const Value& v, RoutingConfig& r) {
   MapReader m(v);
   if (auto x = m.get("policy")) {
@@ -296,6 +302,24 @@ void read_routing(const Value& v, RoutingConfig& r) {
   }
   if (auto x = m.get("latency_aware")) {
     if (auto b = x->boolean()) r.latency_aware = *b;
+  }
+  if (auto x = m.get("wait_for_backend")) {
+    if (auto b = x->boolean()) r.wait_for_backend = *b;
+  }
+  if (auto x = m.get("models")) {
+    x->for_each_element([&](const Value& item) {
+      if (auto name = item.string()) {
+        if (name->empty() || name->size() > kMaxListedModelName) {
+          item.problem("a model name must be 1 to " + std::to_string(kMaxListedModelName) +
+                       " bytes long");
+        } else if (r.models.size() == kMaxListedModels) {
+          item.problem("routing.models lists at most " + std::to_string(kMaxListedModels) +
+                       " models (the per-model metrics' label bound)");
+        } else if (std::find(r.models.begin(), r.models.end(), *name) == r.models.end()) {
+          r.models.push_back(*name);
+        }
+      }
+    });
   }
   m.finish();
 }

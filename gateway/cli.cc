@@ -99,6 +99,10 @@ std::string describe_bounds(const config::Config& c) {
        std::to_string(c.limits.max_stream_messages_in_flight)},
       {"limits.backend_wait_timeout", format_duration(c.limits.backend_wait_timeout)},
       {"limits.queue_timeout", format_duration(c.limits.queue_timeout)},
+      {"routing.wait_for_backend",
+       c.routing.wait_for_backend
+           ? "on (a request for a model no backend serves waits up to limits.queue_timeout)"
+           : "off"},
       {"frontend.handshake_timeout", format_duration(c.frontend.handshake_timeout)},
       {"frontend.idle_timeout", format_duration(c.frontend.idle_timeout)},
       {"frontend.stream_idle_timeout", format_duration(c.frontend.stream_idle_timeout)},

@@ -83,6 +83,11 @@ struct RoutingOptions {
   // no credential.
   std::shared_ptr<const auth::Authenticator> auth;
   bool allow_unauthenticated_health = true;
+  // routing.wait_for_backend: a request for a model no backend has ready waits this long
+  // (limits.queue_timeout) for one to join; routing.models have metrics from the start.
+  bool wait_for_backend = false;
+  std::chrono::nanoseconds wait_for_backend_timeout = std::chrono::seconds(30);
+  std::vector<std::string> models;
 };
 
 // Where one backend is, as the data plane connects to it (keyed by backend id).

@@ -35,6 +35,7 @@ Worker::Worker(int index, const DataPlaneOptions& options, const RoutingOptions&
       blocks_(256, shared_.buffer_budget.get()),
       read_buffer_(new std::uint8_t[kReadBufferBytes]) {
   if (!shared_.parked) shared_.parked = std::make_shared<std::atomic<std::int64_t>>(0);
+  for (const std::string& model : routing_.models) stats_.model_slot(model);
 }
 
 Worker::~Worker() { stop(); }
@@ -80,7 +81,10 @@ void Worker::on_tick() {
   // A slot freed between a stream's pick and its parking wakes nobody: the tick does.
   if (!parked_.empty()) wake_one_parked();
   flush_dirty();
-  if (++ticks_ % 10 == 0) blocks_.trim_to_recent_peak();
+  if (++ticks_ % 10 == 0) {
+    blocks_.trim_to_recent_peak();
+    forget_gone_waiters();
+  }
 }
 
 void Worker::adopt(boost::asio::ip::tcp::socket socket, std::shared_ptr<const TlsContext> tls) {
@@ -102,7 +106,9 @@ void Worker::set_fleet(std::shared_ptr<const routing::Fleet> fleet,
   fleet_ = std::move(fleet);
   targets_ = std::move(targets);
   // Parked streams may have somewhere to go now (or learn that nothing is left).
-  if (!parked_.empty()) boost::asio::post(io_, [this] { resume_parked(); });
+  if (!parked_.empty() || !awaiting_model_.empty()) {
+    boost::asio::post(io_, [this] { resume_parked(); });
+  }
   // Backends that have left the fleet (drained) lose their connections.
   for (auto it = pools_.begin(); it != pools_.end();) {
     if (fleet_->find(it->first) < 0) {
@@ -135,21 +141,45 @@ void Worker::wake_one_parked() {
   }
 }
 
+void Worker::await_model(ProxyStream* stream, Lifeline::Link alive) {
+  awaiting_model_.emplace_back(stream, std::move(alive));
+}
+
 void Worker::resume_parked() {
-  if (parked_.empty()) return;
+  if (parked_.empty() && awaiting_model_.empty()) return;
   std::deque<std::pair<ProxyStream*, Lifeline::Link>> waiting;
   waiting.swap(parked_);
   parked_here_.fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   shared_.parked->fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
-  // Each tries again; those that still find every backend full park again.
+  std::vector<std::pair<ProxyStream*, Lifeline::Link>> awaiting;
+  awaiting.swap(awaiting_model_);
+  // Each tries again; those that still find every backend full park again, and those
+  // whose model no backend has ready wait again.
   for (auto& [stream, alive] : waiting) {
+    if (alive.alive() && stream->parked()) stream->resume_routing();
+  }
+  for (auto& [stream, alive] : awaiting) {
     if (alive.alive() && stream->parked()) stream->resume_routing();
   }
   flush_dirty();
 }
 
+void Worker::forget_gone_waiters() {
+  // Streams that ended (or stopped waiting) while listed: without this, clients that
+  // start and cancel requests between two fleet changes would grow the lists.
+  std::erase_if(awaiting_model_,
+                [](const auto& entry) { return !entry.second.alive() || !entry.first->parked(); });
+  const size_t before = parked_.size();
+  std::erase_if(parked_,
+                [](const auto& entry) { return !entry.second.alive() || !entry.first->parked(); });
+  const auto gone = static_cast<std::int64_t>(before - parked_.size());
+  parked_here_.fetch_sub(gone, std::memory_order_relaxed);
+  shared_.parked->fetch_sub(gone, std::memory_order_relaxed);
+}
+
 void Worker::set_routing(const RoutingOptions& routing) {
   routing_ = routing;
+  for (const std::string& model : routing_.models) stats_.model_slot(model);
   picker_ = routing::Picker(parse_policy(routing.policy),
                             0x9e3779b97f4a7c15ull * static_cast<std::uint64_t>(index_ + 1),
                             routing.latency_aware);

@@ -99,7 +99,11 @@ class Worker {
   // A slot freed: the longest-parked stream tries to route again (O(1); it parks again
   // at the back if it still finds no slot). Posted, or on this worker's thread.
   void wake_one_parked();
-  // Every parked stream tries to route again (the fleet changed). This worker's thread.
+  // A stream waits for a backend to serve its model (routing.wait_for_backend); it tries
+  // again whenever the fleet changes. This worker's thread.
+  void await_model(ProxyStream* stream, Lifeline::Link alive);
+  // Every parked or awaiting stream tries to route again (the fleet changed). This
+  // worker's thread.
   void resume_parked();
   // Streams parked here (any thread).
   std::int64_t parked_here() const { return parked_here_.load(std::memory_order_relaxed); }
@@ -200,6 +204,8 @@ class Worker {
   std::unordered_set<DownstreamConnection*> downstream_;
   std::deque<std::pair<ProxyStream*, Lifeline::Link>> parked_;
   std::atomic<std::int64_t> parked_here_{0};
+  std::vector<std::pair<ProxyStream*, Lifeline::Link>> awaiting_model_;
+  void forget_gone_waiters();
   LogLimiter backend_warnings_;
   LogLimiter client_warnings_;
   std::vector<H2Connection*> dirty_;

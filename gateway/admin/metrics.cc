@@ -4,6 +4,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <map>
+#include <set>
 
 #include "gateway/stats.h"
 #include "gateway/stream/admission_gate.h"
@@ -72,6 +73,19 @@ class DataPlaneCollector : public prometheus::Collectable {
     collect_requests(out);
     collect_totals(out);
     return out;
+  }
+
+  // The models with per-model series on some worker (routing.models from the start,
+  // others once the fleet has listed them), less "other". Any thread.
+  std::vector<std::string> expected_models() const {
+    std::set<std::string> names;
+    for (const Worker* w : workers_) {
+      for (const WorkerStats::ModelSeries& m : w->stats().models()) {
+        const std::string* name = m.name.load(std::memory_order_acquire);
+        if (name != nullptr && *name != "other") names.insert(*name);
+      }
+    }
+    return {names.begin(), names.end()};
   }
 
  private:
@@ -256,7 +270,8 @@ class DataPlaneCollector : public prometheus::Collectable {
         out, "infergate_stream_timeouts_total",
         "Streams the gateway ended on a deadline: the client's grpc-timeout, "
         "frontend.stream_idle_timeout, upstream.stream_idle_timeout, "
-        "limits.backend_wait_timeout",
+        "limits.backend_wait_timeout (and limits.queue_timeout with "
+        "routing.wait_for_backend)",
         "reason", kExpiryNames, [](const WorkerStats& s) -> const auto& { return s.expiries; });
     labelled(
         out, "infergate_requests_over_limit_total",
@@ -339,9 +354,11 @@ std::vector<MetricFamily> backend_outcomes(const routing::Fleet& fleet) {
   return out;
 }
 
-// For each model the fleet has listed: how many backends take requests for it now.
-MetricFamily model_backends(const routing::Fleet& fleet) {
+// For each model the fleet has listed, and each in `expected` (routing.models): how many
+// backends take requests for it now.
+MetricFamily model_backends(const routing::Fleet& fleet, const std::vector<std::string>& expected) {
   std::map<std::string, size_t> serving;
+  for (const std::string& model : expected) serving[model] += 0;
   for (const routing::BackendInfo& b : fleet.backends()) {
     for (const auto& [model, versions] : b.models) serving[model] += 0;
     for (const routing::ModelIndexEntry& e : b.index) serving[e.name] += 0;
@@ -358,7 +375,8 @@ MetricFamily model_backends(const routing::Fleet& fleet) {
 }
 
 // Per-backend state from the latest fleet snapshot.
-std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
+std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet,
+                                         const std::vector<std::string>& expected) {
   MetricFamily state{"infergate_backend_state",
                      "1 for the backend's current health state, 0 for the others",
                      MetricType::Gauge,
@@ -429,7 +447,7 @@ std::vector<MetricFamily> fleet_families(const routing::Fleet& fleet) {
   out.push_back(std::move(outstanding));
   out.push_back(std::move(weight));
   for (MetricFamily& f : backend_outcomes(fleet)) out.push_back(std::move(f));
-  out.push_back(model_backends(fleet));
+  out.push_back(model_backends(fleet, expected));
   for (MetricFamily& f : counters) out.push_back(std::move(f));
   out.push_back(MetricFamily{"infergate_healthy_backends",
                              "Backends taking new requests",
@@ -513,7 +531,10 @@ std::string MetricsExporter::render() const {
   std::vector<MetricFamily> families = data_plane_->Collect();
   if (fleet_) {
     if (auto fleet = fleet_()) {
-      for (MetricFamily& f : fleet_families(*fleet)) families.push_back(std::move(f));
+      for (MetricFamily& f : fleet_families(
+               *fleet, static_cast<const DataPlaneCollector&>(*data_plane_).expected_models())) {
+        families.push_back(std::move(f));
+      }
     }
   }
   if (admission_ != nullptr) {

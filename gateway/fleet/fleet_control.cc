@@ -67,6 +67,9 @@ RoutingOptions routing_options(const config::Config& config,
       .job_header = config.limits.job_header,
       .auth = std::move(auth),
       .allow_unauthenticated_health = config.auth.allow_unauthenticated_health,
+      .wait_for_backend = config.routing.wait_for_backend,
+      .wait_for_backend_timeout = config.limits.queue_timeout,
+      .models = config.routing.models,
   };
 }
 

@@ -139,6 +139,15 @@ class ProxyStream final : public BackendStream {
   void route_by_model(const RequestView& view);
   void route_sequence(const RequestView& view);
   void reply_no_backend(routing::PickResult::Status status);
+  // "infergate: no backend serves model 'm'" (kNotFound) or "... has model 'm' ready",
+  // with `suffix` before the closing; NOT_FOUND or UNAVAILABLE, as Triton answers.
+  std::string no_backend_message(routing::PickResult::Status status,
+                                 std::string_view suffix = {}) const;
+  // routing.wait_for_backend: waits for the fleet to change (a backend joins, a model
+  // becomes ready), up to the timeout, instead of answering that none serves the model.
+  void await_backend(routing::PickResult::Status status);
+  // Whether routing.models lists `model`.
+  bool listed_model(std::string_view model) const;
   void route_admitted();
   // Starts an attempt on the backend at `position`: takes one of its max_inflight slots
   // (already taken if `reserved`), or parks the stream if it has none free.
@@ -333,8 +342,11 @@ class ProxyStream final : public BackendStream {
   Attempt at_;
   std::chrono::steady_clock::time_point wait_start_;    // queued or parked since
   std::chrono::steady_clock::time_point parked_since_;  // first parked (backend_wait_timeout)
-  std::chrono::nanoseconds backend_time_{0};            // spent on backends, over all attempts
-  std::chrono::nanoseconds waited_{0};                  // in the admission queue or parked
+  // First found no backend for its model (routing.wait_for_backend), and why.
+  std::chrono::steady_clock::time_point awaiting_since_;
+  routing::PickResult::Status awaiting_status_ = routing::PickResult::Status::kNotFound;
+  std::chrono::nanoseconds backend_time_{0};  // spent on backends, over all attempts
+  std::chrono::nanoseconds waited_{0};        // in the admission queue or parked
 
   // Routing: the fleet this request started with, and its attempts.
   std::shared_ptr<const routing::Fleet> fleet_;
@@ -358,6 +370,7 @@ class ProxyStream final : public BackendStream {
   std::string pending_sequence_text_;
   std::string pending_id_;  // ModelStreamInfer: the message's id, for an in-stream answer
   bool parked_ = false;
+  bool awaiting_model_ = false;  // parked_ for a backend to serve its model, not a slot
 
   // Compression of the request, decided once per request (a retry sends what the first
   // attempt sent): kUndecided -> kHolding (the message is held whole before the backend

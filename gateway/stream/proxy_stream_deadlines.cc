@@ -78,7 +78,30 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
         "infergate: deadline exceeded (grpc-timeout " + format_duration(deadline_ - start_) + ")",
         /*blame_backend=*/true, /*reset_client=*/false);
   }
-  if (parked_ && now - parked_since_ >= o.backend_wait_timeout) {
+  if (parked_ && awaiting_model_ &&
+      now - awaiting_since_ >= worker_.routing().wait_for_backend_timeout) {
+    const routing::PickResult::Status status = awaiting_status_;
+    const std::string message =
+        no_backend_message(status, " (waited limits.queue_timeout " +
+                                       format_duration(worker_.routing().wait_for_backend_timeout) +
+                                       " for one, routing.wait_for_backend)");
+    if (per_message()) {
+      // A stream's message is answered in the stream, which goes on (when the client
+      // asked for in-stream errors).
+      parked_ = awaiting_model_ = false;
+      waited_ += now - wait_start_;
+      awaiting_since_ = {};
+      if (answer_in_stream(message)) {
+        worker_.stats().count_expiry(static_cast<size_t>(Expiry::kBackendWait));
+        return;
+      }
+    }
+    return expire(Expiry::kBackendWait,
+                  status == routing::PickResult::Status::kNotFound ? GrpcCode::kNotFound
+                                                                   : GrpcCode::kUnavailable,
+                  message, /*blame_backend=*/false, /*reset_client=*/false);
+  }
+  if (parked_ && !awaiting_model_ && now - parked_since_ >= o.backend_wait_timeout) {
     return expire(Expiry::kBackendWait, GrpcCode::kResourceExhausted,
                   "infergate: no backend for model '" + clip(model_) +
                       "' had a free slot within limits.backend_wait_timeout (" +
@@ -134,7 +157,7 @@ void ProxyStream::expire(Expiry why, GrpcCode code, const std::string& message, 
   if (at_.up != nullptr && !at_.finished) reset_upstream(NGHTTP2_CANCEL);
   release_admission();
   if (parked_) {
-    parked_ = false;  // its entry in the worker's list is skipped when it comes up
+    parked_ = awaiting_model_ = false;  // its entry in the worker's list is skipped
     waited_ += worker_.now() - wait_start_;
   }
   if (reset_client && response_started_) {

@@ -102,6 +102,7 @@ void ProxyStream::forward_message(int position, bool reserved) {
   // Another worker may have taken the last slot since the pick.
   if (!reserved && !b.runtime->try_acquire(b.max_inflight)) return park_for_backend();
   parked_since_ = {};
+  awaiting_since_ = {};
   StreamLeg* leg = leg_for(b);
   if (leg == nullptr) {
     release_slot(*b.runtime, b.max_inflight);

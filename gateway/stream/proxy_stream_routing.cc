@@ -242,9 +242,11 @@ void ProxyStream::dispatch(const RequestView& view) {
   }
   model_ = std::string(view.model_name);
   version_ = std::string(view.model_version);
-  // Counted by model for autoscaling, if the fleet knows the model (a bounded label set).
-  const int slot =
-      fleet_ && fleet_->known(model_) ? static_cast<int>(worker_.stats().model_slot(model_)) : -1;
+  // Counted by model for autoscaling, if the fleet knows the model or routing.models
+  // lists it (a bounded label set).
+  const int slot = (fleet_ && fleet_->known(model_)) || listed_model(model_)
+                       ? static_cast<int>(worker_.stats().model_slot(model_))
+                       : -1;
   if (slot != model_slot_) {
     set_load(Load::kNone);
     model_slot_ = slot;
@@ -272,6 +274,7 @@ void ProxyStream::route_admitted() {
 void ProxyStream::resume_routing() {
   if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
   parked_ = false;
+  awaiting_model_ = false;
   waited_ += worker_.now() - wait_start_;
   if (down_ == nullptr || phase_ == Phase::kAnswered) return;
   fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
@@ -353,19 +356,45 @@ void ProxyStream::route_sequence(const RequestView& view) {
   start_attempt(r.position);
 }
 
+std::string ProxyStream::no_backend_message(routing::PickResult::Status status,
+                                            std::string_view suffix) const {
+  const std::string what =
+      "model '" + clip(model_) + "'" + (version_.empty() ? "" : " version " + clip(version_));
+  return (status == routing::PickResult::Status::kNotFound
+              ? "infergate: no backend serves " + what
+              : "infergate: no healthy backend has " + what + " ready") +
+         std::string(suffix);
+}
+
 void ProxyStream::reply_no_backend(routing::PickResult::Status status) {
   const MethodInfo& info = method_info(method_);
   if (info.handling == Handling::kForwardAny || model_.empty()) {
     if (answer_in_stream("infergate: no healthy backend")) return;
     return reply_local(GrpcCode::kUnavailable, "infergate: no healthy backend");
   }
-  const std::string what =
-      "model '" + clip(model_) + "'" + (version_.empty() ? "" : " version " + clip(version_));
-  const bool not_found = status == routing::PickResult::Status::kNotFound;
-  const std::string message = not_found ? "infergate: no backend serves " + what
-                                        : "infergate: no healthy backend has " + what + " ready";
+  if (worker_.routing().wait_for_backend) return await_backend(status);
+  const std::string message = no_backend_message(status);
   if (answer_in_stream(message)) return;
-  reply_local(not_found ? GrpcCode::kNotFound : GrpcCode::kUnavailable, message);
+  reply_local(status == routing::PickResult::Status::kNotFound ? GrpcCode::kNotFound
+                                                               : GrpcCode::kUnavailable,
+              message);
+}
+
+bool ProxyStream::listed_model(std::string_view model) const {
+  const std::vector<std::string>& listed = worker_.routing().models;
+  return std::find(listed.begin(), listed.end(), model) != listed.end();
+}
+
+void ProxyStream::await_backend(routing::PickResult::Status status) {
+  if (parked_) return;
+  parked_ = true;
+  awaiting_model_ = true;
+  awaiting_status_ = status;
+  wait_start_ = worker_.now();
+  // A stream that tries again and still finds none keeps its place in time.
+  if (awaiting_since_ == std::chrono::steady_clock::time_point{}) awaiting_since_ = wait_start_;
+  worker_.await_model(this, link());
+  release_connection_window();
 }
 
 const routing::BackendInfo* ProxyStream::backend() const {
@@ -390,6 +419,7 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   at_.position = position;
   at_.runtime = b.runtime;
   parked_since_ = {};
+  awaiting_since_ = {};
   at_.start = at_.progress_at = worker_.now();
   tried_.push_back(b.id);
   const MethodInfo& info = method_info(method_);

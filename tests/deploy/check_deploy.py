@@ -215,6 +215,21 @@ def check_gateway_config(cfg, objs, grace):
     """The gateway's backends are the StatefulSet's pods under its headless Service."""
     sets = {w["metadata"]["name"]: w for w in pod_workloads(objs) if w["kind"] == "StatefulSet"}
     for b in cfg.get("backends", []):
+        if "dns" in b:
+            # Every pod of a StatefulSet, by its headless Service's records.
+            host, _, port = b["dns"].rpartition(":")
+            m = re.fullmatch(r"([^.]+)\.([^.]+)\.svc(\.cluster\.local)?", host)
+            if not m:
+                fail(f"ConfigMap backend {b['name']}: dns {host} is not <service>.<namespace>.svc")
+                continue
+            st = [s for s in sets.values() if s["spec"].get("serviceName") == m.group(1)
+                  and s["metadata"].get("namespace") == m.group(2)]
+            if not st:
+                fail(f"ConfigMap backend {b['name']}: no StatefulSet is governed by service "
+                     f"{m.group(1)} in namespace {m.group(2)}")
+            elif int(port) not in container_ports(st[0]).values():
+                fail(f"ConfigMap backend {b['name']}: port {port} is not a Triton container port")
+            continue
         host, _, port = b["address"].rpartition(":")
         m = re.fullmatch(r"(.+)-(\d+)\.([^.]+)\.([^.]+)\.svc(\.cluster\.local)?", host)
         if not m:

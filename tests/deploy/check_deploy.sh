@@ -149,11 +149,11 @@ if [[ -s $tmp/k8s-infergate.yaml ]]; then
   check_config "$tmp/k8s-infergate.yaml" "(configmap.yaml's infergate.yaml)"
 fi
 # The autoscaling objects: they apply, and every query they scale on is PromQL.
-for f in "$deploy"/kubernetes-keda/scaledobject.yaml "$deploy"/kubernetes-keda/hpa.yaml; do
-  run "kubectl apply --dry-run=client kubernetes-keda/$(basename "$f")" dry_run "$f"
+for f in "$deploy"/kubernetes/keda/scaledobject.yaml "$deploy"/kubernetes/keda/hpa.yaml; do
+  run "kubectl apply --dry-run=client kubernetes/keda/$(basename "$f")" dry_run "$f"
 done
-run "kubectl kustomize deploy/kubernetes-keda" "${kc[@]}" kustomize "$deploy/kubernetes-keda"
-if python3 - "$deploy/kubernetes-keda/scaledobject.yaml" "$tmp/keda-rules.yml" <<'PY'
+run "kubectl kustomize deploy/kubernetes/keda" "${kc[@]}" kustomize "$deploy/kubernetes/keda"
+if python3 - "$deploy/kubernetes/keda/scaledobject.yaml" "$tmp/keda-rules.yml" <<'PY'
 import sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
 rules = [{"record": f"keda:trigger{i}", "expr": t["metadata"]["query"]}

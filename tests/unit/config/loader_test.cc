@@ -558,6 +558,27 @@ TEST(ConfigLoader, SequencePlacementIsHashOrLoad) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(ConfigLoader, WaitForBackendAndTheListedModels) {
+  LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config->routing.wait_for_backend);
+  EXPECT_TRUE(r.config->routing.models.empty());
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nrouting:\n"
+      "  wait_for_backend: true\n  models: [particlenet, deepmet, particlenet]\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  EXPECT_TRUE(r.config->routing.wait_for_backend);
+  EXPECT_EQ(r.config->routing.models, (std::vector<std::string>{"particlenet", "deepmet"}));
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nrouting:\n"
+      "  models: [\"\"]\n");
+  EXPECT_THAT(problem_at(r, "routing.models[0]").message, HasSubstr("1 to 256 bytes"));
+  std::string many = "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nrouting:\n  models: [";
+  for (int i = 0; i < 64; ++i) many += (i ? ", m" : "m") + std::to_string(i);
+  r = load(many + "]\n");
+  EXPECT_THAT(problem_at(r, "routing.models[63]").message, HasSubstr("at most 63"));
+}
+
 TEST(ConfigLoader, AdminTlsNeedsBothFiles) {
   LoadResult r = load(
       "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"
