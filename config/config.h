@@ -255,6 +255,20 @@ struct DiscoveryConfig {
   bool operator==(const DiscoveryConfig&) const = default;
 };
 
+// cluster: the limits of `limits:` held across every gateway naming the same Redis.
+struct ClusterConfig {
+  RedisUrl redis;
+  std::string name = "infergate";  // namespaces the keys: infergate:{name}:...
+  // Job leases last this long, renewed every half of it; shares are renewed every lease.
+  std::chrono::nanoseconds lease = std::chrono::milliseconds(100);
+  std::chrono::nanoseconds timeout = std::chrono::milliseconds(500);  // one Redis answer
+  std::string ca;  // rediss: the CAs that sign Redis's certificate (empty: the system's)
+  // The replicas assumed for the even split while Redis has never been reached.
+  int expected_replicas = 1;
+
+  bool operator==(const ClusterConfig&) const = default;
+};
+
 struct Config {
   HostPort listen{.host = "0.0.0.0", .port = 8001};          // KServe v2 gRPC frontend
   HostPort admin_listen{.host = "127.0.0.1", .port = 8002};  // HTTP: /metrics, /status, /healthz
@@ -274,6 +288,7 @@ struct Config {
   LimitsConfig limits;
   AuthConfig auth;
   DiscoveryConfig discovery;
+  std::optional<ClusterConfig> cluster;
   bool allow_repository_control = false;  // fan RepositoryModelLoad/Unload out to backends
 
   std::string source;  // the file (or name) it was loaded from

@@ -116,4 +116,62 @@ Parsed<HttpUrl> parse_http_url(std::string_view text) {
               .address = *address.value, .path = std::string(rest.substr(slash)), .tls = tls}};
 }
 
+std::string RedisUrl::to_string() const {
+  std::string userinfo;
+  if (!username.empty() || !password.empty()) {
+    userinfo = username + (password.empty() ? "" : ":***") + "@";
+  }
+  return (tls ? "rediss://" : "redis://") + userinfo + address.to_string() +
+         (db != 0 ? "/" + std::to_string(db) : "");
+}
+
+Parsed<RedisUrl> parse_redis_url(std::string_view text) {
+  // Never shown whole: it may carry a password.
+  const std::string example = " (e.g. redis://redis.infergate.svc:6379 or rediss://...)";
+  const size_t scheme_end = text.find("://");
+  std::string scheme(text.substr(0, scheme_end == std::string_view::npos ? 0 : scheme_end));
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (scheme != "redis" && scheme != "rediss") {
+    return {.error = "cluster.redis must be a redis:// or rediss:// URL" + example};
+  }
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return {.error = "cluster.redis has a space or a control character"};
+    }
+  }
+  RedisUrl url;
+  url.tls = scheme == "rediss";
+  std::string_view rest = text.substr(scheme_end + 3);
+  if (const size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    const size_t colon = userinfo.find(':');
+    url.username = std::string(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) url.password = std::string(userinfo.substr(colon + 1));
+    rest = rest.substr(at + 1);
+  }
+  const size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  if (slash != std::string_view::npos) {
+    const std::string_view db = rest.substr(slash + 1);
+    int n = 0;
+    if (!db.empty()) {
+      const auto [end, ec] = std::from_chars(db.data(), db.data() + db.size(), n);
+      if (ec != std::errc() || end != db.data() + db.size() || n < 0 || n > 15) {
+        return {.error = "cluster.redis: the database after '/' must be a number 0-15"};
+      }
+    }
+    url.db = n;
+  }
+  const size_t bracket = authority.rfind(']');
+  const size_t colon = authority.rfind(':');
+  const bool has_port = colon != std::string_view::npos &&
+                        (bracket == std::string_view::npos || colon > bracket) &&
+                        (authority.front() == '[' || authority.find(':') == colon);
+  Parsed<HostPort> address = parse_host_port(
+      std::string(authority) + (has_port ? "" : ":6379"), /*allow_port_zero=*/false);
+  if (!address.ok()) return {.error = "cluster.redis: " + address.error};
+  url.address = *address.value;
+  return {.value = std::move(url)};
+}
+
 }  // namespace infergate::config

@@ -37,4 +37,20 @@ struct HttpUrl {
 // 443) but not 0; no user info, no fragment, no spaces or control characters.
 Parsed<HttpUrl> parse_http_url(std::string_view text);
 
+// A Redis server as written in config: "redis://[user:password@]host:port[/db]", or
+// rediss:// for TLS. The port may be left out (6379).
+struct RedisUrl {
+  HostPort address;
+  bool tls = false;  // rediss
+  std::string username;
+  std::string password;
+  int db = 0;
+
+  // The URL without its password (for logs and --check-config).
+  std::string to_string() const;
+  bool operator==(const RedisUrl&) const = default;
+};
+
+Parsed<RedisUrl> parse_redis_url(std::string_view text);
+
 }  // namespace infergate::config

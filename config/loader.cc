@@ -587,6 +587,52 @@ void read_discovery(const Value& v, DiscoveryConfig& d) {
   m.finish();
 }
 
+void read_cluster(const Value& v, std::optional<ClusterConfig>& out) {
+  MapReader m(v);
+  if (!m.valid()) return;
+  ClusterConfig c;
+  if (auto x = m.require("redis")) {
+    if (auto text = x->string()) {
+      Parsed<RedisUrl> url = parse_redis_url(*text);
+      if (url.ok()) {
+        c.redis = *url.value;
+      } else {
+        x->problem(url.error);
+      }
+    }
+  }
+  if (auto x = m.get("name")) {
+    if (auto name = x->string()) {
+      const bool ok = !name->empty() && name->size() <= 64 &&
+                      std::all_of(name->begin(), name->end(), [](char ch) {
+                        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' ||
+                               ch == '_' || ch == '.';
+                      });
+      if (ok) {
+        c.name = *name;
+      } else {
+        x->problem("cluster.name must be 1 to 64 letters, digits, '-', '_' or '.'");
+      }
+    }
+  }
+  if (auto x = m.get("lease")) {
+    if (auto d = x->duration()) {
+      if (*d < std::chrono::milliseconds(20) || *d > std::chrono::minutes(1)) {
+        x->problem("cluster.lease must be between 20ms and 1m");
+      } else {
+        c.lease = *d;
+      }
+    }
+  }
+  read_positive(m, "timeout", c.timeout);
+  if (auto x = m.get("ca")) {
+    if (auto path = x->string()) c.ca = *path;
+  }
+  read_count(m, "expected_replicas", 1, 1000, c.expected_replicas);
+  m.finish();
+  out = std::move(c);
+}
+
 void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("workers")) {
     if (auto n = x->integer(0, 256)) config.workers = static_cast<int>(*n);
@@ -610,6 +656,7 @@ void read_process(MapReader& m, Config& config) {
   if (auto x = m.get("limits")) read_limits(*x, config.limits);
   if (auto x = m.get("auth")) read_auth(*x, config.auth);
   if (auto x = m.get("discovery")) read_discovery(*x, config.discovery);
+  if (auto x = m.get("cluster")) read_cluster(*x, config.cluster);
   if (auto x = m.get("allow_repository_control")) {
     if (auto b = x->boolean()) config.allow_repository_control = *b;
   }

@@ -99,6 +99,9 @@ std::string describe_bounds(const config::Config& c) {
        std::to_string(c.limits.max_stream_messages_in_flight)},
       {"limits.backend_wait_timeout", format_duration(c.limits.backend_wait_timeout)},
       {"limits.queue_timeout", format_duration(c.limits.queue_timeout)},
+      {"cluster.lease", c.cluster ? format_duration(c.cluster->lease) : "off (no cluster)"},
+      {"cluster.timeout", c.cluster ? format_duration(c.cluster->timeout) : "off (no cluster)"},
+      {"cluster redis answer", "1MiB, 65536 values (fixed)"},
       {"routing.wait_for_backend",
        c.routing.wait_for_backend
            ? "on (a request for a model no backend serves waits up to limits.queue_timeout)"

@@ -235,6 +235,18 @@ std::string Gateway::start() {
       const_raw, [this] { return fleet_->fleet(); }, &fleet_->admission(),
       [this] {
         std::vector<prometheus::MetricFamily> families = triton_families(fleet_->triton_signals());
+        if (const auto cluster = fleet_->cluster()) {
+          ClusterGauges gauges{.connected = cluster->connected, .replicas = cluster->replicas};
+          const routing::AdmissionLimits limits = fleet_->admission().limits();
+          const std::array<std::uint64_t, 3> configured = {
+              limits.max_inflight, limits.max_bytes_in_flight, limits.link_bytes_per_second};
+          for (size_t k = 0; k < configured.size(); ++k) {
+            if (configured[k] == 0) continue;
+            gauges.shares.emplace_back(ClusterLimits::kSharedNames[k],
+                                       static_cast<double>(cluster->shares[k]));
+          }
+          for (auto& f : cluster_families(gauges)) families.push_back(std::move(f));
+        }
         if (admin_) {
           const AdminServer::Counters c = admin_->counters();
           for (auto& f : admin_families(c.open, c.refused, c.displaced)) {

@@ -98,6 +98,26 @@ size_t AdmissionController::active_jobs_of(const Group* group, TimePoint now) co
   return n;
 }
 
+bool AdmissionController::job_active(std::string_view job, TimePoint now) const {
+  auto it = jobs_.find(job);
+  return it != jobs_.end() && active(it->second, now);
+}
+
+std::vector<std::pair<std::string, std::string>> AdmissionController::active_job_list(
+    TimePoint now) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, job] : jobs_) {
+    if (active(job, now)) out.emplace_back(name, job.group ? job.group->limits.name : "");
+  }
+  return out;
+}
+
+std::uint64_t AdmissionController::queued_bytes() const {
+  std::uint64_t total = 0;
+  for (const auto& [id, w] : waiters_) total += w.bytes;
+  return total;
+}
+
 Limit AdmissionController::admit_job(std::string_view name, std::string_view group_name,
                                      TimePoint now) {
   forget_idle(now);
@@ -178,6 +198,7 @@ Limit AdmissionController::blocking_limit(const Job& job, std::uint64_t bytes, T
       if (g->tokens < 0) return Limit::kGroupLink;
     }
   }
+  if (limits_.closed) return Limit::kMaxInflight;
   if (limits_.max_inflight != 0 && inflight_ >= limits_.max_inflight) return Limit::kMaxInflight;
   // One request larger than the whole budget may still go alone.
   if (limits_.max_bytes_in_flight != 0 && bytes_in_flight_ > 0 &&

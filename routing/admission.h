@@ -42,6 +42,9 @@ struct AdmissionLimits {
   std::uint32_t max_queue = 10000;
   std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
   std::vector<GroupLimits> groups;
+  // Cluster mode: this replica holds no share of the concurrency or bandwidth limits
+  // right now, so every request waits (for a share, or its queue_timeout).
+  bool closed = false;
 };
 
 // Which limit stopped a request (the RESOURCE_EXHAUSTED message and metric label).
@@ -120,6 +123,13 @@ class AdmissionController {
   std::vector<Outcome> poll(TimePoint now);
   // When poll() should run next even if nothing is released (token refill, timeouts).
   std::optional<TimePoint> next_wake(TimePoint now) const;
+
+  // Whether `job` is active (known, and not idle past job_idle_timeout).
+  bool job_active(std::string_view job, TimePoint now) const;
+  // The active jobs, with their groups ("" none): what a cluster renews.
+  std::vector<std::pair<std::string, std::string>> active_job_list(TimePoint now) const;
+  // Request bytes of the queued requests (a cluster's demand). O(queued).
+  std::uint64_t queued_bytes() const;
 
   // Gauges.
   std::uint32_t inflight() const { return inflight_; }

@@ -10,11 +10,12 @@ build_pkgs=(
   libyaml-cpp-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libnghttp2-dev zlib1g-dev libssl-dev libscitokens-dev libsqlite3-dev libc-ares-dev
+  libhiredis-dev
 )
 # Tools the tests and benchmarks drive: peers to compare with, the metrics checker,
 # a browser for the status page, kubectl for manifest checks, clang for the fuzzer.
 tool_pkgs=(
-  nginx-light haproxy nghttp2-proxy dnsmasq-base prometheus
+  nginx-light haproxy nghttp2-proxy dnsmasq-base redis-server prometheus
   chromium
   clang libclang-rt-14-dev
   procps iproute2 python3 python3-yaml python3-h2 python3-grpcio python3-jwt openssl

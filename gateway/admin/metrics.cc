@@ -517,6 +517,30 @@ std::vector<MetricFamily> admin_families(size_t open, std::uint64_t refused,
   return out;
 }
 
+std::vector<MetricFamily> cluster_families(const ClusterGauges& cluster) {
+  std::vector<MetricFamily> out;
+  out.push_back(MetricFamily{"infergate_cluster_connected",
+                             "1 while Redis answers (the limits are shared across replicas); 0 "
+                             "while each replica applies an even split of them",
+                             MetricType::Gauge,
+                             {gauge(cluster.connected ? 1 : 0)}});
+  out.push_back(MetricFamily{"infergate_cluster_replicas",
+                             "Gateway replicas sharing the limits, as last seen in Redis (or "
+                             "assumed: cluster.expected_replicas)",
+                             MetricType::Gauge,
+                             {gauge(static_cast<double>(cluster.replicas))}});
+  MetricFamily shares{"infergate_cluster_share",
+                      "This replica's share of a shared limit (requests, bytes, bytes per "
+                      "second)",
+                      MetricType::Gauge,
+                      {}};
+  for (const auto& [limit, value] : cluster.shares) {
+    shares.metric.push_back(gauge(value, {{"limit", limit}}));
+  }
+  out.push_back(std::move(shares));
+  return out;
+}
+
 MetricsExporter::MetricsExporter(std::vector<const Worker*> workers, FleetSource fleet,
                                  const AdmissionGate* admission, ExtraFamilies extra)
     : registry_(std::make_shared<prometheus::Registry>()),

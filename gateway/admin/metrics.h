@@ -24,6 +24,16 @@ class AdmissionGate;
 std::vector<prometheus::MetricFamily> admin_families(size_t open, std::uint64_t refused,
                                                      std::uint64_t displaced);
 
+// cluster.redis: whether Redis answers, the live replicas, and this replica's shares of
+// the shared limits (by name: max_inflight, max_bytes_in_flight, link_bandwidth; only
+// those configured).
+struct ClusterGauges {
+  bool connected = false;
+  size_t replicas = 0;
+  std::vector<std::pair<std::string, double>> shares;
+};
+std::vector<prometheus::MetricFamily> cluster_families(const ClusterGauges& cluster);
+
 class MetricsExporter {
  public:
   using FleetSource = std::function<std::shared_ptr<const routing::Fleet>()>;

@@ -125,6 +125,7 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
         on_membership(id, spec, added);
       },
       affinity_, [] { return std::chrono::steady_clock::now(); });
+  apply_cluster(config);
 }
 
 FleetControl::~FleetControl() { stop(); }
@@ -237,6 +238,7 @@ void FleetControl::apply(const config::Config& config) {
   monitor_->set_options(health_options(config));
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
   admission_->set_limits(admission_limits(config), config.limits.any());
+  apply_cluster(config);
   buffer_budget_->set_limit(config.limits.max_buffered_bytes);
   set_backend_settings(config);
   scraper_->set_options(scrape_options(config));
@@ -244,7 +246,28 @@ void FleetControl::apply(const config::Config& config) {
   monitor_->set_backends(backend_specs(config));
 }
 
+void FleetControl::apply_cluster(const config::Config& config) {
+  if (!config.cluster) {
+    cluster_view_.store(nullptr);
+    cluster_.reset();  // the configured limits apply again
+    return;
+  }
+  if (!cluster_) cluster_ = std::make_unique<ClusterLimits>(control_, admission_);
+  cluster_->configure(*config.cluster, admission_limits(config));
+  cluster_view_.store(cluster_.get());
+}
+
+std::optional<ClusterLimits::Snapshot> FleetControl::cluster() const {
+  // The admin thread reads it: the cluster is replaced only on the control thread, which
+  // is the admin's thread too (one io_context).
+  const ClusterLimits* c = cluster_view_.load();
+  if (c == nullptr) return std::nullopt;
+  return c->snapshot();
+}
+
 void FleetControl::stop() {
+  cluster_view_.store(nullptr);
+  cluster_.reset();
   // Before the workers go: once it returns, the gate posts nothing to their io_contexts.
   if (admission_) admission_->stop();
   if (monitor_) monitor_->stop();

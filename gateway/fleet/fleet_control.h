@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "gateway/fleet/cluster.h"
 #include "gateway/fleet/fanout.h"
 #include "gateway/options.h"
 #include "gateway/stream/admission_gate.h"
@@ -48,9 +49,13 @@ class FleetControl {
   // The backends' own Triton metrics (those with a metrics_url), in name order: the last
   // good scrape's signals, whether they are fresh, and the last error. Any thread.
   health::TritonSnapshot triton_signals() const { return scraper_->snapshot(); }
+  // With cluster.redis: how this replica shares the limits now. Any thread.
+  std::optional<ClusterLimits::Snapshot> cluster() const;
 
  private:
   void publish(std::shared_ptr<const routing::Fleet> fleet);
+  // cluster.redis: starts, reconfigures or ends the sharing of the limits.
+  void apply_cluster(const config::Config& config);
   void on_membership(std::uint32_t id, const health::BackendSpec& spec, bool added);
   // Takes the config's per-backend compression and TLS and applies them to the known
   // targets (new connections use them; open ones keep what they began with).
@@ -69,6 +74,8 @@ class FleetControl {
   std::shared_ptr<FanOut> fanout_;
   std::shared_ptr<routing::AffinityTable> affinity_;
   std::shared_ptr<AdmissionGate> admission_;
+  std::unique_ptr<ClusterLimits> cluster_;  // with cluster.redis; control thread
+  std::atomic<const ClusterLimits*> cluster_view_{nullptr};
   std::shared_ptr<std::atomic<std::int64_t>> parked_;
   std::shared_ptr<boost::asio::thread_pool> compression_pool_;
   std::shared_ptr<BufferBudget> buffer_budget_;

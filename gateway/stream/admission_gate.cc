@@ -26,17 +26,81 @@ constexpr std::chrono::minutes kMaxTimerWait(1);
 class AdmissionGate::State : public std::enable_shared_from_this<State> {
  public:
   State(boost::asio::io_context& control, const routing::AdmissionLimits& limits)
-      : controller_(limits), timer_(control) {}
+      : controller_(limits), configured_(limits), timer_(control) {}
 
   void set_limits(const routing::AdmissionLimits& limits) {
     std::unique_lock lock(mutex_);
+    configured_ = limits;
+    if (clustered_) return;  // the cluster sets the shares of the new limits
     controller_.set_limits(limits);
     poll_and_dispatch(lock);
   }
 
+  void set_shares(const routing::AdmissionLimits& shares) {
+    std::unique_lock lock(mutex_);
+    clustered_ = true;
+    controller_.set_limits(shares);
+    poll_and_dispatch(lock);
+  }
+
+  void leave_cluster() {
+    std::unique_lock lock(mutex_);
+    clustered_ = false;
+    job_ask_ = nullptr;
+    controller_.set_limits(configured_);
+    poll_and_dispatch(lock);
+  }
+
+  void set_job_ask(JobAsk ask) {
+    std::lock_guard lock(mutex_);
+    job_ask_ = std::move(ask);
+  }
+
   routing::AdmissionLimits limits() const {
     std::lock_guard lock(mutex_);
-    return controller_.limits();
+    return configured_;
+  }
+
+  Demand demand() const {
+    std::lock_guard lock(mutex_);
+    return Demand{.inflight = controller_.inflight(),
+                  .bytes_in_flight = controller_.bytes_in_flight(),
+                  .queued = controller_.queued(),
+                  .queued_bytes = controller_.queued_bytes(),
+                  .admitted_bytes_total = admitted_bytes_};
+  }
+
+  std::vector<std::pair<std::string, std::string>> active_jobs() const {
+    std::lock_guard lock(mutex_);
+    return controller_.active_job_list(Clock::now());
+  }
+
+  std::optional<routing::Limit> touch_job(std::string_view job, std::string_view group,
+                                          boost::asio::io_context& io, JobDone done) {
+    std::unique_lock lock(mutex_);
+    const Clock::time_point now = Clock::now();
+    if (!job_ask_ || stopped_ || controller_.job_active(job, now)) {
+      const routing::Limit limit = controller_.admit_job(job, group, now);
+      if (limit != routing::Limit::kNone) count_rejection(limit);
+      return limit;
+    }
+    // A new job, for the cluster to decide: its requests wait together for one answer.
+    auto [it, first] = asking_.try_emplace(std::string(job));
+    if (first && asking_.size() > controller_.limits().max_queue) {
+      asking_.erase(it);
+      count_rejection(routing::Limit::kQueueFull);
+      return routing::Limit::kQueueFull;
+    }
+    it->second.group = std::string(group);
+    it->second.waiting.push_back({&io, std::move(done)});
+    if (!first) return std::nullopt;
+    JobAsk ask = job_ask_;
+    lock.unlock();
+    ask(std::string(job), std::string(group),
+        [weak = weak_from_this(), name = std::string(job)](std::optional<routing::Limit> verdict) {
+          if (auto self = weak.lock()) self->on_job_answer(name, verdict);
+        });
+    return std::nullopt;
   }
 
   routing::Limit touch_job(std::string_view job, std::string_view group) {
@@ -52,12 +116,13 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
     switch (d.verdict) {
       case routing::AdmissionController::Verdict::kAdmitted:
         count_wait(std::chrono::nanoseconds(0));
+        admitted_bytes_ += request.bytes;
         break;
       case routing::AdmissionController::Verdict::kQueued:
         // After stop() no callback will come: the stream waits until its worker closes
         // it (and cancels).
         if (stopped_) break;
-        waiters_.emplace(request.id, Waiter{&io, std::move(done)});
+        waiters_.emplace(request.id, Waiter{&io, std::move(done), request.bytes});
         // It may go at once (the requests ahead of it are held by their own job's cap),
         // or its deadline may be the next thing to time. Its own outcome, if any, is the
         // answer rather than a callback.
@@ -73,6 +138,32 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
         break;
     }
     return d;
+  }
+
+  void on_job_answer(const std::string& job, std::optional<routing::Limit> verdict) {
+    std::vector<JobWaiter> waiting;
+    std::unique_lock lock(mutex_);
+    auto it = asking_.find(job);
+    if (it == asking_.end()) return;
+    waiting = std::move(it->second.waiting);
+    const std::string group = std::move(it->second.group);
+    asking_.erase(it);
+    if (stopped_) return;
+    const Clock::time_point now = Clock::now();
+    routing::Limit limit = verdict.value_or(routing::Limit::kNone);
+    if (!verdict || limit == routing::Limit::kNone) {
+      // Admitted by the cluster (registered here, with no cap of this replica's), or
+      // decided here because Redis could not tell (this replica's split caps).
+      limit = controller_.admit_job(job, group, now);
+    }
+    if (limit != routing::Limit::kNone) count_rejection(limit);
+    ++dispatching_;
+    lock.unlock();
+    for (JobWaiter& w : waiting) {
+      boost::asio::post(*w.io, [done = std::move(w.done), limit] { done(limit); });
+    }
+    lock.lock();
+    if (--dispatching_ == 0 && stopped_) dispatched_.notify_all();
   }
 
   void release(const Request& request) {
@@ -96,11 +187,14 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
 
   void stop() {
     std::unordered_map<std::uint64_t, Waiter> dropped;  // destroyed after the lock
+    std::unordered_map<std::string, Asking> dropped_jobs;
     std::unique_lock lock(mutex_);
     stopped_ = true;
     armed_ = false;
     timer_.cancel();
     dropped.swap(waiters_);
+    dropped_jobs.swap(asking_);
+    job_ask_ = nullptr;
     // A dispatch that let go of the lock to post finishes first.
     dispatched_.wait(lock, [&] { return dispatching_ == 0; });
   }
@@ -119,6 +213,16 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
   struct Waiter {
     boost::asio::io_context* io;
     Done done;
+    std::uint64_t bytes = 0;
+  };
+  struct JobWaiter {
+    boost::asio::io_context* io;
+    JobDone done;
+  };
+  // A new job the cluster was asked about, and the RPCs that wait for its answer.
+  struct Asking {
+    std::string group;
+    std::vector<JobWaiter> waiting;
   };
 
   void count_rejection(routing::Limit limit) { ++counters_.rejected[static_cast<size_t>(limit)]; }
@@ -151,6 +255,7 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
         }
         auto it = waiters_.find(o.id);
         if (it == waiters_.end()) continue;  // cannot happen: queued ids have a waiter
+        if (o.admitted) admitted_bytes_ += it->second.bytes;
         if (own && o.id == *own) {
           own_outcome = o;
         } else {
@@ -198,6 +303,11 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
 
   mutable std::mutex mutex_;
   routing::AdmissionController controller_;
+  routing::AdmissionLimits configured_;  // as configured (controller_ has the shares)
+  bool clustered_ = false;
+  JobAsk job_ask_;
+  std::unordered_map<std::string, Asking> asking_;
+  std::uint64_t admitted_bytes_ = 0;
   std::unordered_map<std::uint64_t, Waiter> waiters_;
   Stats counters_;  // rejected, waits, admitted (the gauges come from the controller)
   boost::asio::steady_timer timer_;
@@ -220,6 +330,25 @@ void AdmissionGate::set_limits(const routing::AdmissionLimits& limits, bool enab
 }
 
 routing::AdmissionLimits AdmissionGate::limits() const { return state_->limits(); }
+
+std::optional<routing::Limit> AdmissionGate::touch_job(std::string_view job, std::string_view group,
+                                                       boost::asio::io_context& io, JobDone done) {
+  return state_->touch_job(job, group, io, std::move(done));
+}
+
+void AdmissionGate::set_job_ask(JobAsk ask) { state_->set_job_ask(std::move(ask)); }
+
+void AdmissionGate::set_shares(const routing::AdmissionLimits& shares) {
+  state_->set_shares(shares);
+}
+
+void AdmissionGate::leave_cluster() { state_->leave_cluster(); }
+
+AdmissionGate::Demand AdmissionGate::demand() const { return state_->demand(); }
+
+std::vector<std::pair<std::string, std::string>> AdmissionGate::active_jobs() const {
+  return state_->active_jobs();
+}
 
 routing::Limit AdmissionGate::touch_job(std::string_view job, std::string_view group) {
   return state_->touch_job(job, group);

@@ -18,7 +18,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "routing/admission.h"
 
@@ -65,6 +69,35 @@ class AdmissionGate {
   // Every RPC of a job of `group` ("": none): kNone, or the job cap that refuses it when
   // the job is new (max_jobs, or its group's).
   routing::Limit touch_job(std::string_view job, std::string_view group = {});
+  // The same, where a cluster may decide a new job: nullopt when it was asked, and then
+  // `done` is posted to `io` with the verdict later (exactly once, unless the gate is
+  // stopped). Any thread.
+  using JobDone = std::function<void(routing::Limit)>;
+  std::optional<routing::Limit> touch_job(std::string_view job, std::string_view group,
+                                          boost::asio::io_context& io, JobDone done);
+
+  // Cluster mode (ClusterLimits). `ask` decides a job this replica does not know: it
+  // answers (on any thread) the cap that refuses it, kNone, or nullopt for "decide here"
+  // (Redis could not tell). Null: every job is decided here. Any thread.
+  using JobAnswer = std::function<void(std::optional<routing::Limit>)>;
+  using JobAsk =
+      std::function<void(const std::string& job, const std::string& group, JobAnswer answer)>;
+  void set_job_ask(JobAsk ask);
+  // The limits this replica applies now (its shares of the configured ones); from now on
+  // set_limits() only records the configured limits. Any thread.
+  void set_shares(const routing::AdmissionLimits& shares);
+  // The configured limits apply again (the cluster is gone from the config).
+  void leave_cluster();
+  // What a cluster renews and weighs: the active jobs, and this replica's demand.
+  struct Demand {
+    std::uint32_t inflight = 0;
+    std::uint64_t bytes_in_flight = 0;
+    size_t queued = 0;
+    std::uint64_t queued_bytes = 0;
+    std::uint64_t admitted_bytes_total = 0;  // request bytes admitted since start
+  };
+  Demand demand() const;
+  std::vector<std::pair<std::string, std::string>> active_jobs() const;
   // Admitted now, queued (then `done` is posted to `io` later, exactly once, unless
   // cancel() returns true first or the gate is stopped), or rejected. Any thread.
   Decision admit(const Request& request, boost::asio::io_context& io, Done done);

@@ -174,6 +174,9 @@ class ProxyStream final : public BackendStream {
   // The request's job (metadata key, else the client's IP) may send: false if refused
   // (and answered).
   bool admit_job();
+  // The cluster's verdict on this request's new job (admit_job() waited for it).
+  void on_job_verdict(routing::Limit verdict);
+  void refuse_job(routing::Limit limit);
   // The request may go now: false if it waits (on_admitted follows) or was refused.
   bool admit_request();
   void on_admission(const routing::AdmissionController::Outcome& outcome);
@@ -371,6 +374,7 @@ class ProxyStream final : public BackendStream {
   std::string pending_id_;  // ModelStreamInfer: the message's id, for an in-stream answer
   bool parked_ = false;
   bool awaiting_model_ = false;  // parked_ for a backend to serve its model, not a slot
+  bool job_pending_ = false;     // the cluster decides whether its job may start
 
   // Compression of the request, decided once per request (a retry sends what the first
   // attempt sent): kUndecided -> kHolding (the message is held whole before the backend

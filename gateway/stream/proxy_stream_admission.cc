@@ -1,6 +1,7 @@
 // ProxyStream: admission control (job cap, concurrency and bandwidth limits, the fair
 // queue) and waiting for a slot on a backend at its max_inflight.
 #include <algorithm>
+#include <optional>
 #include <string>
 
 #include "gateway/stream/admission_gate.h"
@@ -118,12 +119,34 @@ bool ProxyStream::admit_job() {
   if (gate == nullptr || down_ == nullptr) return true;
   ticket_.job = job_name();
   ticket_.group = caller_group_;
-  const Limit limit = gate->touch_job(ticket_.job, ticket_.group);
-  if (limit == Limit::kNone) return true;
-  const routing::AdmissionLimits limits = gate->limits();
+  const std::optional<Limit> limit = gate->touch_job(ticket_.job, ticket_.group, worker_.io(),
+                                                     [this, alive = link()](Limit verdict) {
+                                                       if (!alive.alive()) return;
+                                                       on_job_verdict(verdict);
+                                                       worker_.flush_dirty();
+                                                     });
+  if (!limit) {
+    // A new job that the cluster decides (cluster.redis): routing waits for its verdict.
+    job_pending_ = true;
+    return false;
+  }
+  if (*limit == Limit::kNone) return true;
+  refuse_job(*limit);
+  return false;
+}
+
+void ProxyStream::refuse_job(Limit limit) {
+  const routing::AdmissionLimits limits = worker_.shared().admission->limits();
   reply_local(GrpcCode::kResourceExhausted, refusal(limit, limits, Limit::kNone, caller_group_),
               duration_cast<milliseconds>(limits.job_idle_timeout));
-  return false;
+}
+
+void ProxyStream::on_job_verdict(Limit verdict) {
+  if (!job_pending_) return;
+  job_pending_ = false;
+  if (down_ == nullptr || phase_ == Phase::kAnswered) return;
+  if (verdict != Limit::kNone) return refuse_job(verdict);
+  try_route();
 }
 
 bool ProxyStream::admit_request() {

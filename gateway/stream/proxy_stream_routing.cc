@@ -53,7 +53,7 @@ void ProxyStream::start_routing() {
 
 void ProxyStream::try_route() {
   if (phase_ >= Phase::kAdmission || down_ == nullptr || phase_ == Phase::kAnswered ||
-      method_ == Method::kUnknown)
+      method_ == Method::kUnknown || job_pending_)
     return;
   // A client that sends unroutable stream messages but does not read their in-stream
   // answers is not served more answers than this (send_response_data resumes it).

@@ -579,6 +579,31 @@ TEST(ConfigLoader, WaitForBackendAndTheListedModels) {
   EXPECT_THAT(problem_at(r, "routing.models[63]").message, HasSubstr("at most 63"));
 }
 
+TEST(ConfigLoader, ClusterNeedsARedisUrlAndChecksItsKeys) {
+  LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.config->cluster.has_value());
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster:\n"
+      "  redis: \"rediss://:pw@redis.ns.svc:6380\"\n  name: cms-prod\n  lease: 250ms\n"
+      "  timeout: 1s\n  expected_replicas: 3\n");
+  ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
+  ASSERT_TRUE(r.config->cluster.has_value());
+  EXPECT_EQ(r.config->cluster->redis.password, "pw");
+  EXPECT_EQ(r.config->cluster->name, "cms-prod");
+  EXPECT_EQ(r.config->cluster->lease, std::chrono::milliseconds(250));
+  EXPECT_EQ(r.config->cluster->expected_replicas, 3);
+  r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster: {name: x}\n");
+  problem_at(r, "cluster");  // missing required key 'redis'
+
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster:\n"
+      "  redis: \"redis://:topsecret@host:6379\"\n  name: \"a b\"\n  lease: 5ms\n");
+  EXPECT_THAT(problem_at(r, "cluster.name").message, HasSubstr("letters"));
+  EXPECT_THAT(problem_at(r, "cluster.lease").message, HasSubstr("20ms"));
+  for (const auto& p : r.problems) EXPECT_EQ(p.to_string().find("topsecret"), std::string::npos);
+}
+
 TEST(ConfigLoader, AdminTlsNeedsBothFiles) {
   LoadResult r = load(
       "backends: [{name: a, address: \"127.0.0.1:8001\"}]\n"

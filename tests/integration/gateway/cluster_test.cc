@@ -1,0 +1,268 @@
+// Several gateways, one set of limits (cluster.redis): three gateway processes and one
+// redis-server (Debian's), all started by the test on loopback. max_jobs is exact across
+// the replicas; a killed replica's jobs leave with their leases; Redis stopped and
+// started under load loses no request, and the even split holds meanwhile; a password
+// and TLS (rediss://) work.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/cluster.h"
+#include "tests/support/fake_http_server.h"
+#include "tests/support/process.h"
+
+namespace infergate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// redis-server on 127.0.0.1:port (a fresh port, or the one given: a restart), with no
+// persistence; with `tls_dir`, TLS only (DIR/redis.crt and .key, made by the test).
+class RedisServer {
+ public:
+  explicit RedisServer(int port = 0, const std::string& password = "",
+                       const std::string& tls_dir = "")
+      : port_(port != 0 ? port : closed_port()) {
+    std::vector<std::string> args = {"--bind",       "127.0.0.1", "--save",           "",
+                                     "--appendonly", "no",        "--protected-mode", "no"};
+    if (tls_dir.empty()) {
+      args.insert(args.end(), {"--port", std::to_string(port_)});
+    } else {
+      args.insert(args.end(),
+                  {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file",
+                   tls_dir + "/redis.crt", "--tls-key-file", tls_dir + "/redis.key",
+                   "--tls-ca-cert-file", tls_dir + "/redis.crt", "--tls-auth-clients", "no"});
+    }
+    if (!password.empty()) args.insert(args.end(), {"--requirepass", password});
+    process_ = std::make_unique<Process>("/usr/bin/redis-server", args);
+    ok_ = process_->wait_for_line("Ready to accept connections", 10s).has_value();
+  }
+
+  bool ok() const { return ok_; }
+  int port() const { return port_; }
+  Process& process() { return *process_; }
+
+ private:
+  int port_;
+  bool ok_ = false;
+  std::unique_ptr<Process> process_;
+};
+
+std::string cluster_yaml(const std::string& url, const std::string& name,
+                         const std::string& lease = "100ms", const std::string& more = "") {
+  return "cluster:\n  redis: \"" + url + "\"\n  name: " + name + "\n  lease: " + lease + "\n" +
+         more;
+}
+
+std::string redis_url(const RedisServer& redis) {
+  return "redis://127.0.0.1:" + std::to_string(redis.port());
+}
+
+grpc::Status infer_as(int port, const std::string& job) { return infer_with_token(port, "", job); }
+
+// Three gateways in front of one sim, sharing `limits` through `redis`.
+struct Replicas {
+  Replicas(const std::string& sim_model, const std::string& cluster, const std::string& limits)
+      : sim("sim-a", {"--model", sim_model}) {
+    for (int i = 0; i < 3; ++i) {
+      gateways.push_back(std::make_unique<Gateway>(
+          std::vector<std::pair<std::string, std::string>>{{"sim-a", sim.address()}},
+          cluster + limits, 1));
+    }
+  }
+  bool all(const std::string& series, double value) {
+    for (auto& g : gateways) {
+      if (g->metric(series) != value) return false;
+    }
+    return true;
+  }
+  Sim sim;
+  std::vector<std::unique_ptr<Gateway>> gateways;
+};
+
+TEST(Cluster, TenJobsAgainstMaxJobsFourAdmitExactlyFourAcrossThreeGateways) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  Replicas r("identity", cluster_yaml(redis_url(redis), "jobs"),
+             "limits:\n  max_jobs: 4\n  job_idle_timeout: 60s\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  // Ten jobs at once, each on one replica (jobs 0, 3, 6, 9 on the first, ...).
+  std::vector<grpc::Status> results(10);
+  std::vector<std::thread> jobs;
+  for (int j = 0; j < 10; ++j) {
+    jobs.emplace_back([&, j] {
+      results[static_cast<size_t>(j)] =
+          infer_as(r.gateways[j % 3]->port(), "job-" + std::to_string(j));
+    });
+  }
+  for (auto& t : jobs) t.join();
+  std::vector<int> admitted;
+  for (int j = 0; j < 10; ++j) {
+    const grpc::Status& s = results[static_cast<size_t>(j)];
+    if (s.ok()) {
+      admitted.push_back(j);
+    } else {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+      EXPECT_NE(s.error_message().find("too many active jobs (limits.max_jobs = 4)"),
+                std::string::npos)
+          << s.error_message();
+    }
+  }
+  EXPECT_EQ(admitted.size(), 4u);
+  // The admitted jobs go on, on any replica (their leases are renewed); no other starts.
+  for (int j : admitted) {
+    for (auto& g : r.gateways) {
+      EXPECT_TRUE(infer_as(g->port(), "job-" + std::to_string(j)).ok()) << j;
+    }
+  }
+  EXPECT_EQ(infer_as(r.gateways[0]->port(), "job-late").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(Cluster, AKilledReplicasJobsAreFreedWithinTwoLeasePeriods) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  Replicas r("identity", cluster_yaml(redis_url(redis), "killed", "500ms"),
+             "limits:\n  max_jobs: 4\n  job_idle_timeout: 60s\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  for (int j = 0; j < 4; ++j)
+    ASSERT_TRUE(infer_as(r.gateways[0]->port(), "job-" + std::to_string(j)).ok());
+  EXPECT_EQ(infer_as(r.gateways[1]->port(), "job-new").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  r.gateways[0]->process().signal(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(wait_until([&] { return infer_as(r.gateways[1]->port(), "job-new").ok(); }, 5s));
+  const auto freed = std::chrono::steady_clock::now() - killed;
+  std::printf(
+      "a killed replica's jobs were freed after %lld ms (lease 500 ms)\n",
+      static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(freed).count()));
+  EXPECT_LE(freed, 1000ms);  // two lease periods
+  // And exactly the dead replica's four (their leases end a few ms apart, as they were
+  // taken): three more fit with job-new, the fifth does not.
+  for (const char* job : {"job-b", "job-c", "job-d"}) {
+    EXPECT_TRUE(wait_until([&] { return infer_as(r.gateways[2]->port(), job).ok(); }, 1s)) << job;
+  }
+  EXPECT_EQ(infer_as(r.gateways[1]->port(), "job-e").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(Cluster, RedisStoppedAndStartedUnderLoadLosesNothingAndTheSplitHolds) {
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->ok());
+  const int port = redis->port();
+  Replicas r("identity:instances=64,latency=10ms", cluster_yaml(redis_url(*redis), "outage"),
+             "limits:\n  max_inflight: 6\n  queue_timeout: 30s\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::mutex mu;
+  std::map<int, int> failures;
+  std::string first_error;
+  std::vector<std::thread> load;
+  for (int t = 0; t < 12; ++t) {
+    load.emplace_back([&, t] {
+      auto stub = make_stub(r.gateways[static_cast<size_t>(t % 3)]->port(), true);
+      while (!stop.load()) {
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + 30s);
+        inference::ModelInferResponse resp;
+        const grpc::Status s =
+            stub->ModelInfer(&c, identity_request(256, static_cast<std::uint32_t>(t)), &resp);
+        if (s.ok()) {
+          ++ok;
+        } else {
+          std::lock_guard lock(mu);
+          ++failures[s.error_code()];
+          if (first_error.empty()) first_error = s.error_message();
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { return ok.load() > 100; }, 10s));
+  redis->process().signal(SIGKILL);
+  redis.reset();
+  EXPECT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 0); }, 5s));
+  // Never more than the limit: first the smaller of each one's last share and its split
+  // (while what was admitted above the split drains), then the even split over the three
+  // last seen: 2 + 2 + 2.
+  auto shares = [&] {
+    double sum = 0;
+    for (auto& g : r.gateways) sum += g->metric("infergate_cluster_share{limit=\"max_inflight\"}");
+    return sum;
+  };
+  EXPECT_LE(shares(), 6);
+  EXPECT_TRUE(wait_until([&] { return shares() == 6; }, 5s)) << shares();
+  for (auto& g : r.gateways) {
+    EXPECT_EQ(g->metric("infergate_cluster_share{limit=\"max_inflight\"}"), 2);
+  }
+  const int before = ok.load();
+  EXPECT_TRUE(wait_until([&] { return ok.load() > before + 100; }, 10s));  // serving meanwhile
+  RedisServer again(port);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 10s));
+  const int after = ok.load();
+  EXPECT_TRUE(wait_until([&] { return ok.load() > after + 100; }, 10s));
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_TRUE(failures.empty()) << first_error;
+  const double seen = r.sim.metric("infergate_sim_inflight_max");
+  std::printf("max_inflight 6 over three replicas: the sim saw at most %.0f at once, %d served\n",
+              seen, ok.load());
+  EXPECT_LE(seen, 6);
+  EXPECT_GE(seen, 4);
+}
+
+TEST(Cluster, AReplicaCutOffFromRedisTakesItsSplitAndNoMore) {
+  // Redis never reachable: each replica assumes cluster.expected_replicas and takes its part.
+  Replicas r("identity",
+             cluster_yaml("redis://127.0.0.1:" + std::to_string(closed_port()), "none", "100ms",
+                          "  expected_replicas: 3\n"),
+             "limits:\n  max_inflight: 7\n  max_jobs: 5\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 0); }, 5s));
+  EXPECT_EQ(r.gateways[0]->metric("infergate_cluster_share{limit=\"max_inflight\"}"), 3);
+  EXPECT_EQ(r.gateways[0]->metric("infergate_cluster_replicas"), 3);
+  // Jobs are decided by each replica alone: its part of max_jobs 5 over 3 (2).
+  EXPECT_TRUE(infer_as(r.gateways[0]->port(), "a").ok());
+  EXPECT_TRUE(infer_as(r.gateways[0]->port(), "b").ok());
+  EXPECT_EQ(infer_as(r.gateways[0]->port(), "c").error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(Cluster, RedisWithAPasswordOverTlsWorks) {
+  char pattern[] = "/tmp/infergate-redis-tls-XXXXXX";
+  ASSERT_NE(::mkdtemp(pattern), nullptr);
+  const std::string dir = pattern;
+  ASSERT_TRUE(make_self_signed_certificate(dir, "redis"));
+  RedisServer redis(0, "s3cret", dir);
+  ASSERT_TRUE(redis.ok());
+  const std::string url = "rediss://:s3cret@127.0.0.1:" + std::to_string(redis.port());
+  Sim sim("sim-a");
+  Gateway gw({{"sim-a", sim.address()}},
+             cluster_yaml(url, "tls", "100ms", "  ca: " + dir + "/redis.crt\n") +
+                 "limits:\n  max_jobs: 1\n",
+             1);
+  ASSERT_TRUE(wait_until([&] { return gw.metric("infergate_cluster_connected") == 1; }, 5s));
+  EXPECT_TRUE(infer_as(gw.port(), "only").ok());
+  EXPECT_EQ(infer_as(gw.port(), "second").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // A wrong password: refused by Redis, so the replica falls back (and says so).
+  Gateway wrong({{"sim-a", sim.address()}},
+                cluster_yaml("rediss://:wrong@127.0.0.1:" + std::to_string(redis.port()), "tls",
+                             "100ms", "  ca: " + dir + "/redis.crt\n") +
+                    "limits:\n  max_jobs: 1\n",
+                1);
+  EXPECT_TRUE(wait_until([&] { return wrong.metric("infergate_cluster_connected") == 0; }, 5s));
+  EXPECT_TRUE(wrong.process().wait_for_line("cluster_fallback", 5s).has_value());
+  std::system(("rm -rf " + dir).c_str());
+}
+
+}  // namespace
+}  // namespace infergate::testing
