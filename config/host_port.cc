@@ -167,8 +167,8 @@ Parsed<RedisUrl> parse_redis_url(std::string_view text) {
   const bool has_port = colon != std::string_view::npos &&
                         (bracket == std::string_view::npos || colon > bracket) &&
                         (authority.front() == '[' || authority.find(':') == colon);
-  Parsed<HostPort> address = parse_host_port(
-      std::string(authority) + (has_port ? "" : ":6379"), /*allow_port_zero=*/false);
+  Parsed<HostPort> address = parse_host_port(std::string(authority) + (has_port ? "" : ":6379"),
+                                             /*allow_port_zero=*/false);
   if (!address.ok()) return {.error = "cluster.redis: " + address.error};
   url.address = *address.value;
   return {.value = std::move(url)};
