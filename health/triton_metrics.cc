@@ -268,6 +268,34 @@ class PageParser {
     if (signal == kGpuUtilization) value = std::min(value, 1.0);
     acc_[signal].sum += value;
     ++acc_[signal].count;
+    if (signal == kPending || signal == kQueue || signal == kSuccess || signal == kFailure) {
+      add_to_model(sample, signal, value);
+    }
+  }
+
+  void add_to_model(const Sample& sample, Signal signal, double value) {
+    auto& models = result_.signals.models;
+    for (const auto& [label, model] : sample.labels) {
+      if (label != "model") continue;
+      auto it = models.find(model);
+      if (it == models.end()) {
+        if (models.size() >= TritonSignals::kMaxModels) return;
+        it = models.emplace(model, TritonModelSignals{}).first;
+      }
+      TritonModelSignals& m = it->second;
+      switch (signal) {
+        case kPending:
+          m.pending_requests += value;
+          break;
+        case kQueue:
+          m.queue_seconds += value * 1e-6;
+          break;
+        default:
+          m.requests += value;
+          break;
+      }
+      return;
+    }
   }
 
   void finish(std::size_t lines) {

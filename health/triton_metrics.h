@@ -5,12 +5,22 @@
 #pragma once
 
 #include <cstddef>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace infergate::health {
+
+// One model's share of the per-model signals (summed over its versions).
+struct TritonModelSignals {
+  double pending_requests = 0;  // nv_inference_pending_request_count
+  double queue_seconds = 0;     // nv_inference_queue_duration_us
+  double requests = 0;          // nv_inference_request_success + _failure: per request,
+                                // not per batch execution
+  bool operator==(const TritonModelSignals&) const = default;
+};
 
 // One backend's signals, in base units; each is absent when the page did not carry it.
 // Per-model series are summed over models and versions; per-GPU ones over GPUs.
@@ -23,6 +33,10 @@ struct TritonSignals {
   std::optional<double> gpu_utilization;         // nv_gpu_utilization, mean over GPUs, 0..1
   std::optional<double> gpu_memory_used_bytes;   // nv_gpu_memory_used_bytes, summed
   std::optional<double> gpu_memory_total_bytes;  // nv_gpu_memory_total_bytes, summed
+  // The per-model series by their `model` label (at most kMaxModels models; the rest are
+  // left out of this map, never out of the sums above).
+  std::map<std::string, TritonModelSignals> models;
+  static constexpr std::size_t kMaxModels = 256;
 
   // At least one signal is present.
   bool any() const;

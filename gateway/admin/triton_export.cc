@@ -1,5 +1,6 @@
 #include "gateway/admin/triton_export.h"
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -81,6 +82,50 @@ std::optional<double> over_fleet(const health::TritonSnapshot& snapshot,
   return mean ? sum / count : sum;
 }
 
+// Per model, summed over the backends with fresh metrics: what the model's requests
+// wait inside Triton (for an autoscaler, with the gateway's own queue wait).
+std::vector<MetricFamily> per_model(const health::TritonSnapshot& snapshot) {
+  std::map<std::string, health::TritonModelSignals> models;
+  for (const TritonStatus& s : snapshot) {
+    if (!s.fresh) continue;
+    for (const auto& [model, m] : s.signals.models) {
+      health::TritonModelSignals& sum = models[model];
+      sum.pending_requests += m.pending_requests;
+      sum.queue_seconds += m.queue_seconds;
+      sum.requests += m.requests;
+    }
+  }
+  std::vector<MetricFamily> out;
+  if (models.empty()) return out;
+  MetricFamily pending{"infergate_model_backend_pending_requests",
+                       "Requests of the model waiting inside the backends' Tritons "
+                       "(nv_inference_pending_request_count), over backends with fresh metrics",
+                       MetricType::Gauge,
+                       {}};
+  MetricFamily queue{"infergate_model_backend_queue_seconds_total",
+                     "Time the model's requests spent in the backends' Triton queues "
+                     "(nv_inference_queue_duration_us), over backends with fresh metrics; "
+                     "divided by the rate of infergate_model_backend_requests_total: the "
+                     "queue time per request",
+                     MetricType::Counter,
+                     {}};
+  MetricFamily requests{"infergate_model_backend_requests_total",
+                        "The model's requests as the backends' Tritons count them (success "
+                        "and failure; per request, not per batch execution), over backends "
+                        "with fresh metrics",
+                        MetricType::Counter,
+                        {}};
+  for (const auto& [model, m] : models) {
+    pending.metric.push_back(sample(MetricType::Gauge, m.pending_requests, {{"model", model}}));
+    queue.metric.push_back(sample(MetricType::Counter, m.queue_seconds, {{"model", model}}));
+    requests.metric.push_back(sample(MetricType::Counter, m.requests, {{"model", model}}));
+  }
+  out.push_back(std::move(pending));
+  out.push_back(std::move(queue));
+  out.push_back(std::move(requests));
+  return out;
+}
+
 }  // namespace
 
 std::vector<MetricFamily> triton_families(const health::TritonSnapshot& snapshot) {
@@ -128,6 +173,7 @@ std::vector<MetricFamily> triton_families(const health::TritonSnapshot& snapshot
           spec.name, spec.help, MetricType::Gauge, {sample(MetricType::Gauge, *v, {})}});
     }
   }
+  for (MetricFamily& f : per_model(snapshot)) out.push_back(std::move(f));
   return out;
 }
 

@@ -111,6 +111,23 @@ TEST(TritonExport, AllStaleShowsOnlyFreshness) {
   EXPECT_THAT(text, Not(HasSubstr("infergate_fleet_")));
 }
 
+TEST(TritonExport, PerModelQueueTimeSummedOverFreshBackends) {
+  health::TritonStatus a = full("a", 1, 0.5);
+  a.signals.models["particlenet"] = {.pending_requests = 2, .queue_seconds = 1.5, .requests = 10};
+  health::TritonStatus b = full("b", 1, 0.5);
+  b.signals.models["particlenet"] = {.pending_requests = 1, .queue_seconds = 0.5, .requests = 30};
+  health::TritonStatus stale = full("c", 1, 0.5);
+  stale.fresh = false;
+  stale.signals.models["particlenet"] = {.pending_requests = 50, .queue_seconds = 9, .requests = 9};
+  const std::string text = prometheus::TextSerializer().Serialize(triton_families({a, b, stale}));
+  EXPECT_THAT(text,
+              HasSubstr("infergate_model_backend_pending_requests{model=\"particlenet\"} 3\n"));
+  EXPECT_THAT(text,
+              HasSubstr("infergate_model_backend_queue_seconds_total{model=\"particlenet\"} 2\n"));
+  EXPECT_THAT(text,
+              HasSubstr("infergate_model_backend_requests_total{model=\"particlenet\"} 40\n"));
+}
+
 TEST(TritonExport, SerializesAsPrometheusText) {
   const std::string text =
       prometheus::TextSerializer().Serialize(triton_families({full("gpu-a", 2, 0.5)}));

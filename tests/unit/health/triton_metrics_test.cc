@@ -78,6 +78,26 @@ TEST(TritonMetrics, ARealPageSumsOverModelsAndGpus) {
   EXPECT_EQ(s.gpu_memory_total_bytes, 171798691840.0);
 }
 
+TEST(TritonMetrics, PerModelQueueTimePerRequestAndPending) {
+  const TritonSignals s = parse_triton_metrics(kTritonPage).signals;
+  ASSERT_EQ(s.models.size(), 2u);
+  const TritonModelSignals& resnet = s.models.at("resnet50");
+  EXPECT_DOUBLE_EQ(resnet.queue_seconds, 0.25);
+  EXPECT_EQ(resnet.requests, 1253);  // success and failure: requests, not inferences (5000)
+  EXPECT_EQ(resnet.pending_requests, 3);
+  EXPECT_DOUBLE_EQ(s.models.at("bert").queue_seconds, 0.05);
+}
+
+TEST(TritonMetrics, PerModelSeriesAreBoundedByModelCount) {
+  std::string page;
+  for (size_t i = 0; i < TritonSignals::kMaxModels + 50; ++i) {
+    page += "nv_inference_pending_request_count{model=\"m" + std::to_string(i) + "\"} 1\n";
+  }
+  const TritonSignals s = parse_triton_metrics(page).signals;
+  EXPECT_EQ(s.models.size(), TritonSignals::kMaxModels);
+  EXPECT_EQ(s.pending_requests, static_cast<double>(TritonSignals::kMaxModels + 50));  // all summed
+}
+
 TEST(TritonMetrics, TheSimulatorsPageReadsLikeTritons) {
   // What infergate-sim --metrics-listen serves (benchmarks/sim/metrics_text.cc).
   TritonParseResult r = parse_triton_metrics(
