@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -219,6 +222,97 @@ TEST(Cluster, RedisStoppedAndStartedUnderLoadLosesNothingAndTheSplitHolds) {
               seen, ok.load());
   EXPECT_LE(seen, 6);
   EXPECT_GE(seen, 4);
+}
+
+// Each replica's shares, as Redis holds them now (one HGETALL: an atomic snapshot).
+std::vector<std::array<double, 3>> shares_in_redis(const RedisServer& redis,
+                                                   const std::string& name) {
+  const std::string command = "redis-cli -p " + std::to_string(redis.port()) +
+                              " --no-raw HGETALL 'infergate:{" + name + "}:shares' 2>/dev/null";
+  std::vector<std::array<double, 3>> out;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char line[512];
+  int n = 0;
+  while (std::fgets(line, sizeof line, pipe) != nullptr) {
+    // Lines alternate: 1) "replica id", 2) "share share share".
+    if (++n % 2 == 1) continue;
+    std::array<double, 3> v{};
+    const char* text = std::strchr(line, '"');
+    if (text != nullptr && std::sscanf(text + 1, "%lf %lf %lf", &v[0], &v[1], &v[2]) == 3) {
+      out.push_back(v);
+    }
+  }
+  ::pclose(pipe);
+  return out;
+}
+
+TEST(Cluster, SharesFollowDemandAndNeverAddUpToMoreThanTheLimit) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  Replicas r(
+      "identity:instances=64,latency=5ms", cluster_yaml(redis_url(redis), "bound"),
+      "limits:\n  max_inflight: 12\n  max_bytes_in_flight: 1MiB\n  link_bandwidth: 400Mbps\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  std::atomic<int> phase{0};  // 0: load on replica 0; 1: on replica 2; 2: stop
+  std::atomic<int> failed{0};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 10; ++t) {
+    load.emplace_back([&, t] {
+      auto first = make_stub(r.gateways[t == 9 ? 1 : 0]->port(), true);
+      auto second = make_stub(r.gateways[t == 9 ? 1 : 2]->port(), true);
+      while (phase.load() < 2) {
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + 30s);
+        inference::ModelInferResponse resp;
+        auto& stub = phase.load() == 0 ? first : second;
+        if (!stub->ModelInfer(&c, identity_request(1024, static_cast<std::uint32_t>(t)), &resp)
+                 .ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  // Sampled (bounded): every snapshot of the shares adds up to at most each limit.
+  double most_of_zero = 0;
+  double most_of_two = 0;
+  int samples = 0;
+  size_t most_replicas = 0;
+  auto sample_for = [&](std::chrono::milliseconds how_long) {
+    const auto until = std::chrono::steady_clock::now() + how_long;
+    for (int n = 0; n < 200 && std::chrono::steady_clock::now() < until; ++n) {
+      const auto shares = shares_in_redis(redis, "bound");
+      ++samples;
+      most_replicas = std::max(most_replicas, shares.size());
+      std::array<double, 3> sum{};
+      for (const auto& s : shares) {
+        for (size_t k = 0; k < 3; ++k) sum[k] += s[k];
+      }
+      EXPECT_LE(sum[0], 12);
+      EXPECT_LE(sum[1], 1 << 20);
+      EXPECT_LE(sum[2], 50e6);
+    }
+  };
+  sample_for(1500ms);
+  EXPECT_TRUE(wait_until(
+      [&] { return r.gateways[0]->metric("infergate_cluster_share{limit=\"max_inflight\"}") >= 6; },
+      2s));
+  most_of_zero = r.gateways[0]->metric("infergate_cluster_share{limit=\"max_inflight\"}");
+  phase = 1;
+  sample_for(1500ms);
+  EXPECT_TRUE(wait_until(
+      [&] { return r.gateways[2]->metric("infergate_cluster_share{limit=\"max_inflight\"}") >= 6; },
+      2s));
+  most_of_two = r.gateways[2]->metric("infergate_cluster_share{limit=\"max_inflight\"}");
+  phase = 2;
+  for (auto& t : load) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(most_replicas, 3u);  // the snapshots were read
+  std::printf("%d snapshots; the loaded replica held %.0f of 12, then the other %.0f\n", samples,
+              most_of_zero, most_of_two);
+  EXPECT_GE(most_of_zero, 6);  // demand moves the shares: the busy replica holds most
+  EXPECT_GE(most_of_two, 6);
+  EXPECT_LE(r.sim.metric("infergate_sim_inflight_max"), 12);
 }
 
 TEST(Cluster, AReplicaCutOffFromRedisTakesItsSplitAndNoMore) {
