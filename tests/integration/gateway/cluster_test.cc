@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -329,6 +330,33 @@ TEST(Cluster, AReplicaCutOffFromRedisTakesItsSplitAndNoMore) {
   EXPECT_TRUE(infer_as(r.gateways[0]->port(), "b").ok());
   EXPECT_EQ(infer_as(r.gateways[0]->port(), "c").error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+TEST(Cluster, AReloadChangesTheSharedLimitsAndCanEndTheCluster) {
+  RedisServer redis;
+  ASSERT_TRUE(redis.ok());
+  Sim sim("sim-a");
+  const std::string head =
+      "listen: \"127.0.0.1:0\"\nadmin_listen: \"127.0.0.1:0\"\nworkers: 1\n"
+      "backends:\n  - name: sim-a\n    address: \"" +
+      sim.address() + "\"\n";
+  Gateway gw({{"sim-a", sim.address()}},
+             cluster_yaml(redis_url(redis), "reload") + "limits:\n  max_inflight: 4\n", 1);
+  const std::string share = "infergate_cluster_share{limit=\"max_inflight\"}";
+  ASSERT_TRUE(wait_until([&] { return gw.metric(share) == 4; }, 5s));  // one replica: all of it
+  std::ofstream(gw.config_path()) << head << cluster_yaml(redis_url(redis), "reload")
+                                  << "limits:\n  max_inflight: 10\n";
+  gw.process().signal(SIGHUP);
+  ASSERT_TRUE(gw.process().wait_for_line("reloaded", 5s));
+  EXPECT_TRUE(wait_until([&] { return gw.metric(share) == 10; }, 5s));
+  EXPECT_TRUE(infer_as(gw.port(), "a").ok());
+  // Without cluster: the limits are this gateway's alone again, and nothing is shared.
+  std::ofstream(gw.config_path()) << head << "limits:\n  max_inflight: 10\n  max_jobs: 1\n";
+  gw.process().signal(SIGHUP);
+  ASSERT_TRUE(gw.process().wait_for_line("reloaded", 5s));
+  EXPECT_TRUE(wait_until([&] { return gw.metric("infergate_cluster_connected") == -1; }, 5s));
+  EXPECT_TRUE(infer_as(gw.port(), "a").ok());
+  EXPECT_EQ(infer_as(gw.port(), "b").error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST(Cluster, RedisWithAPasswordOverTlsWorks) {
