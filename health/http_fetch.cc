@@ -18,6 +18,19 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+std::string configure_client_tls(asio::ssl::context& context, const std::string& ca_file) {
+  context.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                      asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3);
+  context.set_verify_mode(asio::ssl::verify_peer);
+  boost::system::error_code ec;
+  if (ca_file.empty()) {
+    context.set_default_verify_paths(ec);
+  } else {
+    context.load_verify_file(ca_file, ec);
+  }
+  return ec ? "the CAs (" + ca_file + ") do not load: " + ec.message() : "";
+}
+
 std::string HttpEndpoint::url() const {
   const bool v6 = host.find(':') != std::string::npos;
   return (tls ? "https://" : "http://") + (v6 ? "[" + host + "]" : host) + ":" +
@@ -39,16 +52,7 @@ struct HttpFetch::Impl {
   using TlsStream = beast::ssl_stream<beast::tcp_stream>;
   std::variant<beast::tcp_stream, TlsStream> make_stream(asio::io_context& io) {
     if (!endpoint.tls) return beast::tcp_stream(io);
-    tls_context.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                            asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3);
-    beast::error_code ec;
-    if (endpoint.ca_file.empty()) {
-      tls_context.set_default_verify_paths(ec);
-    } else {
-      tls_context.load_verify_file(endpoint.ca_file, ec);
-    }
-    if (ec) setup_error = "the CAs (" + endpoint.ca_file + ") do not load: " + ec.message();
-    tls_context.set_verify_mode(asio::ssl::verify_peer);
+    setup_error = configure_client_tls(tls_context, endpoint.ca_file);
     return TlsStream(io, tls_context);
   }
   beast::tcp_stream& tcp() {

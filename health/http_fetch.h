@@ -6,6 +6,7 @@
 #pragma once
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -28,6 +29,11 @@ struct HttpEndpoint {
   std::string url() const;
   bool operator==(const HttpEndpoint&) const = default;
 };
+
+// A TLS client context as the control plane's clients use it (HTTPS fetches, Redis):
+// TLS 1.2 or later, the peer's certificate verified against `ca_file` (PEM), or the
+// system's CAs when it is empty. Returns why the CAs did not load, or "".
+std::string configure_client_tls(boost::asio::ssl::context& context, const std::string& ca_file);
 
 struct FetchResult {
   bool ok = false;    // a complete answer arrived (any status)

@@ -13,6 +13,8 @@
 #include <deque>
 #include <optional>
 
+#include "health/http_fetch.h"
+
 namespace infergate::gateway {
 namespace {
 
@@ -188,18 +190,7 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
         resolver(io_context),
         timer(io_context),
         backoff(options.retry_min) {
-    if (options.url.tls) {
-      tls_context.set_options(asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
-                              asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3);
-      boost::system::error_code ec;
-      if (options.ca_file.empty()) {
-        tls_context.set_default_verify_paths(ec);
-      } else {
-        tls_context.load_verify_file(options.ca_file, ec);
-      }
-      if (ec) setup_error = "the CAs (" + options.ca_file + ") do not load: " + ec.message();
-      tls_context.set_verify_mode(asio::ssl::verify_peer);
-    }
+    if (options.url.tls) setup_error = health::configure_client_tls(tls_context, options.ca_file);
   }
 
   void command(std::vector<std::string> args, Done done) {
