@@ -261,7 +261,8 @@ struct ClusterConfig {
   std::string name = "infergate";  // namespaces the keys: infergate:{name}:...
   // Job leases last this long, renewed every half of it; shares are renewed every lease.
   std::chrono::nanoseconds lease = std::chrono::milliseconds(100);
-  std::chrono::nanoseconds timeout = std::chrono::milliseconds(500);  // one Redis answer
+  // One Redis answer (and a connection): at most half the lease, which is the default.
+  std::chrono::nanoseconds timeout = std::chrono::milliseconds(50);
   std::string ca;  // rediss: the CAs that sign Redis's certificate (empty: the system's)
   // The replicas assumed for the even split while Redis has never been reached.
   int expected_replicas = 1;

@@ -624,7 +624,21 @@ void read_cluster(const Value& v, std::optional<ClusterConfig>& out) {
       }
     }
   }
-  read_positive(m, "timeout", c.timeout);
+  // A Redis answer later than half a lease would let leases lapse while this replica
+  // still counts on them: the timeout is at most that (and that by default).
+  c.timeout = c.lease / 2;
+  if (auto x = m.get("timeout")) {
+    if (auto d = x->duration()) {
+      if (*d <= std::chrono::nanoseconds(0) || *d > c.lease / 2) {
+        x->problem("cluster.timeout must be positive and at most half of cluster.lease (" +
+                   std::to_string(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(c.lease / 2).count()) +
+                   "ms)");
+      } else {
+        c.timeout = *d;
+      }
+    }
+  }
   if (auto x = m.get("ca")) {
     if (auto path = x->string()) c.ca = *path;
   }

@@ -141,9 +141,11 @@ void Worker::wake_one_parked() {
   }
 }
 
-void Worker::await_model(ProxyStream* stream, Lifeline::Link alive) {
-  awaiting_model_.emplace_back(stream, std::move(alive));
+void Worker::await_model(ProxyStream* stream, Lifeline::Link alive, std::uint32_t wait) {
+  awaiting_model_.push_back({stream, std::move(alive), wait});
 }
+
+bool Worker::Awaiting::current() const { return alive.alive() && stream->awaits(wait); }
 
 void Worker::resume_parked() {
   if (parked_.empty() && awaiting_model_.empty()) return;
@@ -151,15 +153,15 @@ void Worker::resume_parked() {
   waiting.swap(parked_);
   parked_here_.fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
   shared_.parked->fetch_sub(static_cast<std::int64_t>(waiting.size()), std::memory_order_relaxed);
-  std::vector<std::pair<ProxyStream*, Lifeline::Link>> awaiting;
+  std::vector<Awaiting> awaiting;
   awaiting.swap(awaiting_model_);
   // Each tries again; those that still find every backend full park again, and those
   // whose model no backend has ready wait again.
   for (auto& [stream, alive] : waiting) {
     if (alive.alive() && stream->parked()) stream->resume_routing();
   }
-  for (auto& [stream, alive] : awaiting) {
-    if (alive.alive() && stream->parked()) stream->resume_routing();
+  for (const Awaiting& a : awaiting) {
+    if (a.current()) a.stream->resume_routing();
   }
   flush_dirty();
 }
@@ -167,8 +169,7 @@ void Worker::resume_parked() {
 void Worker::forget_gone_waiters() {
   // Streams that ended (or stopped waiting) while listed: without this, clients that
   // start and cancel requests between two fleet changes would grow the lists.
-  std::erase_if(awaiting_model_,
-                [](const auto& entry) { return !entry.second.alive() || !entry.first->parked(); });
+  std::erase_if(awaiting_model_, [](const Awaiting& a) { return !a.current(); });
   const size_t before = parked_.size();
   std::erase_if(parked_,
                 [](const auto& entry) { return !entry.second.alive() || !entry.first->parked(); });

@@ -101,7 +101,7 @@ class Worker {
   void wake_one_parked();
   // A stream waits for a backend to serve its model (routing.wait_for_backend); it tries
   // again whenever the fleet changes. This worker's thread.
-  void await_model(ProxyStream* stream, Lifeline::Link alive);
+  void await_model(ProxyStream* stream, Lifeline::Link alive, std::uint32_t wait);
   // Every parked or awaiting stream tries to route again (the fleet changed). This
   // worker's thread.
   void resume_parked();
@@ -204,7 +204,15 @@ class Worker {
   std::unordered_set<DownstreamConnection*> downstream_;
   std::deque<std::pair<ProxyStream*, Lifeline::Link>> parked_;
   std::atomic<std::int64_t> parked_here_{0};
-  std::vector<std::pair<ProxyStream*, Lifeline::Link>> awaiting_model_;
+  // Streams waiting for their model, each with the number of its wait (a stream's older
+  // entries, from waits that ended, are stale).
+  struct Awaiting {
+    ProxyStream* stream;
+    Lifeline::Link alive;
+    std::uint32_t wait;
+    bool current() const;
+  };
+  std::vector<Awaiting> awaiting_model_;
   void forget_gone_waiters();
   LogLimiter backend_warnings_;
   LogLimiter client_warnings_;

@@ -112,10 +112,9 @@ std::vector<std::pair<std::string, std::string>> AdmissionController::active_job
   return out;
 }
 
-std::uint64_t AdmissionController::queued_bytes() const {
-  std::uint64_t total = 0;
-  for (const auto& [id, w] : waiters_) total += w.bytes;
-  return total;
+void AdmissionController::forget_job(std::string_view job) {
+  // Inactive from now on, unless requests of it are still in flight or queued.
+  if (auto it = jobs_.find(job); it != jobs_.end()) it->second.last_active = TimePoint{};
 }
 
 Limit AdmissionController::admit_job(std::string_view name, std::string_view group_name,
@@ -259,6 +258,7 @@ void AdmissionController::enqueue(Job& job, const Request& r, TimePoint now) {
   Waiter& w = waiters_[r.id];
   w.id = r.id;
   w.bytes = r.bytes;
+  queued_bytes_ += r.bytes;
   w.deadline = r.deadline;
   w.since = now;
   w.expires = std::min(r.deadline, saturating_add(now, limits_.queue_timeout));
@@ -277,6 +277,7 @@ void AdmissionController::remove(Waiter& w) {
   (w.prev != nullptr ? w.prev->next : job.first) = w.next;
   (w.next != nullptr ? w.next->prev : job.last) = w.prev;
   heap_erase(&w);
+  queued_bytes_ -= w.bytes;
   waiters_.erase(w.id);
   update_ring(job);
 }

@@ -128,8 +128,11 @@ class AdmissionController {
   bool job_active(std::string_view job, TimePoint now) const;
   // The active jobs, with their groups ("" none): what a cluster renews.
   std::vector<std::pair<std::string, std::string>> active_job_list(TimePoint now) const;
-  // Request bytes of the queued requests (a cluster's demand). O(queued).
-  std::uint64_t queued_bytes() const;
+  // Request bytes of the queued requests (a cluster's demand).
+  std::uint64_t queued_bytes() const { return queued_bytes_; }
+  // `job` no longer counts as active once its requests in flight and queued are done
+  // (a cluster found its lease gone and the cap full): its next RPC asks again.
+  void forget_job(std::string_view job);
 
   // Gauges.
   std::uint32_t inflight() const { return inflight_; }
@@ -220,6 +223,7 @@ class AdmissionController {
   std::uint64_t next_seq_ = 0;
   std::uint32_t inflight_ = 0;
   std::uint64_t bytes_in_flight_ = 0;
+  std::uint64_t queued_bytes_ = 0;
   double tokens_ = 0;
   TimePoint refilled_{};
   bool bucket_started_ = false;

@@ -43,16 +43,30 @@ return 0
 )lua";
 
 // KEYS[1] the job leases, KEYS[2..] the groups' leases.
-// ARGV: lease ms, key expiry ms, then (job, index of its group's key or 0) pairs.
+// ARGV: lease ms, key expiry ms, max_jobs (0: none), then per job: the job, the index of
+// its group's key (0: none) and that group's max_jobs. A lease still there is extended; one
+// that lapsed (Redis restarted, or answered late) is taken again if the caps allow. Returns
+// the jobs that found no room: this replica stops counting them as active.
 constexpr const char* kRenewJobs = R"lua(
-local lease, keep = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 3, #ARGV, 2 do
-  redis.call('ZADD', KEYS[1], 'GT', now + lease, ARGV[i])
-  local g = tonumber(ARGV[i + 1])
-  if g > 0 then redis.call('ZADD', KEYS[g], 'GT', now + lease, ARGV[i]) end
+local lease, keep, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for i = 2, #KEYS do redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', now) end
+local over = {}
+for i = 4, #ARGV, 3 do
+  local job, g, gmax = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  if redis.call('ZSCORE', KEYS[1], job) then
+    redis.call('ZADD', KEYS[1], 'GT', now + lease, job)
+    if g > 0 then redis.call('ZADD', KEYS[g], 'GT', now + lease, job) end
+  elseif (max > 0 and redis.call('ZCARD', KEYS[1]) >= max) or
+         (g > 0 and gmax > 0 and redis.call('ZCARD', KEYS[g]) >= gmax) then
+    over[#over + 1] = job
+  else
+    redis.call('ZADD', KEYS[1], now + lease, job)
+    if g > 0 then redis.call('ZADD', KEYS[g], now + lease, job) end
+  end
 end
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], keep) end
-return #ARGV / 2 - 1
+return over
 )lua";
 
 // KEYS: the live replicas (member: id, score: when it stops counting), the shares and the
@@ -159,8 +173,21 @@ ClusterLimits::~ClusterLimits() {
   alive_->store(false);
   timer_.cancel();
   gate_->set_job_ask(nullptr);
-  gate_->leave_cluster();
   redis_.reset();
+  answer_asks_here();
+  gate_->leave_cluster();
+}
+
+void ClusterLimits::answer_asks_here() {
+  auto asks = std::move(asks_);
+  asks_.clear();
+  for (auto& [id, answer] : asks) answer(std::nullopt);
+}
+
+bool ClusterLimits::jobs_capped() const {
+  if (limits_.max_jobs != 0) return true;
+  return std::any_of(limits_.groups.begin(), limits_.groups.end(),
+                     [](const routing::GroupLimits& g) { return g.max_jobs != 0; });
 }
 
 std::string ClusterLimits::key(const std::string& suffix) const {
@@ -180,21 +207,29 @@ void ClusterLimits::configure(const config::ClusterConfig& cluster,
                                  .timeout = cluster.timeout,
                                  .retry_min = std::min<std::chrono::nanoseconds>(
                                      cluster.lease, std::chrono::milliseconds(100))};
-    redis_ = std::make_unique<RedisClient>(control_, options);
+    redis_ = std::make_unique<RedisClient>(control_, options);  // drops the old one's answers
+    answer_asks_here();
     in_flight_ = false;
+    renewing_ = false;
     connected_ = false;
     if (configured_) cap_next_ = true;
   }
+  // New jobs go to Redis only while a job cap is set.
+  if (jobs_capped()) {
+    gate_->set_job_ask(
+        [control = &control_, self = this, alive = alive_](
+            const std::string& job, const std::string& group, AdmissionGate::JobAnswer answer) {
+          // From a worker: decided on the control thread (which outlives this object).
+          boost::asio::post(*control, [self, alive, job, group, answer = std::move(answer)] {
+            if (!alive->load()) return answer(std::nullopt);
+            self->ask_job(job, group, std::move(answer));
+          });
+        });
+  } else {
+    gate_->set_job_ask(nullptr);
+  }
   if (!configured_) {
     configured_ = true;
-    gate_->set_job_ask([this, alive = alive_](const std::string& job, const std::string& group,
-                                              AdmissionGate::JobAnswer answer) {
-      // From a worker: decided on the control thread.
-      boost::asio::post(control_, [this, alive, job, group, answer = std::move(answer)] {
-        if (!alive->load()) return answer(std::nullopt);
-        ask_job(job, group, answer);
-      });
-    });
     // Until Redis has answered once, this replica holds no share (requests queue).
     routing::AdmissionLimits closed = limits_;
     closed.closed = limits_.max_inflight != 0 || limits_.max_bytes_in_flight != 0 ||
@@ -225,18 +260,27 @@ void ClusterLimits::ask_job(const std::string& job, const std::string& group,
     if (g.name == group) group_max = g.max_jobs;
   }
   const long long keep = ms(config_.lease) * 20 + 60000;
-  redis_->command({"EVAL", script(kAdmitJob), "2", key("jobs"), key("jobs:" + group), job,
-                   std::to_string(ms(config_.lease)), std::to_string(limits_.max_jobs),
-                   std::to_string(group_max), std::to_string(keep)},
-                  [answer](const RedisValue* reply, const std::string& error) {
-                    (void)error;
-                    if (reply == nullptr || reply->type != RedisValue::Type::kInteger) {
-                      return answer(std::nullopt);
-                    }
-                    answer(reply->integer == 0   ? routing::Limit::kNone
-                           : reply->integer == 1 ? routing::Limit::kMaxJobs
-                                                 : routing::Limit::kGroupJobs);
-                  });
+  const std::uint64_t id = ++next_ask_;
+  asks_.emplace(id, std::move(answer));
+  redis_->command(
+      {"EVAL", script(kAdmitJob), "2", key("jobs"), key("jobs:" + group), job,
+       std::to_string(ms(config_.lease)), std::to_string(limits_.max_jobs),
+       std::to_string(group_max), std::to_string(keep)},
+      [this, alive = alive_, id](const RedisValue* reply, const std::string& error) {
+        if (!alive->load()) return;
+        auto it = asks_.find(id);
+        if (it == asks_.end()) return;
+        AdmissionGate::JobAnswer answer = std::move(it->second);
+        asks_.erase(it);
+        if (reply == nullptr || reply->type != RedisValue::Type::kInteger) {
+          // Redis could not tell: the split caps apply, and this replica decides.
+          fall_back(reply == nullptr ? error : "an unexpected answer to the job script");
+          return answer(std::nullopt);
+        }
+        answer(reply->integer == 0   ? routing::Limit::kNone
+               : reply->integer == 1 ? routing::Limit::kMaxJobs
+                                     : routing::Limit::kGroupJobs);
+      });
 }
 
 void ClusterLimits::round() {
@@ -246,7 +290,8 @@ void ClusterLimits::round() {
     if (ec || !alive->load()) return;
     round();
   });
-  if (in_flight_) return;  // the last round has not been answered (its timeout will come)
+  renew_jobs();
+  if (in_flight_) return;  // the last shares have not been answered (their timeout will come)
   const Clock::time_point now = Clock::now();
   const AdmissionGate::Demand d = gate_->demand();
   const double elapsed =
@@ -260,31 +305,6 @@ void ClusterLimits::round() {
   const auto rate_demand = static_cast<std::uint64_t>(
       static_cast<double>(admitted) / elapsed + static_cast<double>(d.queued_bytes) / lease_s);
   const long long keep = ms(config_.lease) * 20 + 60000;
-
-  // The leases of this replica's active jobs.
-  const auto jobs = gate_->active_jobs();
-  if (!jobs.empty()) {
-    std::vector<std::string> args = {"EVAL", script(kRenewJobs), "", key("jobs")};
-    std::vector<std::string> groups;
-    std::vector<std::string> argv = {std::to_string(ms(config_.lease)), std::to_string(keep)};
-    for (const auto& [job, group] : jobs) {
-      size_t index = 0;
-      bool capped = false;
-      for (const routing::GroupLimits& g : limits_.groups) capped |= g.name == group && g.max_jobs;
-      if (capped) {
-        auto it = std::find(groups.begin(), groups.end(), group);
-        index = static_cast<size_t>(it - groups.begin()) + 2;
-        if (it == groups.end()) groups.push_back(group);
-      }
-      argv.push_back(job);
-      argv.push_back(std::to_string(index));
-    }
-    args[2] = std::to_string(1 + groups.size());
-    for (const std::string& g : groups) args.push_back(key("jobs:" + g));
-    args.insert(args.end(), argv.begin(), argv.end());
-    redis_->command(std::move(args), [](const RedisValue*, const std::string&) {});
-  }
-
   const std::array<std::uint64_t, 3> limit = {limits_.max_inflight, limits_.max_bytes_in_flight,
                                               limits_.link_bytes_per_second};
   const std::array<std::uint64_t, 3> demand = {d.inflight + d.queued,
@@ -311,6 +331,46 @@ void ClusterLimits::round() {
                   [this, alive = alive_](const RedisValue* reply, const std::string& error) {
                     if (!alive->load()) return;
                     on_shares(reply, error);
+                  });
+}
+
+void ClusterLimits::renew_jobs() {
+  // The leases of this replica's active jobs, every round, whatever the shares do; one
+  // renewal out at a time (a slow Redis fails over by its timeout).
+  if (!jobs_capped() || renewing_ || (!connected_ && ever_connected_)) return;
+  const auto jobs = gate_->active_jobs();
+  if (jobs.empty()) return;
+  const long long keep = ms(config_.lease) * 20 + 60000;
+  std::vector<std::string> args = {"EVAL", script(kRenewJobs), "", key("jobs")};
+  std::vector<std::string> groups;
+  std::vector<std::string> argv = {std::to_string(ms(config_.lease)), std::to_string(keep),
+                                   std::to_string(limits_.max_jobs)};
+  for (const auto& [job, group] : jobs) {
+    size_t index = 0;
+    std::uint32_t group_max = 0;
+    for (const routing::GroupLimits& g : limits_.groups) {
+      if (g.name == group) group_max = g.max_jobs;
+    }
+    if (group_max != 0) {
+      auto it = std::find(groups.begin(), groups.end(), group);
+      index = static_cast<size_t>(it - groups.begin()) + 2;
+      if (it == groups.end()) groups.push_back(group);
+    }
+    argv.push_back(job);
+    argv.push_back(std::to_string(index));
+    argv.push_back(std::to_string(group_max));
+  }
+  args[2] = std::to_string(1 + groups.size());
+  for (const std::string& g : groups) args.push_back(key("jobs:" + g));
+  args.insert(args.end(), argv.begin(), argv.end());
+  renewing_ = true;
+  redis_->command(std::move(args),
+                  [this, alive = alive_](const RedisValue* reply, const std::string&) {
+                    if (!alive->load()) return;
+                    renewing_ = false;
+                    if (reply == nullptr || reply->type != RedisValue::Type::kArray) return;
+                    // Lapsed leases that found the cap full: those jobs ask again.
+                    for (const RedisValue& job : reply->elements) gate_->forget_job(job.text);
                   });
 }
 

@@ -31,6 +31,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -71,6 +72,11 @@ class ClusterLimits {
 
  private:
   void round();
+  void renew_jobs();
+  // Whether max_jobs or a group's max_jobs is set (only then do jobs go to Redis).
+  bool jobs_capped() const;
+  // Asks in flight that will not be answered (the client replaced or gone): decided here.
+  void answer_asks_here();
   void on_shares(const RedisValue* reply, const std::string& error);
   void fall_back(const std::string& why);
   void apply(bool from_shares);
@@ -85,7 +91,10 @@ class ClusterLimits {
   routing::AdmissionLimits limits_;  // as configured
   std::string id_;
   bool configured_ = false;
-  bool in_flight_ = false;  // a round's scripts are out
+  bool in_flight_ = false;                                  // a round's shares script is out
+  bool renewing_ = false;                                   // a renewal of the job leases is out
+  std::map<std::uint64_t, AdmissionGate::JobAnswer> asks_;  // jobs asked about, by ask
+  std::uint64_t next_ask_ = 0;
   bool connected_ = false;
   bool ever_connected_ = false;
   bool fallback_logged_ = false;

@@ -236,31 +236,33 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
           if (ec)
             return self->fail("cannot resolve " + self->options.url.address.host + ": " +
                               ec.message());
-          self->plain = std::make_unique<tcp::socket>(self->io);
-          asio::async_connect(
-              *self->plain, results,
-              [self, gen](const boost::system::error_code& ec2, const tcp::endpoint&) {
-                if (self->stale(gen)) return;
-                if (ec2) return self->fail("cannot connect: " + ec2.message());
-                self->on_connected(gen);
-              });
+          self->transport = std::make_shared<Transport>(self->io);
+          asio::async_connect(self->transport->socket, results,
+                              [self, gen, t = self->transport](const boost::system::error_code& ec2,
+                                                               const tcp::endpoint&) {
+                                if (self->stale(gen)) return;
+                                if (ec2) return self->fail("cannot connect: " + ec2.message());
+                                self->on_connected(gen);
+                              });
         });
   }
 
   void on_connected(std::uint64_t gen) {
     boost::system::error_code ignored;
-    plain->set_option(tcp::no_delay(true), ignored);
+    Transport& t = *transport;
+    t.socket.set_option(tcp::no_delay(true), ignored);
     if (!options.url.tls) return on_transport(gen);
-    tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(*plain, tls_context);
+    t.tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(t.socket, tls_context);
     const std::string& host = options.url.address.host;
-    SSL_set_tlsext_host_name(tls->native_handle(), host.c_str());
-    tls->set_verify_callback(asio::ssl::host_name_verification(host));
-    tls->async_handshake(asio::ssl::stream_base::client,
-                         [self = shared_from_this(), gen](const boost::system::error_code& ec) {
-                           if (self->stale(gen)) return;
-                           if (ec) return self->fail("TLS handshake: " + ec.message());
-                           self->on_transport(gen);
-                         });
+    SSL_set_tlsext_host_name(t.tls->native_handle(), host.c_str());
+    t.tls->set_verify_callback(asio::ssl::host_name_verification(host));
+    t.tls->async_handshake(
+        asio::ssl::stream_base::client,
+        [self = shared_from_this(), gen, keep = transport](const boost::system::error_code& ec) {
+          if (self->stale(gen)) return;
+          if (ec) return self->fail("TLS handshake: " + ec.message());
+          self->on_transport(gen);
+        });
   }
 
   void on_transport(std::uint64_t gen) {
@@ -299,24 +301,30 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void write(std::uint64_t gen) {
-    if (!writing.empty() || queued_bytes.empty()) return;
-    writing.swap(queued_bytes);
-    auto on_written = [self = shared_from_this(), gen](const boost::system::error_code& ec,
-                                                       size_t) {
+    if (!transport) return;  // connecting: on_transport() writes what is queued
+    Transport& t = *transport;
+    if (!t.writing.empty() || queued_bytes.empty()) return;
+    t.writing.swap(queued_bytes);
+    // The transport (socket, TLS state, buffers) lives as long as an operation on it does,
+    // even past a teardown.
+    auto on_written = [self = shared_from_this(), gen, keep = transport](
+                          const boost::system::error_code& ec, size_t) {
       if (self->stale(gen)) return;
       if (ec) return self->fail("write: " + ec.message());
-      self->writing.clear();
+      keep->writing.clear();
       self->write(gen);
     };
-    if (tls) {
-      asio::async_write(*tls, asio::buffer(writing), on_written);
+    if (t.tls) {
+      asio::async_write(*t.tls, asio::buffer(t.writing), on_written);
     } else {
-      asio::async_write(*plain, asio::buffer(writing), on_written);
+      asio::async_write(t.socket, asio::buffer(t.writing), on_written);
     }
   }
 
   void read(std::uint64_t gen) {
-    auto on_read = [self = shared_from_this(), gen](const boost::system::error_code& ec, size_t n) {
+    Transport& t = *transport;
+    auto on_read = [self = shared_from_this(), gen, keep = transport](
+                       const boost::system::error_code& ec, size_t n) {
       if (self->stale(gen)) return;
       if (ec) {
         return self->fail(ec == asio::error::eof ? "Redis closed the connection"
@@ -324,15 +332,15 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
       }
       self->on_bytes(gen, n);
     };
-    if (tls) {
-      tls->async_read_some(asio::buffer(buffer), on_read);
+    if (t.tls) {
+      t.tls->async_read_some(asio::buffer(t.buffer), on_read);
     } else {
-      plain->async_read_some(asio::buffer(buffer), on_read);
+      t.socket.async_read_some(asio::buffer(t.buffer), on_read);
     }
   }
 
   void on_bytes(std::uint64_t gen, size_t n) {
-    if (!reader->feed(buffer.data(), n)) return fail(reader->error());
+    if (!reader->feed(transport->buffer.data(), n)) return fail(reader->error());
     RedisValue value;
     int got = 0;
     while ((got = reader->next(value)) == 1) {
@@ -398,11 +406,10 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
     boost::system::error_code ignored;
     resolver.cancel();
     timer.cancel();
-    if (plain) plain->close(ignored);
-    tls.reset();
-    plain.reset();
+    // Operations still pending on it complete (aborted) and let it go.
+    if (transport) transport->socket.close(ignored);
+    transport.reset();
     reader.reset();
-    writing.clear();
     queued_bytes.clear();
   }
 
@@ -420,11 +427,17 @@ struct RedisClient::Impl : std::enable_shared_from_this<Impl> {
   std::string setup_error;
   tcp::resolver resolver;
   asio::steady_timer timer;
-  std::unique_ptr<tcp::socket> plain;
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+  // One connection's socket, TLS state and buffers: shared with every operation pending
+  // on it, so that a teardown never frees what an operation still uses.
+  struct Transport {
+    explicit Transport(asio::io_context& io) : socket(io) {}
+    tcp::socket socket;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;
+    std::array<char, 16384> buffer{};
+    std::string writing;
+  };
+  std::shared_ptr<Transport> transport;
   std::unique_ptr<ReplyReader> reader;
-  std::array<char, 16384> buffer{};
-  std::string writing;
   std::string queued_bytes;
   std::deque<Pending> pending;
   std::vector<std::pair<std::string, Done>> waiting;

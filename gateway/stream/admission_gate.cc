@@ -44,11 +44,22 @@ class AdmissionGate::State : public std::enable_shared_from_this<State> {
   }
 
   void leave_cluster() {
-    std::unique_lock lock(mutex_);
-    clustered_ = false;
-    job_ask_ = nullptr;
-    controller_.set_limits(configured_);
-    poll_and_dispatch(lock);
+    std::vector<std::string> asked;
+    {
+      std::unique_lock lock(mutex_);
+      clustered_ = false;
+      job_ask_ = nullptr;
+      controller_.set_limits(configured_);
+      poll_and_dispatch(lock);
+      for (const auto& [job, asking] : asking_) asked.push_back(job);
+    }
+    // Jobs the cluster was asked about and will not answer now: decided here.
+    for (const std::string& job : asked) on_job_answer(job, std::nullopt);
+  }
+
+  void forget_job(std::string_view job) {
+    std::lock_guard lock(mutex_);
+    controller_.forget_job(job);
   }
 
   void set_job_ask(JobAsk ask) {
@@ -343,6 +354,8 @@ void AdmissionGate::set_shares(const routing::AdmissionLimits& shares) {
 }
 
 void AdmissionGate::leave_cluster() { state_->leave_cluster(); }
+
+void AdmissionGate::forget_job(std::string_view job) { state_->forget_job(job); }
 
 AdmissionGate::Demand AdmissionGate::demand() const { return state_->demand(); }
 

@@ -86,8 +86,12 @@ class AdmissionGate {
   // The limits this replica applies now (its shares of the configured ones); from now on
   // set_limits() only records the configured limits. Any thread.
   void set_shares(const routing::AdmissionLimits& shares);
-  // The configured limits apply again (the cluster is gone from the config).
+  // The configured limits apply again (the cluster is gone from the config); jobs the
+  // cluster was asked about are decided here.
   void leave_cluster();
+  // The cluster found `job`'s lease gone and its cap full: the job is no longer active
+  // here once its requests are done, and its next RPC asks again.
+  void forget_job(std::string_view job);
   // What a cluster renews and weighs: the active jobs, and this replica's demand.
   struct Demand {
     std::uint32_t inflight = 0;

@@ -113,6 +113,8 @@ class ProxyStream final : public BackendStream {
   void resume_routing();
   // Waiting in its worker's parked list for a backend slot.
   bool parked() const { return parked_; }
+  // Still in its wait number `wait` for a backend to serve its model.
+  bool awaits(std::uint32_t wait) const { return parked_ && awaiting_model_ && wait_ == wait; }
 
   // The worker's tick (about every 100 ms): the stream's deadlines, from grpc-timeout,
   // frontend.stream_idle_timeout, upstream.stream_idle_timeout and
@@ -375,6 +377,7 @@ class ProxyStream final : public BackendStream {
   bool parked_ = false;
   bool awaiting_model_ = false;  // parked_ for a backend to serve its model, not a slot
   bool job_pending_ = false;     // the cluster decides whether its job may start
+  std::uint32_t wait_ = 0;       // the number of its current (or last) wait for a model
 
   // Compression of the request, decided once per request (a retry sends what the first
   // attempt sent): kUndecided -> kHolding (the message is held whole before the backend

@@ -66,7 +66,7 @@ void ProxyStream::on_tick(std::chrono::steady_clock::time_point now) {
   if (down_ == nullptr) return;
   const DataPlaneOptions& o = worker_.options();
   if (const std::uint64_t p = progress();
-      p != last_progress_ || parked_ || admission_ == Admission::kQueued || job_pending_) {
+      p != last_progress_ || parked_ || admission_ == Admission::kQueued) {
     // Waiting for admission or a backend slot is the gateway's doing, not idleness:
     // limits.queue_timeout and limits.backend_wait_timeout bound those waits.
     last_progress_ = p;

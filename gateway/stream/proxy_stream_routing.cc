@@ -274,10 +274,14 @@ void ProxyStream::route_admitted() {
 void ProxyStream::resume_routing() {
   if (!parked_) return;  // it stopped waiting (a deadline) after it was listed
   parked_ = false;
+  const bool awaited_model = awaiting_model_;
   awaiting_model_ = false;
   waited_ += worker_.now() - wait_start_;
   if (down_ == nullptr || phase_ == Phase::kAnswered) return;
   fleet_ = worker_.fleet();  // the newest view: backends may have come or gone
+  // Admitted again after a wait for a model (it gave its grant back); on_admission()
+  // routes it if it has to queue.
+  if (awaited_model && method_info(method_).scan_prefix && !admit_request()) return;
   route_admitted();
 }
 
@@ -393,7 +397,10 @@ void ProxyStream::await_backend(routing::PickResult::Status status) {
   wait_start_ = worker_.now();
   // A stream that tries again and still finds none keeps its place in time.
   if (awaiting_since_ == std::chrono::steady_clock::time_point{}) awaiting_since_ = wait_start_;
-  worker_.await_model(this, link());
+  // The wait may be long (a pod starting): the request gives back what admission granted
+  // it, so requests for served models go on, and asks again when a backend joins.
+  release_admission();
+  worker_.await_model(this, link(), ++wait_);
   release_connection_window();
 }
 

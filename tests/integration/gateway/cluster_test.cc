@@ -225,6 +225,20 @@ TEST(Cluster, RedisStoppedAndStartedUnderLoadLosesNothingAndTheSplitHolds) {
   EXPECT_GE(seen, 4);
 }
 
+// One redis-cli command's output (its first line).
+std::string redis_cli(const RedisServer& redis, const std::string& command) {
+  const std::string line =
+      "redis-cli -p " + std::to_string(redis.port()) + " --no-raw " + command + " 2>/dev/null";
+  FILE* pipe = ::popen(line.c_str(), "r");
+  if (pipe == nullptr) return "";
+  char out[256] = {};
+  if (std::fgets(out, sizeof out, pipe) == nullptr) out[0] = 0;
+  ::pclose(pipe);
+  std::string text = out;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
 // Each replica's shares, as Redis holds them now (one HGETALL: an atomic snapshot).
 std::vector<std::array<double, 3>> shares_in_redis(const RedisServer& redis,
                                                    const std::string& name) {
@@ -246,6 +260,33 @@ std::vector<std::array<double, 3>> shares_in_redis(const RedisServer& redis,
   }
   ::pclose(pipe);
   return out;
+}
+
+TEST(Cluster, AfterARedisRestartTheJobsInServiceAreCountedAgain) {
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->ok());
+  const int port = redis->port();
+  Replicas r("identity", cluster_yaml(redis_url(*redis), "restart"),
+             "limits:\n  max_jobs: 2\n  job_idle_timeout: 60s\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  ASSERT_TRUE(infer_as(r.gateways[0]->port(), "a").ok());
+  ASSERT_TRUE(infer_as(r.gateways[0]->port(), "b").ok());
+  redis->process().signal(SIGKILL);
+  redis.reset();
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 0); }, 5s));
+  RedisServer again(port);  // empty: every lease is gone
+  ASSERT_TRUE(again.ok());
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 10s));
+  // The first replica renews a and b into the new Redis: the cap is full again.
+  EXPECT_TRUE(wait_until(
+      [&] { return redis_cli(again, "ZCARD 'infergate:{restart}:jobs'") == "(integer) 2"; }, 5s));
+  EXPECT_TRUE(wait_until(
+      [&] {
+        return infer_as(r.gateways[1]->port(), "c").error_code() ==
+               grpc::StatusCode::RESOURCE_EXHAUSTED;
+      },
+      5s));
+  EXPECT_TRUE(infer_as(r.gateways[2]->port(), "a").ok());
 }
 
 TEST(Cluster, SharesFollowDemandAndNeverAddUpToMoreThanTheLimit) {

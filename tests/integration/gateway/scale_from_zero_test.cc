@@ -108,6 +108,23 @@ TEST(ScaleFromZero, AStreamsMessageWaitsAndTheStreamGoesOnWhenABackendJoins) {
   EXPECT_TRUE(stream->Finish().ok());
 }
 
+TEST(ScaleFromZero, WaitersForAColdModelHoldNoAdmissionSlot) {
+  Sim warm("warm");
+  Gateway gw({{"warm", warm.address()}},
+             std::string(kFastHealth) +
+                 "routing:\n  wait_for_backend: true\n  models: [cold]\n"
+                 "limits:\n  max_inflight: 1\n  queue_timeout: 20s\n");
+  std::future<Outcome> a = infer_async(gw.port(), 3s, "cold");
+  std::future<Outcome> b = infer_async(gw.port(), 3s, "cold");
+  ASSERT_TRUE(wait_until([&] { return gw.metric(waiting("cold")) == 2; }, 5s));
+  // With max_inflight 1 held by a waiter, this one would queue for 20 s; it goes now.
+  const Outcome served = infer_async(gw.port(), 2s, "identity").get();
+  EXPECT_TRUE(served.status.ok()) << served.status.error_message();
+  EXPECT_EQ(gw.metric("infergate_admission_inflight_requests"), 0);
+  EXPECT_EQ(a.wait_for(0s), std::future_status::timeout);
+  (void)b;
+}
+
 TEST(ScaleFromZero, AWaitEndsAtQueueTimeoutWithTheUsualAnswer) {
   const int port = closed_port();
   Gateway gw({{"sim-a", "127.0.0.1:" + std::to_string(port)}},

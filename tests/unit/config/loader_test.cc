@@ -586,13 +586,23 @@ TEST(ConfigLoader, ClusterNeedsARedisUrlAndChecksItsKeys) {
   r = load(
       "backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster:\n"
       "  redis: \"rediss://:pw@redis.ns.svc:6380\"\n  name: cms-prod\n  lease: 250ms\n"
-      "  timeout: 1s\n  expected_replicas: 3\n");
+      "  timeout: 100ms\n  expected_replicas: 3\n");
   ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
   ASSERT_TRUE(r.config->cluster.has_value());
   EXPECT_EQ(r.config->cluster->redis.password, "pw");
   EXPECT_EQ(r.config->cluster->name, "cms-prod");
   EXPECT_EQ(r.config->cluster->lease, std::chrono::milliseconds(250));
   EXPECT_EQ(r.config->cluster->expected_replicas, 3);
+  EXPECT_EQ(r.config->cluster->timeout, std::chrono::milliseconds(100));
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster:\n"
+      "  redis: \"redis://h:6379\"\n  lease: 400ms\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->cluster->timeout, std::chrono::milliseconds(200));  // half the lease
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster:\n"
+      "  redis: \"redis://h:6379\"\n  lease: 100ms\n  timeout: 80ms\n");
+  EXPECT_THAT(problem_at(r, "cluster.timeout").message, HasSubstr("half of cluster.lease"));
   r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\ncluster: {name: x}\n");
   problem_at(r, "cluster");  // missing required key 'redis'
 
