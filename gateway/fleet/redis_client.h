@@ -58,7 +58,7 @@ class RedisClient {
   // Sends `args` (connecting first if needed); `done` runs once, on the io_context's
   // thread, never inside this call.
   void command(std::vector<std::string> args, Done done);
-  // A connection is up and authenticated.
+  // A connection is up (its AUTH, if any, may not be answered yet).
   bool connected() const;
   // What the last failure was ("" if none since the last connection).
   const std::string& last_error() const;
