@@ -142,6 +142,9 @@ struct FrontendTlsConfig {
 struct FrontendConfig {
   std::uint32_t max_concurrent_streams = 1024;  // per client connection
   std::uint64_t stream_window_bytes = 1 << 20;  // per stream and direction
+  // A request larger than stream_window gets a window sized to its message once it goes to
+  // a backend, up to this (the most one such stream may buffer).
+  std::uint64_t max_stream_window_bytes = 16 << 20;
   std::uint64_t connection_window_bytes = 16 << 20;
   std::string response_compression = "none";  // none | gzip | deflate, if the client accepts
   std::uint64_t response_compression_min_bytes = 64 * 1024;

@@ -229,6 +229,17 @@ void read_frontend(const Value& v, FrontendConfig& f) {
   if (auto x = m.get("connection_window")) {
     if (auto n = read_window(*x)) f.connection_window_bytes = *n;
   }
+  if (auto x = m.get("max_stream_window")) {
+    if (auto n = read_window(*x)) {
+      if (*n < f.stream_window_bytes) {
+        x->problem("frontend.max_stream_window must be at least frontend.stream_window");
+      } else {
+        f.max_stream_window_bytes = *n;
+      }
+    }
+  } else {
+    f.max_stream_window_bytes = std::max(f.max_stream_window_bytes, f.stream_window_bytes);
+  }
   if (auto x = m.get("response_compression")) {
     if (auto c = x->choice({"none", "gzip", "deflate"})) f.response_compression = *c;
   }

@@ -116,6 +116,7 @@ std::string describe_bounds(const config::Config& c) {
       {"frontend.max_concurrent_streams", std::to_string(c.frontend.max_concurrent_streams)},
       {"frontend.stream_window", format_bytes(c.frontend.stream_window_bytes)},
       {"frontend.connection_window", format_bytes(c.frontend.connection_window_bytes)},
+      {"frontend.max_stream_window", format_bytes(c.frontend.max_stream_window_bytes)},
       {"upstream.connect_timeout", format_duration(c.upstream.connect_timeout)},
       {"upstream.stream_idle_timeout", format_duration(c.upstream.stream_idle_timeout)},
       {"upstream.keepalive_interval", format_duration(c.upstream.keepalive_interval)},

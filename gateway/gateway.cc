@@ -127,6 +127,8 @@ AdminServer::Limits admin_limits(const config::Config& config, std::string* tls_
 DataPlaneOptions data_plane_options(const config::Config& config) {
   return DataPlaneOptions{
       .stream_window_bytes = static_cast<std::uint32_t>(config.frontend.stream_window_bytes),
+      .max_stream_window_bytes =
+          static_cast<std::uint32_t>(config.frontend.max_stream_window_bytes),
       .connection_window_bytes =
           static_cast<std::uint32_t>(config.frontend.connection_window_bytes),
       .max_concurrent_streams = config.frontend.max_concurrent_streams,

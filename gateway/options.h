@@ -21,6 +21,7 @@ struct DataPlaneOptions {
   // HTTP/2 flow-control windows the gateway advertises on both legs. A stream buffers at
   // most one stream window per direction; a connection at most its connection window.
   std::uint32_t stream_window_bytes = 1 << 20;
+  std::uint32_t max_stream_window_bytes = 16 << 20;  // a large request's window
   std::uint32_t connection_window_bytes = 16 << 20;
   // SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
   std::uint32_t max_concurrent_streams = 1024;

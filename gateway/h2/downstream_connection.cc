@@ -197,6 +197,11 @@ void DownstreamConnection::credit(std::int32_t id, size_t stream_bytes, size_t c
   if (connection_bytes != 0) nghttp2_session_consume_connection(session(), connection_bytes);
 }
 
+void DownstreamConnection::widen_window(std::int32_t id, std::uint32_t window) {
+  nghttp2_session_set_local_window_size(session(), NGHTTP2_FLAG_NONE, id,
+                                        static_cast<std::int32_t>(window));
+}
+
 void DownstreamConnection::open() {
   static nghttp2_session_callbacks* callbacks = DownstreamCallbacks::make();
   static nghttp2_option* option = [] {

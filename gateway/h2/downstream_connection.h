@@ -35,6 +35,7 @@ class DownstreamConnection final : public H2Connection, public ClientLeg {
   void resume_body(std::int32_t id) override;
   void reset(std::int32_t id, std::uint32_t error_code) override;
   void credit(std::int32_t id, size_t stream_bytes, size_t connection_bytes) override;
+  void widen_window(std::int32_t id, std::uint32_t window) override;
   void flush_later() override { schedule_flush(); }
   int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body) override {
     return append_data_frame(framehd, length, body);

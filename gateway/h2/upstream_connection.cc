@@ -288,6 +288,13 @@ void UpstreamConnection::resume(std::int32_t id) {
   schedule_flush();
 }
 
+void UpstreamConnection::widen_window(std::int32_t id, std::uint32_t window) {
+  if (closed()) return;
+  nghttp2_session_set_local_window_size(session(), NGHTTP2_FLAG_NONE, id,
+                                        static_cast<std::int32_t>(window));
+  schedule_flush();
+}
+
 void UpstreamConnection::consume(std::int32_t id, size_t bytes) {
   if (closed() || bytes == 0) return;
   nghttp2_session_consume(session(), id, bytes);

@@ -29,6 +29,7 @@ class UpstreamConnection final : public H2Connection, public BackendLeg {
   void reset_stream(std::int32_t id, std::uint32_t error_code) override;
   void resume(std::int32_t id) override;
   void consume(std::int32_t id, size_t bytes) override;
+  void widen_window(std::int32_t id, std::uint32_t window) override;
   int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body,
                 SliceQueue* retain) override {
     return append_data_frame(framehd, length, body, retain);

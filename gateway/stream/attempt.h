@@ -46,6 +46,7 @@ struct Attempt {
   MessageFramer response_framer;
   std::uint64_t response_received = 0;
   std::uint64_t response_credited = 0;
+  bool response_window_sized = false;  // widen_response_window() ran
 
   bool retry_pending = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
   bool reset_by_us = false;       // the gateway reset the backend stream

@@ -89,6 +89,8 @@ class ClientLeg {
   // connection's by `connection_bytes` (the same bytes, or earlier: see
   // ProxyStream::release_connection_window).
   virtual void credit(std::int32_t id, size_t stream_bytes, size_t connection_bytes) = 0;
+  // The stream's receive window becomes `window` bytes (a WINDOW_UPDATE for the growth).
+  virtual void widen_window(std::int32_t id, std::uint32_t window) = 0;
   // Writes what the calls above queued once the current event is over.
   virtual void flush_later() = 0;
   // Moves one DATA frame of `length` bytes of `body` (by reference) to the output, after
@@ -126,6 +128,8 @@ class BackendLeg {
   virtual void reset_stream(std::int32_t id, std::uint32_t error_code) = 0;
   // `bytes` of the answer are done with: the backend's windows may grow by that much.
   virtual void consume(std::int32_t id, size_t bytes) = 0;
+  // The stream's receive window becomes `window` bytes (a WINDOW_UPDATE for the growth).
+  virtual void widen_window(std::int32_t id, std::uint32_t window) = 0;
   // As ClientLeg::send_body; what leaves is also appended to `retain` when given (kept
   // for a retry elsewhere).
   virtual int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body,

@@ -331,6 +331,13 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
                            budget->limit());
   }
   at_.response_framer.feed(data);
+  if (!at_.response_window_sized && at_.response_framer.messages_started() > 0) {
+    at_.response_window_sized = true;
+    // The first message's size: what came so far and what of its body is still to come.
+    if (at_.response_framer.messages_completed() == 0) {
+      widen_response_window(at_.response_received + at_.response_framer.body_left());
+    }
+  }
   response_.append(data);
   if (response_held()) {
     // Held whole to be compressed: the backend is credited as it arrives.

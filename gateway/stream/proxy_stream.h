@@ -332,6 +332,9 @@ class ProxyStream final : public BackendStream {
   // never sends the rest of its body (a deadlock until deadlines). Its stream window still
   // bounds what it holds.
   void release_connection_window();
+  // A large request's stream window, sized to its message when it goes to a backend.
+  void widen_request_window();
+  void widen_response_window(std::uint64_t message);
   void credit_response(std::uint64_t upto);
   void discard_request();
   void discard_response();

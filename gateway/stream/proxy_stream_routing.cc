@@ -429,11 +429,50 @@ void ProxyStream::start_attempt(int position, bool reserved) {
   awaiting_since_ = {};
   at_.start = at_.progress_at = worker_.now();
   tried_.push_back(b.id);
+  if (tried_.size() == 1) widen_request_window();
   const MethodInfo& info = method_info(method_);
   at_.retain = !sequence_ && !info.client_streaming && worker_.routing().retries > 0 &&
                static_cast<int>(tried_.size()) <= worker_.routing().retries &&
                worker_.routing().retry_buffer_bytes > 0;
   submit_upstream();
+}
+
+void ProxyStream::widen_request_window() {
+  // A request larger than the stream window, on its way to a backend: the client may
+  // send the whole message (up to frontend.max_stream_window) without waiting for the
+  // backend to take each half window first. Not while the buffers are short.
+  const DataPlaneOptions& o = worker_.options();
+  if (down_ == nullptr || request_ended_ || o.max_stream_window_bytes <= o.stream_window_bytes ||
+      request_.size() < kGrpcPrefixBytes) {
+    return;
+  }
+  std::uint8_t raw[kGrpcPrefixBytes];
+  request_.copy_out(0, raw);
+  GrpcPrefix prefix;
+  if (!decode_grpc_prefix(raw, prefix)) return;
+  const std::uint64_t message = kGrpcPrefixBytes + std::uint64_t{prefix.length};
+  if (message <= o.stream_window_bytes) return;
+  const auto window =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
+  const BufferBudget* budget = worker_.shared().buffer_budget.get();
+  if (budget != nullptr && budget->would_exceed(window - o.stream_window_bytes)) return;
+  down_->widen_window(down_id_, window);
+  down_->flush_later();
+}
+
+void ProxyStream::widen_response_window(std::uint64_t message) {
+  // The same for a large answer: the backend may send all of it (up to
+  // max_stream_window) while the client reads at its own pace.
+  const DataPlaneOptions& o = worker_.options();
+  if (at_.up == nullptr || message <= o.stream_window_bytes ||
+      o.max_stream_window_bytes <= o.stream_window_bytes) {
+    return;
+  }
+  const auto window =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
+  const BufferBudget* budget = worker_.shared().buffer_budget.get();
+  if (budget != nullptr && budget->would_exceed(window - o.stream_window_bytes)) return;
+  at_.up->widen_window(at_.up_id, window);
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {

@@ -34,6 +34,8 @@ class MessageFramer {
   bool at_boundary() const { return prefix_have_ == 0 && body_left_ == 0; }
   std::uint64_t messages_started() const { return started_; }
   std::uint64_t messages_completed() const { return completed_; }
+  // Bytes of the current message's body not yet fed.
+  std::uint64_t body_left() const { return body_left_; }
   Status status() const { return status_; }
 
  private:

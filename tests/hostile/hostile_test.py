@@ -606,6 +606,30 @@ class Hostile(unittest.TestCase):
                     "expected the next client served once the stalled stream's slots were "
                     "free, got %r" % (r,))
 
+    def test_large_request_window(self):
+        """A 12 MiB ModelInfer gets a stream window sized to its message once it is routed
+        (up to frontend.max_stream_window), instead of the 1 MiB stream window credited
+        back half a window at a time; a 40 MiB one gets max_stream_window (16 MiB) and no
+        more. Both are served whole."""
+        sim = self.sim("sim-a")
+        gw = self.gateway([sim])
+        for nbytes, low, high in ((12 * MIB, 11 * MIB, 13 * MIB), (40 * MIB, 15 * MIB, 17 * MIB)):
+            c = S.H2Client(gw.port, window=64 * MIB)
+            sid = c.start("ModelInfer")
+            body = S.grpc_frame(S.infer_request(nbytes=nbytes))
+            sent = c.send(sid, body[:64 * KIB])  # the routing fields, then a little tensor
+            window = lambda: c.conn.local_flow_control_window(sid) + sent
+            c.pump_until(lambda: window() >= low, 5)
+            self.expect(low <= window() <= high,
+                        "a %d MiB request's stream window reached %.1f MiB, expected %d-%d MiB"
+                        % (nbytes // MIB, window() / MIB, low // MIB, high // MIB))
+            c.send(sid, body[64 * KIB:], end_stream=True)
+            r = c.wait(sid, 20)
+            self.expect(r.ok and len(r.messages()) == 1,
+                        "the %d MiB request was not served whole: %r" % (nbytes // MIB, r))
+            c.close()
+        self.finish()
+
     def test_zero_window_reader(self):
         """A client that announces a zero window and never reads a 4 MiB answer: after
         frontend.stream_idle_timeout (1s) its stream is reset (CANCEL), and the backend's

@@ -168,6 +168,8 @@ TEST(Lifecycle, TwoHundredConcurrentClientsLoseNothing) {
   constexpr int kRequestsEach = 10;
   std::atomic<int> ok{0};
   std::atomic<int> wrong{0};
+  std::mutex first_error_mu;
+  std::string first_error;
   std::vector<std::thread> threads;
   // 20 threads drive 10 clients each, every client on its own connection.
   for (int t = 0; t < 20; ++t) {
@@ -187,13 +189,19 @@ TEST(Lifecycle, TwoHundredConcurrentClientsLoseNothing) {
             ++ok;
           } else {
             ++wrong;
+            std::lock_guard lock(first_error_mu);
+            if (first_error.empty()) {
+              first_error =
+                  !status ? "no answer within 30 s"
+                          : std::to_string(status->error_code()) + " " + status->error_message();
+            }
           }
         }
       }
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(ok.load(), kClients * kRequestsEach);
+  EXPECT_EQ(ok.load(), kClients * kRequestsEach) << first_error;
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_GE(gw.metric("infergate_client_connections_total"), kClients);
   EXPECT_EQ(gw.metric("infergate_requests_total{code=\"OK\",method=\"ModelInfer\"}"),

@@ -558,6 +558,20 @@ TEST(ConfigLoader, SequencePlacementIsHashOrLoad) {
   EXPECT_FALSE(r.ok());
 }
 
+TEST(ConfigLoader, MaxStreamWindowIsAtLeastTheStreamWindow) {
+  LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->frontend.max_stream_window_bytes, 16u << 20);
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nfrontend:\n  stream_window: 32MiB\n");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config->frontend.max_stream_window_bytes, 32u << 20);  // follows it up
+  r = load(
+      "backends: [{name: a, address: \"127.0.0.1:8001\"}]\nfrontend:\n  stream_window: 2MiB\n"
+      "  max_stream_window: 1MiB\n");
+  EXPECT_THAT(problem_at(r, "frontend.max_stream_window").message, HasSubstr("at least"));
+}
+
 TEST(ConfigLoader, WaitForBackendAndTheListedModels) {
   LoadResult r = load("backends: [{name: a, address: \"127.0.0.1:8001\"}]\n");
   ASSERT_TRUE(r.ok());

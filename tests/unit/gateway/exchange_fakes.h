@@ -53,6 +53,7 @@ class FakeClient final : public ClientLeg {
   void send_trailers(std::int32_t, std::span<const nghttp2_nv> trailers) override;
   void resume_body(std::int32_t) override { ++resumes; }
   void reset(std::int32_t, std::uint32_t error_code) override { reset_code = error_code; }
+  void widen_window(std::int32_t, std::uint32_t window) override { widened_to = window; }
   void credit(std::int32_t, size_t stream_bytes, size_t connection_bytes) override {
     credited += stream_bytes;
     connection_credited += connection_bytes;
@@ -82,6 +83,7 @@ class FakeClient final : public ClientLeg {
   std::optional<std::uint32_t> reset_code;
   std::uint64_t credited = 0;             // stream level
   std::uint64_t connection_credited = 0;  // connection level
+  std::uint32_t widened_to = 0;           // the last widen_window()
   int resumes = 0;
   bool detached = false;
 
@@ -101,6 +103,7 @@ class FakeBackends final : public BackendLeg, public BackendConnector {
     bool request_ended = false;
     std::optional<std::uint32_t> reset_code;
     std::uint64_t credited = 0;
+    std::uint32_t widened_to = 0;  // the last widen_window()
     bool closed = false;
   };
 
@@ -110,6 +113,9 @@ class FakeBackends final : public BackendLeg, public BackendConnector {
   void resume(std::int32_t) override { ++resumes; }
   void reset_stream(std::int32_t id, std::uint32_t error_code) override;
   void consume(std::int32_t id, size_t bytes) override { streams.at(id).credited += bytes; }
+  void widen_window(std::int32_t id, std::uint32_t window) override {
+    streams.at(id).widened_to = window;
+  }
   int send_body(const std::uint8_t* framehd, size_t length, ByteQueue& body,
                 SliceQueue* retain) override;
 

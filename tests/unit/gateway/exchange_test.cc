@@ -202,6 +202,39 @@ TEST_F(Exchange, ForwardsAUnaryRequestAndItsAnswer) {
   EXPECT_TRUE(client_->detached);
 }
 
+TEST_F(Exchange, LargeMessagesGetWindowsSizedToThemUpToTheMax) {
+  options_.stream_window_bytes = 1 << 20;
+  options_.max_stream_window_bytes = 4 << 20;
+  build();
+  // A 3 MiB request: the client's stream window becomes its message when it is routed
+  // (the client has sent only its first part so far).
+  ProxyStream* x = open(request_headers("ModelInfer"));
+  const std::string body = infer_body("m", 3 << 20);
+  send(x, body.substr(0, 256 << 10), /*end=*/false);
+  poll();
+  ASSERT_EQ(backends_->streams.size(), 1u);
+  EXPECT_EQ(client_->widened_to, body.size());
+  const std::int32_t up = backends_->last();
+  // A 9 MiB answer: the backend's window for it becomes max_stream_window (4 MiB).
+  backends_->answer_headers(fields_, up, kResponseHeaders, false);
+  const std::string answer = grpc_frame(std::string(9 << 20, 'a'));
+  backends_->answer_data(up, answer.substr(0, 64 << 10));
+  EXPECT_EQ(backends_->streams.at(up).widened_to, 4u << 20);
+  x->on_downstream_closed(NGHTTP2_CANCEL);  // the client goes: both legs end
+  backends_->deliver_resets();
+}
+
+TEST_F(Exchange, SmallMessagesKeepTheStreamWindow) {
+  build();
+  ProxyStream* x = infer();
+  const std::int32_t up = backends_->last();
+  answer_ok(up, "small");
+  EXPECT_EQ(client_->widened_to, 0u);
+  EXPECT_EQ(backends_->streams.at(up).widened_to, 0u);
+  EXPECT_TRUE(client_->pull(*x));
+  x->on_downstream_closed(NGHTTP2_NO_ERROR);
+}
+
 TEST_F(Exchange, LivesUntilBothLegsAreDone) {
   build();
   ProxyStream* x = infer();
