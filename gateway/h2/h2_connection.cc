@@ -274,6 +274,10 @@ bool H2Connection::write_tls(std::string* error) {
 
 int H2Connection::append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
                                     SliceQueue* retain) {
+  // A frame put off with WOULDBLOCK is asked for again with the same length; if its
+  // stream dropped its bytes meanwhile (a reset, a discarded request), the frame cannot
+  // be sent: nghttp2 resets that stream instead (never read past the queue).
+  if (body.size() < length) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
   if (out_.size() >= kMaxOutputBytes) return NGHTTP2_ERR_WOULDBLOCK;
   out_.append_copy({framehd, 9});
   body.take(length, out_, retain);
