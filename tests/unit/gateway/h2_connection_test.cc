@@ -1,0 +1,162 @@
+// The part of a connection both legs share, with a real nghttp2 session on a loopback
+// socket: until the connection starts it writes nothing, so its output fills up and the
+// session's DATA frames are put off exactly as a slow peer would make them.
+#include "gateway/h2/h2_connection.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/worker.h"
+
+namespace infergate::gateway {
+namespace {
+
+// A client session on an H2Connection whose peer reads nothing until the test says so:
+// its body bytes come from one ByteQueue per stream and go to the connection's output by
+// reference.
+class HeldConnection final : public H2Connection {
+ public:
+  HeldConnection(Worker& worker, boost::asio::ip::tcp::socket socket)
+      : H2Connection(worker, std::move(socket)) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session* session = nullptr;
+    nghttp2_session_client_new(&session, cb, this);
+    nghttp2_session_callbacks_del(cb);
+    set_session(session);
+    nghttp2_submit_settings(session, NGHTTP2_FLAG_NONE, nullptr, 0);
+    // The peer's SETTINGS and a connection WINDOW_UPDATE: windows of 2^31-1, so only
+    // the output's limit holds frames back.
+    const std::uint8_t peer[] = {
+        0,    0,    6,    4,    0,    0,    0, 0, 0,  // SETTINGS, 6 bytes, stream 0
+        0,    4,    0x7f, 0xff, 0xff, 0xff,           // INITIAL_WINDOW_SIZE 2^31-1
+        0,    0,    4,    8,    0,    0,    0, 0, 0,  // WINDOW_UPDATE, stream 0
+        0x7f, 0xff, 0x00, 0x00};                      // + 2^31-1 - 65535
+    EXPECT_EQ(nghttp2_session_mem_recv(session, peer, sizeof peer),
+              static_cast<ssize_t>(sizeof peer));
+  }
+
+  // Opens a stream whose body (`bytes` long) waits in its own queue.
+  std::int32_t open(size_t bytes) {
+    auto body = std::make_unique<ByteQueue>(worker().blocks());
+    body->append(std::vector<std::uint8_t>(bytes, 0x5a));
+    const nghttp2_nv nv[] = {header(":method", "POST"), header(":scheme", "http"),
+                             header(":path", "/x"), header(":authority", "t")};
+    nghttp2_data_provider provider{};
+    provider.source.ptr = body.get();
+    provider.read_callback = read_body;
+    const std::int32_t id = nghttp2_submit_request(session(), nullptr, nv, 4, &provider, this);
+    bodies_[id] = std::move(body);
+    return id;
+  }
+  ByteQueue& body(std::int32_t id) { return *bodies_.at(id); }
+  using H2Connection::start;
+
+  // What the connection's flush does before it writes: asks the session for frames.
+  void pump() {
+    for (int i = 0; i < 64; ++i) {
+      const std::uint8_t* data = nullptr;
+      if (nghttp2_session_mem_send(session(), &data) <= 0) return;
+    }
+  }
+
+  std::vector<int> data_results;                 // what append_data_frame answered, in order
+  std::map<std::int32_t, std::uint32_t> closed;  // stream id -> error code
+
+ private:
+  static nghttp2_nv header(const char* name, const char* value) {
+    return {reinterpret_cast<std::uint8_t*>(const_cast<char*>(name)),
+            reinterpret_cast<std::uint8_t*>(const_cast<char*>(value)), std::strlen(name),
+            std::strlen(value), NGHTTP2_NV_FLAG_NONE};
+  }
+  static ssize_t read_body(nghttp2_session*, std::int32_t, std::uint8_t*, size_t length,
+                           std::uint32_t* flags, nghttp2_data_source* source, void*) {
+    auto* body = static_cast<ByteQueue*>(source->ptr);
+    const size_t n = std::min(length, body->size());
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    if (n == body->size()) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
+  static int send_data(nghttp2_session* session, nghttp2_frame* frame, const std::uint8_t* framehd,
+                       size_t length, nghttp2_data_source* source, void* ud) {
+    (void)session;
+    (void)frame;
+    auto* self = static_cast<HeldConnection*>(ud);
+    const int rv = self->append_data_frame(framehd, length, *static_cast<ByteQueue*>(source->ptr));
+    self->data_results.push_back(rv);
+    return rv;
+  }
+  static int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t error_code,
+                             void* ud) {
+    static_cast<HeldConnection*>(ud)->closed[id] = error_code;
+    return 0;
+  }
+  void on_teardown(std::string_view) override {}
+
+  std::map<std::int32_t, std::unique_ptr<ByteQueue>> bodies_;
+};
+
+class H2ConnectionTest : public ::testing::Test {
+ protected:
+  H2ConnectionTest() {
+    WorkerShared shared;
+    worker_ = std::make_unique<Worker>(0, options_, routing_, std::move(shared));
+  }
+  DataPlaneOptions options_;
+  RoutingOptions routing_;
+  std::unique_ptr<Worker> worker_;
+};
+
+// nghttp2 asks again, with the same length, for a DATA frame it put off with WOULDBLOCK.
+// If the stream's bytes were dropped in between (a client reset, a discarded request),
+// the frame cannot be built: that stream is reset, nothing reads past its queue, and the
+// connection's other streams go on.
+TEST_F(H2ConnectionTest, AFrameDeferredWhoseBytesWereDroppedResetsOnlyItsStream) {
+  boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
+                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::socket ours(worker_->io());
+  ours.connect(acceptor.local_endpoint());
+  boost::asio::ip::tcp::socket peer = acceptor.accept();
+  peer.non_blocking(true);
+  auto* conn = new HeldConnection(*worker_, std::move(ours));
+  // One stream fills the output to its limit (not written yet); the next one's frame is
+  // put off.
+  const std::int32_t filler = conn->open(1 << 20);
+  conn->pump();
+  ASSERT_EQ(conn->body(filler).size(), 0u);
+  ASSERT_EQ(conn->data_results.back(), 0);
+  const std::int32_t victim = conn->open(256 * 1024);
+  conn->pump();
+  EXPECT_EQ(conn->data_results.back(), NGHTTP2_ERR_WOULDBLOCK);
+  ASSERT_EQ(conn->body(victim).size(), 256u * 1024);
+
+  // The victim's bytes go away while its frame waits; the output drains to the peer and
+  // nghttp2 asks for that frame again.
+  conn->body(victim).clear();
+  conn->data_results.clear();
+  conn->start();
+  std::vector<std::uint8_t> sink(1 << 16);
+  for (int round = 0; round < 10000 && conn->closed.count(victim) == 0; ++round) {
+    boost::system::error_code ec;
+    peer.read_some(boost::asio::buffer(sink), ec);
+    worker_->io().poll();
+  }
+  ASSERT_FALSE(conn->data_results.empty());
+  EXPECT_EQ(conn->data_results.front(), NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE);
+  EXPECT_EQ(conn->closed.count(filler), 0u) << "the other stream was hurt";
+  ASSERT_EQ(conn->closed.count(victim), 1u) << "the stream whose bytes went was not reset";
+  EXPECT_EQ(conn->closed.at(victim), NGHTTP2_INTERNAL_ERROR);
+  EXPECT_EQ(conn->body(victim).size(), 0u);
+  conn->close("test over");
+  worker_->io().poll();  // the connection is deleted from a posted handler
+}
+
+}  // namespace
+}  // namespace infergate::gateway
