@@ -252,6 +252,14 @@ class DataPlaneCollector : public prometheus::Collectable {
     one("infergate_buffered_bytes",
         "Memory held for message bytes in transit (pooled blocks in use)", MetricType::Gauge,
         gauge(buffered));
+    double reserved = 0;
+    if (!workers_.empty() && workers_.front()->blocks().budget() != nullptr) {
+      reserved = static_cast<double>(workers_.front()->blocks().budget()->reserved());
+    }
+    one("infergate_buffer_reserved_bytes",
+        "limits.max_buffered_bytes set aside for large messages' widened stream windows "
+        "(frontend.max_stream_window) until their bytes arrive",
+        MetricType::Gauge, gauge(reserved));
     one("infergate_build_info", "The running infergate's version", MetricType::Gauge,
         gauge(1, {{"version", kVersion}}));
     labelled(

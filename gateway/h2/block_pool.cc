@@ -19,6 +19,14 @@ void unmap_block(Block* b) { ::munmap(b, Block::kMappedSize); }
 
 }  // namespace
 
+bool BufferBudget::try_reserve(std::uint64_t bytes) {
+  std::uint64_t reserved = reserved_.load(std::memory_order_relaxed);
+  do {
+    if (used() + reserved + bytes > limit()) return false;
+  } while (!reserved_.compare_exchange_weak(reserved, reserved + bytes, std::memory_order_relaxed));
+  return true;
+}
+
 BlockPool::~BlockPool() { trim(0); }
 
 BlockRef BlockPool::acquire() {

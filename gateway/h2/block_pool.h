@@ -29,15 +29,69 @@ class BufferBudget {
   std::uint64_t limit() const { return limit_.load(std::memory_order_relaxed); }
   void set_limit(std::uint64_t bytes) { limit_.store(bytes, std::memory_order_relaxed); }
   std::uint64_t used() const { return used_.load(std::memory_order_relaxed); }
-  // True when `more` bytes would not fit.
-  bool would_exceed(std::uint64_t more) const { return used() + more > limit(); }
+  // Set aside for bytes that peers were told they may send (see BudgetReservation).
+  std::uint64_t reserved() const { return reserved_.load(std::memory_order_relaxed); }
+  // True when `more` bytes would not fit beside what is used and reserved.
+  bool would_exceed(std::uint64_t more) const { return used() + reserved() + more > limit(); }
 
   void charge(std::uint64_t bytes) { used_.fetch_add(bytes, std::memory_order_relaxed); }
   void refund(std::uint64_t bytes) { used_.fetch_sub(bytes, std::memory_order_relaxed); }
 
+  // Sets `bytes` aside if they fit beside what is used and reserved; false if not.
+  bool try_reserve(std::uint64_t bytes);
+  void unreserve(std::uint64_t bytes) { reserved_.fetch_sub(bytes, std::memory_order_relaxed); }
+
  private:
   std::atomic<std::uint64_t> limit_;
   std::atomic<std::uint64_t> used_{0};
+  std::atomic<std::uint64_t> reserved_{0};
+};
+
+// Budget set aside for one stream's window beyond the usual (a large message's): the
+// peer was told it may send that much, so those bytes are never refused for want of
+// budget. Arriving bytes use the reservation up (they are charged as blocks instead);
+// what is left goes back when the holder resets it or goes. Worker thread; move-only.
+class BudgetReservation {
+ public:
+  BudgetReservation() = default;
+  BudgetReservation(BudgetReservation&& o) noexcept
+      : budget_(std::exchange(o.budget_, nullptr)), bytes_(std::exchange(o.bytes_, 0)) {}
+  BudgetReservation& operator=(BudgetReservation&& o) noexcept {
+    if (this != &o) {
+      reset();
+      budget_ = std::exchange(o.budget_, nullptr);
+      bytes_ = std::exchange(o.bytes_, 0);
+    }
+    return *this;
+  }
+  ~BudgetReservation() { reset(); }
+
+  // A reservation of `bytes` from `budget`, or an empty one when they do not fit.
+  static BudgetReservation take(BufferBudget& budget, std::uint64_t bytes) {
+    BudgetReservation r;
+    if (bytes > 0 && budget.try_reserve(bytes)) {
+      r.budget_ = &budget;
+      r.bytes_ = bytes;
+    }
+    return r;
+  }
+
+  std::uint64_t bytes() const { return bytes_; }
+  explicit operator bool() const { return bytes_ > 0; }
+  // Of `n` arriving bytes, how many the reservation covers; they leave it.
+  std::uint64_t cover(std::uint64_t n) {
+    const std::uint64_t covered = n < bytes_ ? n : bytes_;
+    if (covered > 0) {
+      bytes_ -= covered;
+      budget_->unreserve(covered);
+    }
+    return covered;
+  }
+  void reset() { cover(bytes_); }
+
+ private:
+  BufferBudget* budget_ = nullptr;
+  std::uint64_t bytes_ = 0;
 };
 
 struct Block {

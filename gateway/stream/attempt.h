@@ -47,6 +47,8 @@ struct Attempt {
   std::uint64_t response_received = 0;
   std::uint64_t response_credited = 0;
   bool response_window_sized = false;  // widen_response_window() ran
+  // The budget a widened response window promised the backend, until its bytes arrive.
+  BudgetReservation response_reservation;
 
   bool retry_pending = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
   bool reset_by_us = false;       // the gateway reset the backend stream

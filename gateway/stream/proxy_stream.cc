@@ -89,14 +89,15 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
   request_received_ += data.size();
   if (at_.finished || phase_ == Phase::kAnswered) {
     // Nobody will send these bytes on: let the client's window go.
+    request_reservation_.reset();
     credit_request(request_received_);
     return;
   }
-  if (BufferBudget* budget = worker_.blocks().budget();
-      budget != nullptr && budget->would_exceed(data.size())) {
+  // Bytes a widened window promised are never refused; the rest must fit the budget.
+  if (const std::uint64_t uncovered = data.size() - request_reservation_.cover(data.size());
+      uncovered > 0 && over_budget(uncovered)) {
     credit_request(request_received_);
-    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
-                           budget->limit());
+    return refuse_over_budget();
   }
   request_.append(data);
   if (skip_request_bytes_ != 0) skip_refused_message();
@@ -140,6 +141,7 @@ void ProxyStream::on_request_end() {
   if (request_ended_) return;
   request_ended_ = true;
   request_.seal();
+  request_reservation_.reset();
   if (phase_ < Phase::kAdmission) {
     try_route();
   } else if (forwarding_to_ != nullptr) {
@@ -324,11 +326,10 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
   }
   if (at_.runtime)
     at_.runtime->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
-  if (BufferBudget* budget = worker_.blocks().budget();
-      budget != nullptr && budget->would_exceed(data.size())) {
+  if (const std::uint64_t uncovered = data.size() - at_.response_reservation.cover(data.size());
+      uncovered > 0 && over_budget(uncovered)) {
     credit_response(at_.response_received);
-    return refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
-                           budget->limit());
+    return refuse_over_budget();
   }
   at_.response_framer.feed(data);
   if (!at_.response_window_sized && at_.response_framer.messages_started() > 0) {
@@ -349,9 +350,20 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
   down_->flush_later();
 }
 
+bool ProxyStream::over_budget(std::uint64_t bytes) const {
+  const BufferBudget* budget = worker_.blocks().budget();
+  return budget != nullptr && budget->would_exceed(bytes);
+}
+
+void ProxyStream::refuse_over_budget() {
+  refuse_over_cap("the gateway's buffered bytes", "limits.max_buffered_bytes",
+                  worker_.blocks().budget()->limit());
+}
+
 void ProxyStream::on_response_end() {
   at_.backend_finished = true;
   response_.seal();
+  at_.response_reservation.reset();
   if (phase_ == Phase::kAnswered || down_ == nullptr) return;
   if (response_squeeze_ == ResponseSqueeze::kRunning) {
     response_squeeze_ = ResponseSqueeze::kRunningEnded;  // ends once the message is in place

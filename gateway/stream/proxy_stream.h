@@ -323,6 +323,9 @@ class ProxyStream final : public BackendStream {
   // fields are not scanned as a prefix).
   bool whole_for_routing() const { return need_whole_ || !method_info(method_).scan_prefix; }
   void refuse_over_cap(std::string_view what, std::string_view key, std::uint64_t cap);
+  // limits.max_buffered_bytes: `bytes` more would not fit; the refusal when they do not.
+  bool over_budget(std::uint64_t bytes) const;
+  void refuse_over_budget();
 
   // Flow control: tell each leg's session how much of what it sent is done with.
   void credit_request(std::uint64_t upto);
@@ -453,6 +456,8 @@ class ProxyStream final : public BackendStream {
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
   bool request_ended_ = false;
+  // The budget a widened request window promised the client, until its bytes arrive.
+  BudgetReservation request_reservation_;
   bool response_started_ = false;  // HEADERS sent (or queued) to the client
   bool status_known_ = false;
   GrpcCode status_ = GrpcCode::kUnknown;

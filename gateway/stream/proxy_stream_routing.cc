@@ -454,8 +454,10 @@ void ProxyStream::widen_request_window() {
   if (message <= o.stream_window_bytes) return;
   const auto window =
       static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
-  const BufferBudget* budget = worker_.shared().buffer_budget.get();
-  if (budget != nullptr && budget->would_exceed(window - o.stream_window_bytes)) return;
+  if (BufferBudget* budget = worker_.blocks().budget(); budget != nullptr) {
+    request_reservation_ = BudgetReservation::take(*budget, window - o.stream_window_bytes);
+    if (!request_reservation_) return;
+  }
   down_->widen_window(down_id_, window);
   down_->flush_later();
 }
@@ -470,12 +472,15 @@ void ProxyStream::widen_response_window(std::uint64_t message) {
   }
   const auto window =
       static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
-  const BufferBudget* budget = worker_.shared().buffer_budget.get();
-  if (budget != nullptr && budget->would_exceed(window - o.stream_window_bytes)) return;
+  if (BufferBudget* budget = worker_.blocks().budget(); budget != nullptr) {
+    at_.response_reservation = BudgetReservation::take(*budget, window - o.stream_window_bytes);
+    if (!at_.response_reservation) return;
+  }
   at_.up->widen_window(at_.up_id, window);
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {
+  at_.response_reservation.reset();  // the backend sends no more on this attempt
   if (!at_.runtime) return;
   if (at_.overdue) {
     at_.overdue = false;

@@ -630,6 +630,47 @@ class Hostile(unittest.TestCase):
             c.close()
         self.finish()
 
+    def test_large_windows_reserve_the_budget(self):
+        """Widened windows are promised budget, not checked once: with
+        limits.max_buffered_bytes 40 MiB, five clients that each announce a 16 MiB
+        ModelInfer and send only its first 64 KiB are all routed, but the windows grown
+        past the 1 MiB stream window add up to no more than the budget (two of them; the
+        others keep 1 MiB). Then each sends the rest: all five are served whole (none
+        refused RESOURCE_EXHAUSTED), and what was set aside is given back
+        (infergate_buffer_reserved_bytes 0)."""
+        budget = 40 * MIB
+        sim = self.sim("sim-a", "--model", "identity:instances=8")
+        gw = self.gateway([sim], budget=budget)
+        clients, growth = [], []
+        for i in range(5):
+            c = S.H2Client(gw.port, window=64 * MIB)
+            sid = c.start("ModelInfer")
+            body = S.grpc_frame(S.infer_request(nbytes=16 * MIB, seed=i))
+            sent = c.send(sid, body[:64 * KIB])
+            window = lambda: c.conn.local_flow_control_window(sid) + sent
+            c.pump_until(lambda: window() > 2 * MIB, 1.5)
+            growth.append(max(0, window() - MIB))
+            clients.append((c, sid, body))
+        widened = sum(1 for g in growth if g > MIB)
+        self.expect(sum(growth) <= budget and widened >= 1,
+                    "windows grew by %s MiB in all (budget %d MiB): the growth must fit the "
+                    "budget and at least one must grow" % (
+                        [round(g / MIB, 1) for g in growth], budget // MIB))
+        reserved = gw.metric("infergate_buffer_reserved_bytes")
+        self.expect(widened * 14 * MIB <= reserved <= budget,
+                    "%d widened windows but infergate_buffer_reserved_bytes is %.1f MiB"
+                    % (widened, reserved / MIB))
+        for i, (c, sid, body) in enumerate(clients):
+            c.send(sid, body[64 * KIB:], end_stream=True)
+            r = c.wait(sid, 30)
+            self.expect(r.ok and len(r.messages()) == 1,
+                        "client %d's 16 MiB request was not served whole: %r" % (i, r))
+            c.close()
+        self.expect(S.wait_until(lambda: gw.metric("infergate_buffer_reserved_bytes") == 0, 3),
+                    "infergate_buffer_reserved_bytes stayed at %.1f MiB after every stream "
+                    "ended" % (gw.metric("infergate_buffer_reserved_bytes") / MIB))
+        self.finish()
+
     def test_zero_window_reader(self):
         """A client that announces a zero window and never reads a 4 MiB answer: after
         frontend.stream_idle_timeout (1s) its stream is reset (CANCEL), and the backend's

@@ -183,5 +183,33 @@ TEST(BlockPool, TrimGivesFreeBlocksBackAfterABurst) {
   EXPECT_LE(pool.free_blocks(), 32u);
 }
 
+// A widened window's promise: set aside only when it fits beside what is used and
+// reserved, used up by the bytes it stands for, the rest given back when it goes.
+TEST(BudgetReservation, FitsBesideUseAndOtherReservationsAndIsGivenBack) {
+  BufferBudget budget(100);
+  budget.charge(30);
+  BudgetReservation a = BudgetReservation::take(budget, 50);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(budget.reserved(), 50u);
+  EXPECT_TRUE(budget.would_exceed(21)) << "others must see the reservation";
+  EXPECT_FALSE(BudgetReservation::take(budget, 21)) << "a second promise past the budget";
+  {
+    BudgetReservation b = BudgetReservation::take(budget, 20);
+    EXPECT_TRUE(b);
+    EXPECT_EQ(budget.reserved(), 70u);
+  }
+  EXPECT_EQ(budget.reserved(), 50u) << "a reservation that goes gives its bytes back";
+  EXPECT_EQ(a.cover(10), 10u);
+  EXPECT_EQ(a.bytes(), 40u);
+  EXPECT_EQ(a.cover(100), 40u) << "covers no more than is left";
+  EXPECT_FALSE(a);
+  EXPECT_EQ(budget.reserved(), 0u);
+  BudgetReservation c = BudgetReservation::take(budget, 60);
+  BudgetReservation d = std::move(c);
+  EXPECT_EQ(budget.reserved(), 60u);
+  d.reset();
+  EXPECT_EQ(budget.reserved(), 0u);
+}
+
 }  // namespace
 }  // namespace infergate::gateway
