@@ -49,8 +49,22 @@ void SliceQueue::pop_front() {
   }
 }
 
-void ByteQueue::append(std::span<const std::uint8_t> data) {
+void ByteQueue::append(std::span<const std::uint8_t> data, const BlockRef* block) {
   size_ += data.size();
+  if (block != nullptr) {
+    const auto offset = static_cast<std::uint32_t>(data.data() - block->data());
+    const auto length = static_cast<std::uint32_t>(data.size());
+    Slice* back = slices_.empty() ? nullptr : &slices_.back();
+    if (back != nullptr && back->block.get() == block->get() &&
+        back->offset + back->length == offset) {
+      back->length += length;  // the run goes on (a frame split between two reads)
+      return;
+    }
+    if (length >= kMinReferencedBytes) {
+      slices_.push_back(Slice{*block, offset, length});
+      return;
+    }
+  }
   if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
     tail_used_ = 0;  // nobody else points into it: start it over
   }

@@ -60,8 +60,14 @@ class ByteQueue {
  public:
   explicit ByteQueue(BlockPool& pool) : pool_(&pool) {}
 
-  // Copies `data` in, filling the current block before taking a new one.
-  void append(std::span<const std::uint8_t> data);
+  // Appends `data`: copied in, filling the current block before taking a new one; or,
+  // when `block` holds it (the block a connection read it into) and it is at least
+  // kMinReferencedBytes or continues the last run kept from that block, kept by
+  // reference to it (no copy).
+  void append(std::span<const std::uint8_t> data, const BlockRef* block = nullptr);
+  // Shorter runs are copied: a reference pins its whole block, so a run of a 16th of one
+  // at least keeps what a stream pins within 16x of what it counts.
+  static constexpr size_t kMinReferencedBytes = Block::kSize / 16;
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }

@@ -93,7 +93,7 @@ struct DownstreamCallbacks {
       nghttp2_session_consume(session, id, len);  // nobody will read it: free the window
       return 0;
     }
-    s->on_request_data({data, len});
+    s->on_request_data({data, len}, conn(ud)->received_block(data, len));
     return 0;
   }
 

@@ -1,8 +1,10 @@
 // The part of an HTTP/2 connection both legs share: a non-blocking socket driven by the
 // worker's io_context, an nghttp2 session, and the read/flush/write loop between them.
 //
-// Reads go through the worker's shared read buffer straight into nghttp2; writes gather
-// the session's frame bytes and referenced body slices into one writev(). A connection
+// Reads go into pooled blocks and from there into nghttp2, whose DATA payloads the streams
+// keep by reference to those blocks (the tensor bytes are never copied in user space on
+// the way through); writes gather the session's frame bytes and referenced body slices
+// into one writev(). A connection
 // writes at most one OutputBuffer at a time and asks nghttp2 for more only when the
 // socket has taken it all, so a slow peer leaves the bytes in the streams' queues, where
 // flow control bounds them. Everything runs on the owning worker's thread.
@@ -59,6 +61,10 @@ class H2Connection {
   // NGHTTP2_ERR_WOULDBLOCK when the output is full.
   int append_data_frame(const std::uint8_t* framehd, size_t length, ByteQueue& body,
                         SliceQueue* retain = nullptr);
+  // The block that holds [data, data + length) when nghttp2 handed a callback bytes
+  // straight from what this connection read (DATA payloads), else null: a queue may keep
+  // a reference to it instead of a copy. Valid during the callback.
+  const BlockRef* received_block(const std::uint8_t* data, size_t length) const;
   nghttp2_session* session() const { return session_; }
   Worker& worker() const { return worker_; }
 
@@ -102,6 +108,9 @@ class H2Connection {
  private:
   void arm_read();
   void on_readable();
+  // Where the next read goes: the rest of the block the last reads filled, or a fresh
+  // block when little is left of it.
+  std::span<std::uint8_t> receive_space();
   // Reads what the socket (or OpenSSL) has into `buf`: bytes read, 0 when it has nothing
   // now, or -1 when the connection is over (closed, with a reason).
   ssize_t read_some(std::span<std::uint8_t> buf);
@@ -118,6 +127,13 @@ class H2Connection {
   boost::asio::ip::tcp::socket socket_;
   nghttp2_session* session_ = nullptr;
   OutputBuffer out_;
+  // Reads land in pooled blocks, so that DATA payloads can be handed on by reference.
+  // A block is kept between reads only while a stream still points into it (then the
+  // next reads fill it on); otherwise it goes back to the pool when a read event ends,
+  // and an idle connection holds none.
+  BlockRef rx_block_;
+  std::uint32_t rx_used_ = 0;
+  static constexpr std::uint32_t kMinReceiveSpace = 16 * 1024;
   bool started_ = false;
   bool write_blocked_ = false;
   std::chrono::steady_clock::time_point write_blocked_since_{};

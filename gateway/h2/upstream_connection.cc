@@ -69,7 +69,7 @@ struct UpstreamCallbacks {
       nghttp2_session_consume(session, id, len);
       return 0;
     }
-    s->on_response_data({data, len});
+    s->on_response_data({data, len}, conn(ud)->received_block(data, len));
     return 0;
   }
 

@@ -60,7 +60,9 @@ class BackendStream {
   virtual std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                                            bool trailers) = 0;
   virtual void on_response_headers_done(bool end_stream, bool trailers) = 0;
-  virtual void on_response_data(std::span<const std::uint8_t> data) = 0;
+  // `block` holds the bytes when they lie in what the connection read (see
+  // H2Connection::received_block), else null.
+  virtual void on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) = 0;
   virtual void on_response_end() = 0;
   // The stream closed (RST_STREAM or both ends done), or its connection failed or closed
   // under it; either is the last call.

@@ -85,7 +85,7 @@ void ProxyStream::on_request_headers_done(bool end_stream) {
   start_routing();
 }
 
-void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
+void ProxyStream::on_request_data(std::span<const std::uint8_t> data, const BlockRef* block) {
   request_received_ += data.size();
   if (at_.finished || phase_ == Phase::kAnswered) {
     // Nobody will send these bytes on: let the client's window go.
@@ -99,7 +99,7 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data) {
     credit_request(request_received_);
     return refuse_over_budget();
   }
-  request_.append(data);
+  request_.append(data, block);
   if (skip_request_bytes_ != 0) skip_refused_message();
   if (phase_ < Phase::kAdmission) {
     // Until a backend is chosen the bytes wait here, and the client is credited so the
@@ -318,7 +318,7 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
   down_->flush_later();
 }
 
-void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
+void ProxyStream::on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) {
   at_.response_received += data.size();
   if (down_ == nullptr) {
     credit_response(at_.response_received);
@@ -339,7 +339,7 @@ void ProxyStream::on_response_data(std::span<const std::uint8_t> data) {
       widen_response_window(at_.response_received + at_.response_framer.body_left());
     }
   }
-  response_.append(data);
+  response_.append(data, block);
   if (response_held()) {
     // Held whole to be compressed: the backend is credited as it arrives.
     credit_response(at_.response_received);

@@ -72,7 +72,8 @@ class ProxyStream final : public BackendStream {
   // connection closes on a header block that decodes to far more than the limit).
   std::uint64_t on_request_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value);
   void on_request_headers_done(bool end_stream);
-  void on_request_data(std::span<const std::uint8_t> data);
+  // `block` holds the bytes when they lie in what the connection read, else null.
+  void on_request_data(std::span<const std::uint8_t> data, const BlockRef* block = nullptr);
   void on_request_end();
   void on_downstream_closed(std::uint32_t error_code);
   ssize_t read_response(size_t length, std::uint32_t* data_flags);
@@ -82,7 +83,7 @@ class ProxyStream final : public BackendStream {
   std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                                    bool trailers) override;
   void on_response_headers_done(bool end_stream, bool trailers) override;
-  void on_response_data(std::span<const std::uint8_t> data) override;
+  void on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) override;
   void on_response_end() override;
   void on_upstream_closed(std::uint32_t error_code) override;
   void on_upstream_lost(std::string_view reason) override;

@@ -45,10 +45,10 @@ void StreamLeg::on_response_headers_done(bool end_stream, bool) {
   if (code && *code != GrpcCode::kOk) status_error_ = true;
 }
 
-void StreamLeg::on_response_data(std::span<const std::uint8_t> data) {
+void StreamLeg::on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) {
   received_ += data.size();
   if (runtime_) runtime_->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
-  incoming_.append(data);
+  incoming_.append(data, block);
   owner_.on_leg_data(*this);
 }
 

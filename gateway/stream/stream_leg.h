@@ -49,7 +49,7 @@ class StreamLeg final : public BackendStream {
   std::uint64_t on_response_header(nghttp2_rcbuf* name, nghttp2_rcbuf* value,
                                    bool trailers) override;
   void on_response_headers_done(bool end_stream, bool trailers) override;
-  void on_response_data(std::span<const std::uint8_t> data) override;
+  void on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) override;
   void on_response_end() override { backend_finished_ = true; }
   void on_upstream_closed(std::uint32_t error_code) override;
   void on_upstream_lost(std::string_view reason) override;

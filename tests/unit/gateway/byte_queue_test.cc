@@ -183,6 +183,37 @@ TEST(BlockPool, TrimGivesFreeBlocksBackAfterABurst) {
   EXPECT_LE(pool.free_blocks(), 32u);
 }
 
+// Bytes a connection read into a block: a run of at least kMinReferencedBytes is kept by
+// reference to that block (the same memory goes to writev), runs that follow each other
+// in it stay one slice, and a short run is copied (it would pin the whole block).
+TEST(ByteQueue, LongRunsInAReadBlockAreKeptByReferenceShortOnesCopied) {
+  BlockPool pool;
+  BlockRef read = pool.acquire();
+  const auto data = pattern(20000);
+  std::copy(data.begin(), data.end(), read.data());
+  ByteQueue q(pool);
+  const size_t big = ByteQueue::kMinReferencedBytes;
+  q.append({read.data(), big}, &read);
+  q.append({read.data() + big, 3000}, &read);            // short, but it goes on from the last run
+  q.append({read.data() + big + 3000 + 9, 100}, &read);  // after a frame header: short
+  q.append({read.data() + big + 3109, big}, &read);      // long again
+  EXPECT_EQ(q.size(), 2 * big + 3100);
+  EXPECT_EQ(read.get()->refs, 3u) << "the two long runs hold the read block";
+  OutputBuffer out(pool);
+  q.take(q.size(), out);
+  std::vector<std::uint8_t> expect(data.begin(), data.begin() + static_cast<long>(big));
+  expect.insert(expect.end(), data.begin() + static_cast<long>(big),
+                data.begin() + static_cast<long>(big + 3000));
+  expect.insert(expect.end(), data.begin() + static_cast<long>(big + 3009),
+                data.begin() + static_cast<long>(big + 3109));
+  expect.insert(expect.end(), data.begin() + static_cast<long>(big + 3109),
+                data.begin() + static_cast<long>(2 * big + 3109));
+  EXPECT_EQ(flatten(out), expect);
+  ASSERT_GE(out.slices().size(), 3u);
+  EXPECT_EQ(out.slices().begin()->data(), read.data()) << "the first run was copied";
+  EXPECT_EQ(out.slices().begin()->length, big + 3000) << "a run that follows on is one slice";
+}
+
 // A widened window's promise: set aside only when it fits beside what is used and
 // reserved, used up by the bytes it stands for, the rest given back when it goes.
 TEST(BudgetReservation, FitsBesideUseAndOtherReservationsAndIsGivenBack) {

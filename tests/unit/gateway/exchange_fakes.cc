@@ -187,7 +187,7 @@ void FakeBackends::answer_headers(HeaderFields& make, std::int32_t id, const Fie
 
 void FakeBackends::answer_data(std::int32_t id, const std::string& bytes) {
   streams.at(id).exchange->on_response_data(
-      {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()});
+      {reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}, nullptr);
 }
 
 void FakeBackends::answer_trailers(HeaderFields& make, std::int32_t id, const Fields& fields) {
