@@ -38,9 +38,10 @@ start_sims() {
 }
 
 # start_gateway CONFIG [LOG]: runs infergate on CONFIG until the script ends, its output
-# in LOG (default $WORK/gw.log); GATEWAY_PID.
+# in LOG (default $WORK/gw.log); GATEWAY_PID. INFERGATE_BIN runs another infergate binary
+# (an A/B against an older build).
 start_gateway() {
-  "$BUILD_DIR/gateway/infergate" --config "$1" >"${2:-$WORK/gw.log}" 2>&1 &
+  "${INFERGATE_BIN:-$BUILD_DIR/gateway/infergate}" --config "$1" >"${2:-$WORK/gw.log}" 2>&1 &
   GATEWAY_PID=$!
   STARTED+=("$GATEWAY_PID")
 }
