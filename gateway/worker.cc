@@ -1,5 +1,7 @@
 #include "gateway/worker.h"
 
+#include <pthread.h>
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
@@ -43,8 +45,13 @@ Worker::~Worker() { stop(); }
 void Worker::start() {
   arm_tick();
   thread_ = std::thread([this] {
+    // Named for top, perf and the allocation counter (benchmarks/allocations.sh).
+    const std::string name = "ig-worker-" + std::to_string(index_);
+    pthread_setname_np(pthread_self(), name.c_str());
+    ChunkCache::set_current(&chunks_);
     auto guard = boost::asio::make_work_guard(io_);
     io_.run();
+    ChunkCache::set_current(nullptr);
   });
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "gateway/h2/block_pool.h"
+#include "gateway/h2/chunk_cache.h"
 #include "gateway/log_limiter.h"
 #include "gateway/options.h"
 #include "gateway/stats.h"
@@ -117,6 +118,8 @@ class Worker {
   // --- for the connections and streams of this worker (this worker's thread) ---
   boost::asio::io_context& io() { return io_; }
   BlockPool& blocks() { return blocks_; }
+  // Small per-request allocations (nghttp2's, the exchanges'); see ChunkCache.
+  ChunkCache& chunks() { return chunks_; }
   const BlockPool& blocks() const { return blocks_; }
   std::span<std::uint8_t> read_buffer() { return {read_buffer_.get(), kReadBufferBytes}; }
   const DataPlaneOptions& options() const { return options_; }
@@ -195,6 +198,8 @@ class Worker {
   boost::asio::steady_timer tick_{io_};
   int ticks_ = 0;
   std::thread thread_;
+  // Before everything that allocates from it (destroyed after).
+  ChunkCache chunks_;
   BlockPool blocks_;
   std::unique_ptr<std::uint8_t[]> read_buffer_;
   WorkerStats stats_;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "gateway/h2/block_pool.h"
+#include "gateway/h2/chunk_cache.h"
 
 namespace infergate::gateway {
 
@@ -30,7 +31,8 @@ struct Slice {
 // compacted away once it dominates.
 class SliceQueue {
  public:
-  using Storage = boost::container::small_vector<Slice, 4>;
+  // Grows from the worker's chunk cache past the first few (no heap in steady state).
+  using Storage = boost::container::small_vector<Slice, 4, ChunkAllocator<Slice>>;
 
   bool empty() const { return head_ == v_.size(); }
   size_t size() const { return v_.size() - head_; }

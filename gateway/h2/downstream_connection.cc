@@ -219,7 +219,8 @@ void DownstreamConnection::open() {
     return o;
   }();
   nghttp2_session* session = nullptr;
-  nghttp2_session_server_new2(&session, callbacks, this, option);
+  nghttp2_session_server_new3(&session, callbacks, this, option,
+                              worker().chunks().nghttp2_allocator());
   set_session(session);
   const DataPlaneOptions& o = worker().options();
   const nghttp2_settings_entry settings[] = {

@@ -34,12 +34,12 @@ void H2Connection::start() {
 void H2Connection::arm_read() {
   ++pending_handlers_;
   socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
-                     [this](const boost::system::error_code& ec) {
+                     with_memory(read_wait_memory_, [this](const boost::system::error_code& ec) {
                        --pending_handlers_;
                        if (closed_) return reap();
                        if (ec) return close(ec.message());
                        on_readable();
-                     });
+                     }));
 }
 
 std::span<std::uint8_t> H2Connection::receive_space() {
@@ -95,12 +95,12 @@ void H2Connection::on_readable() {
     // OpenSSL must write before it can read on: once the socket takes bytes.
     tls_read_wants_write_ = false;
     socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
-                       [this](const boost::system::error_code& ec) {
+                       with_memory(read_wait_memory_, [this](const boost::system::error_code& ec) {
                          --pending_handlers_;
                          if (closed_) return reap();
                          if (ec) return close(ec.message());
                          on_readable();
-                       });
+                       }));
   } else if (tls_ != nullptr && SSL_pending(tls_) > 0) {
     // Decrypted bytes wait inside OpenSSL, which the socket will not signal.
     boost::asio::post(worker_.io(), [this] {
@@ -198,14 +198,15 @@ void H2Connection::flush() {
       write_blocked_ = true;
       write_blocked_since_ = std::chrono::steady_clock::now();
       ++pending_handlers_;
-      socket_.async_wait(boost::asio::ip::tcp::socket::wait_write,
-                         [this](const boost::system::error_code& ec) {
-                           --pending_handlers_;
-                           write_blocked_ = false;
-                           if (closed_) return reap();
-                           if (ec) return close(ec.message());
-                           flush();
-                         });
+      socket_.async_wait(
+          boost::asio::ip::tcp::socket::wait_write,
+          with_memory(write_wait_memory_, [this](const boost::system::error_code& ec) {
+            --pending_handlers_;
+            write_blocked_ = false;
+            if (closed_) return reap();
+            if (ec) return close(ec.message());
+            flush();
+          }));
       return;
     }
   }

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "gateway/h2/byte_queue.h"
+#include "gateway/h2/handler_memory.h"
 
 namespace infergate::gateway {
 
@@ -132,6 +133,9 @@ class H2Connection {
   // next reads fill it on); otherwise it goes back to the pool when a read event ends,
   // and an idle connection holds none.
   BlockRef rx_block_;
+  // The operations of the read-side and write-side socket waits (one of each at a time).
+  HandlerMemory read_wait_memory_;
+  HandlerMemory write_wait_memory_;
   std::uint32_t rx_used_ = 0;
   static constexpr std::uint32_t kMinReceiveSpace = 16 * 1024;
   bool started_ = false;

@@ -129,7 +129,8 @@ UpstreamConnection::UpstreamConnection(Worker& worker, UpstreamPool& pool, std::
     return o;
   }();
   nghttp2_session* session = nullptr;
-  nghttp2_session_client_new2(&session, callbacks, this, option);
+  nghttp2_session_client_new3(&session, callbacks, this, option,
+                              worker.chunks().nghttp2_allocator());
   set_session(session);
   const DataPlaneOptions& o = worker.options();
   const nghttp2_settings_entry settings[] = {

@@ -20,7 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 #include "gateway/h2/byte_queue.h"
+#include "gateway/h2/chunk_cache.h"
 #include "gateway/h2/header_block.h"
 #include "gateway/h2/intrusive_list.h"
 #include "gateway/stream/attempt.h"
@@ -64,6 +67,9 @@ class ProxyStream final : public BackendStream {
   ~ProxyStream();
   ProxyStream(const ProxyStream&) = delete;
   ProxyStream& operator=(const ProxyStream&) = delete;
+  // From the worker's chunk cache: an exchange takes nothing from the heap in steady state.
+  static void* operator new(size_t n) { return ChunkCache::allocate_here(n); }
+  static void operator delete(void* p) { ChunkCache::release(p); }
 
   ListHook down_hook;  // on the client connection's list of its streams
 
@@ -362,7 +368,7 @@ class ProxyStream final : public BackendStream {
 
   // Routing: the fleet this request started with, and its attempts.
   std::shared_ptr<const routing::Fleet> fleet_;
-  std::vector<std::uint32_t> tried_;
+  boost::container::small_vector<std::uint32_t, 4> tried_;
   std::string model_;
   std::string version_;
   bool sequence_ = false;

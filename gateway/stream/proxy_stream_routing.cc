@@ -290,8 +290,8 @@ void ProxyStream::route_by_model(const RequestView& view) {
   if (per_message()) {
     if (const int home = home_of(); home >= 0) return start_attempt(home);
   }
-  const routing::PickResult r =
-      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  const routing::PickResult r = worker_.picker().pick(
+      *fleet_, {.model = model_, .version = version_, .exclude = {tried_.data(), tried_.size()}});
   if (r.status == routing::PickResult::Status::kFull) return park_for_backend();
   if (r.status != routing::PickResult::Status::kPicked) return reply_no_backend(r.status);
   if (per_message()) {
@@ -525,8 +525,8 @@ bool ProxyStream::retry_allowed() const {
 
 bool ProxyStream::retry(const std::string& reason) {
   if (!retry_allowed()) return false;
-  const routing::PickResult r =
-      worker_.picker().pick(*fleet_, {.model = model_, .version = version_, .exclude = tried_});
+  const routing::PickResult r = worker_.picker().pick(
+      *fleet_, {.model = model_, .version = version_, .exclude = {tried_.data(), tried_.size()}});
   if (r.status != routing::PickResult::Status::kPicked) return false;
   if (!worker_.retry_budget().try_retry(worker_.now())) return false;
   worker_.stats().retries_total.add(1);
