@@ -3,7 +3,8 @@
 #
 # Starts two infergate-sim backends (identity model, 64 instances, zero latency) and, in
 # front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn),
-# nghttpx (nghttp2's own proxy, h2 backends) and infergate, each with 2 workers/threads.
+# nghttpx (nghttp2's own proxy, h2 backends), Caddy (reverse_proxy, h2c backends) and
+# infergate, each with 2 workers/threads.
 # With --tls every proxy terminates TLS on its client side the same way (one P-256
 # certificate made for the run, TLS 1.2/1.3, ALPN h2, OpenSSL 3 for all four) and the
 # bench speaks TLS to it; the backends stay plaintext, and so does "direct". For every payload size and every target it runs
@@ -30,7 +31,7 @@ SIM=$BUILD_DIR/benchmarks/sim/infergate-sim
 BENCH=$BUILD_DIR/benchmarks/bench/infergate-bench
 PEERS_DIR=${INFERGATE_PEERS_DIR:-$ROOT/benchmarks/peers} # nginx.conf.in, haproxy.cfg.in
 
-ALL_TARGETS=(direct nginx haproxy nghttpx infergate)
+ALL_TARGETS=(direct nginx haproxy nghttpx caddy infergate)
 NUM_SIMS=2
 SIM_MODEL='identity:instances=64,latency=0s'
 READY_DEADLINE_S=20   # per process: listening, then actually forwarding
@@ -38,7 +39,7 @@ BALANCE_ATTEMPTS=10   # bench starts tried until both nginx workers get connecti
 
 # Options (see usage).
 SIZES=1kb,1mb
-TARGETS=direct,nginx,haproxy,nghttpx,infergate
+TARGETS=direct,nginx,haproxy,nghttpx,caddy,infergate
 TLS=0
 CONCURRENCY=
 WINDOW=3s
@@ -78,11 +79,11 @@ usage() {
 usage: benchmarks/compare_peers.sh [options]
 
 Runs the same sims and the same infergate-bench load against direct, nginx, HAProxy,
-nghttpx and infergate, and prints one table per payload size.
+nghttpx, Caddy and infergate, and prints one table per payload size.
 
   --sizes LIST         payload sizes (default 1kb,1mb): 1kb = preset 1kb; NNkb / NNmb =
                        preset random with --bytes NNKiB / NNMiB (e.g. 1mb, 16mb)
-  --targets LIST       any of direct,nginx,haproxy,nghttpx,infergate (default all)
+  --targets LIST       any of direct,nginx,haproxy,nghttpx,caddy,infergate (default all)
   --concurrency N[,N]  closed-loop concurrency, one value for all sizes or one per size
                        (default 16 up to 64 KB, 4 up to 4 MB, 2 above)
   --window DUR         bench measurement window (default 3s); --max-trials 3
@@ -181,9 +182,11 @@ check_prereqs() {
     die "haproxy not found; install it: bash scripts/install-deps.sh"
   [[ ,$TARGETS, != *,nghttpx,* ]] || command -v nghttpx >/dev/null ||
     die "nghttpx not found (Debian nghttp2-proxy); install it: bash scripts/install-deps.sh"
+  [[ ,$TARGETS, != *,caddy,* ]] || command -v caddy >/dev/null ||
+    die "caddy not found (Debian caddy); install it: bash scripts/install-deps.sh"
   ((!TLS)) || command -v openssl >/dev/null || die "openssl is required for --tls"
   local template
-  for template in nginx.conf.in haproxy.cfg.in; do
+  for template in nginx.conf.in haproxy.cfg.in Caddyfile.in; do
     [[ -r $PEERS_DIR/$template ]] || die "$PEERS_DIR/$template not found (INFERGATE_PEERS_DIR?)"
   done
   for bin in python3 pgrep timeout; do
@@ -314,6 +317,25 @@ start_nghttpx() {
   register_proxy nghttpx $! "$port" "$WORK_DIR/nghttpx.log"
 }
 
+# start_caddy: Caddy's reverse_proxy (Go's HTTP/2, h2c to both sims, least_conn), with
+# GOMAXPROCS=2 for the other peers' 2 workers; responses flushed as they arrive.
+start_caddy() {
+  local port conf site tls='' upstreams=''
+  port=$(free_port)
+  conf=$WORK_DIR/Caddyfile
+  site="http://127.0.0.1:$port"
+  if ((TLS)); then
+    site="https://127.0.0.1:$port"
+    tls="tls $WORK_DIR/tls.crt $WORK_DIR/tls.key"
+  fi
+  upstreams="${SIM_ADDRS[*]}"
+  render "$PEERS_DIR/Caddyfile.in" "$conf" "SITE=$site" "TLS=$tls" "UPSTREAMS=$upstreams"
+  caddy validate --config "$conf" --adapter caddyfile >"$WORK_DIR/caddy-validate.log" 2>&1 ||
+    { tail_log "$WORK_DIR/caddy-validate.log"; die "caddy rejected $conf"; }
+  GOMAXPROCS=2 caddy run --config "$conf" --adapter caddyfile >"$WORK_DIR/caddy.log" 2>&1 &
+  register_proxy caddy $! "$port" "$WORK_DIR/caddy.log"
+}
+
 start_infergate() {
   local conf=$WORK_DIR/infergate.yaml logfile=$WORK_DIR/infergate.log i=0 addr pid listen
   {
@@ -348,6 +370,7 @@ start_proxies() {
       nginx) start_nginx "$1" ;;
       haproxy) start_haproxy "$1" ;;
       nghttpx) start_nghttpx ;;
+      caddy) start_caddy ;;
       infergate) start_infergate ;;
     esac
   done
@@ -596,6 +619,7 @@ host_info() {
   echo "nginx=$(nginx -v 2>&1 | sed 's|^nginx version: nginx/||')"
   echo "haproxy=$(haproxy -v 2>/dev/null | awk 'NR == 1 {print $3}')"
   echo "nghttpx=$(nghttpx --version 2>/dev/null | sed 's|^nghttpx nghttp2/||')"
+  echo "caddy=$(caddy version 2>/dev/null | awk '{print $1}')"
   echo "tls=$TLS"
   echo "infergate=$(grep -Eo -m1 'started version=[^ ]+' "$WORK_DIR/infergate.log" 2>/dev/null | sed 's/.*version=//')"
   echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
@@ -624,7 +648,7 @@ ap.add_argument("--targets"); ap.add_argument("--json"); ap.add_argument("--mark
 a = ap.parse_args()
 host = dict(l.rstrip("\n").split("=", 1) for l in open(a.host) if "=" in l)
 clk_tck = int(host["clk_tck"])
-PEERS = ("nginx", "haproxy", "nghttpx")
+PEERS = ("nginx", "haproxy", "nghttpx", "caddy")
 
 def bench_result(path):
     try:
@@ -727,18 +751,19 @@ def size_title(size, rows):
 
 if a.markdown:
     tls_note = " over TLS" if host.get("tls") == "1" else ""
-    print(f"### infergate vs nginx vs HAProxy vs nghttpx{tls_note}\n")
+    print(f"### infergate vs nginx vs HAProxy vs nghttpx vs Caddy{tls_note}\n")
     print(f"- date: {host['date']}, commit {host['commit']}, infergate {host['infergate'] or 'n/a'}")
     print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores shared by the "
           f"sims, the proxy and the bench (all on 127.0.0.1); load average before the run "
           f"{host['loadavg_at_start']}")
     print(f"- nginx {host['nginx']} (worker_processes 2), HAProxy {host['haproxy']} (nbthread 2), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers 2), infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
+          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers 2), Caddy {host.get('caddy', 'n/a')} "
+          f"(GOMAXPROCS 2), infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
           f"per payload, proxies restarted per size)")
     print(f"- bench: {host['connections']} connections, window {host['window']} x {host['max_trials']} "
           f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
           f"processes / completed requests; ratios vs best peer: infergate / the best of nginx, "
-          f"HAProxy and nghttpx (throughput: higher is better; CPU: lower is better)")
+          f"HAProxy, nghttpx and Caddy (throughput: higher is better; CPU: lower is better)")
     if tls_note:
         print("- TLS: every proxy terminates TLS for the bench (P-256 certificate, TLS 1.3 as "
               "negotiated, ALPN h2) and speaks plaintext HTTP/2 to the sims; direct is plaintext")
@@ -754,7 +779,8 @@ else:
     print(f"# {host['date']}  {host['cores']} cores ({host['cpu']}), kernel {host['kernel']}; "
           f"sims, proxy and bench share these cores; load average before: {host['loadavg_at_start']}")
     print(f"# nginx {host['nginx']} (2 workers), HAProxy {host['haproxy']} (2 threads), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} (2 workers), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
+          f"nghttpx {host.get('nghttpx', 'n/a')} (2 workers), Caddy {host.get('caddy', 'n/a')} "
+          f"(GOMAXPROCS 2), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
           f"{host['infergate'] or 'n/a'} (2 workers); {host['sims']}; {host['connections']} connections")
     for size in a.sizes.split(","):
         if size not in results:

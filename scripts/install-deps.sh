@@ -15,7 +15,7 @@ build_pkgs=(
 # Tools the tests and benchmarks drive: peers to compare with, the metrics checker,
 # a browser for the status page, kubectl for manifest checks, clang for the fuzzer.
 tool_pkgs=(
-  nginx-light haproxy nghttp2-proxy dnsmasq-base redis-server prometheus
+  nginx-light haproxy nghttp2-proxy caddy dnsmasq-base redis-server prometheus
   chromium
   clang libclang-rt-14-dev
   procps iproute2 python3 python3-yaml python3-h2 python3-grpcio python3-jwt openssl
@@ -53,7 +53,7 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # Debian starts nginx and haproxy as services on install; the benchmarks run their own.
-for svc in nginx haproxy nghttpx prometheus; do
+for svc in nginx haproxy nghttpx caddy prometheus; do
   if command -v systemctl >/dev/null 2>&1; then
     "${sudo[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
