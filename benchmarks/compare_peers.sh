@@ -46,7 +46,8 @@ WINDOW=3s
 C1_WINDOW=1s
 C1=1
 MAX_TRIALS=3
-CONNECTIONS=2
+CONNECTIONS_LIST=2  # --connections: one value, or a list (an axis: a table per value)
+CONNECTIONS=2       # the value being measured
 JSON_OUT=
 MARKDOWN=0
 KEEP=0
@@ -56,6 +57,7 @@ WORK_DIR=
 STARTED_PIDS=()          # every process this script started, killed on exit
 SIM_ADDRS=()
 TARGET_LIST=()           # --targets as an array
+LABELS=                  # the tables: SIZE, or SIZE/Nconn on a --connections axis
 declare -A PROXY_PID=()  # target -> root pid of the proxy (nginx master, haproxy, infergate)
 declare -A TARGET_URL=() # target -> value for bench -u
 declare -A NOT_READY=()  # target -> why it never forwarded
@@ -89,8 +91,10 @@ nghttpx, Caddy and infergate, and prints one table per payload size.
   --window DUR         bench measurement window (default 3s); --max-trials 3
   --c1-window DUR      window of the concurrency-1 latency run (default 1s)
   --no-c1              skip the concurrency-1 latency runs
-  --connections N      client connections per proxy target (default 2, one per proxy
-                       worker); direct spreads N over the sims (at least 1 each)
+  --connections N[,N]  client connections per proxy target (default 2, one per proxy
+                       worker); direct spreads N over the sims (at least 1 each). A list
+                       (e.g. 4,100,1000) is an axis: every size is measured at each
+                       count, on the same proxies, one table per size and count
   --tls                every proxy terminates TLS (a P-256 certificate made for the run;
                        TLS 1.2/1.3, ALPN h2); the bench speaks TLS to the proxies
   --json FILE          write every number (and host details) as JSON
@@ -115,7 +119,7 @@ parse_args() {
       --c1-window) C1_WINDOW=${2:?--c1-window needs a value}; shift ;;
       --c1) C1=1 ;;
       --no-c1) C1=0 ;;
-      --connections) CONNECTIONS=${2:?--connections needs a value}; shift ;;
+      --connections) CONNECTIONS_LIST=${2:?--connections needs a value}; shift ;;
       --json) JSON_OUT=${2:?--json needs a file}; shift ;;
       --tls) TLS=1 ;;
       --markdown) MARKDOWN=1 ;;
@@ -129,7 +133,8 @@ parse_args() {
   for t in ${TARGETS//,/ }; do
     [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' (known: ${ALL_TARGETS[*]})"
   done
-  [[ $CONNECTIONS =~ ^[1-9][0-9]*$ ]] || die "--connections must be a positive integer"
+  [[ $CONNECTIONS_LIST =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
+    die "--connections must be a positive integer or a comma-separated list of them"
   # Fail now rather than after minutes of measuring.
   [[ -z $JSON_OUT || -d $(dirname -- "$JSON_OUT") ]] || die "--json: no directory for $JSON_OUT"
 }
@@ -492,15 +497,16 @@ record() {
   echo "$*" >>"$WORK_DIR/runs.tsv"
 }
 
-# measure SIZE TARGET CONCURRENCY: warm up, then the measured run with the proxy's CPU
-# read around it, then the concurrency-1 latency run.
+# measure SIZE TARGET CONCURRENCY [LABEL]: warm up, then the measured run with the proxy's
+# CPU read around it, then the concurrency-1 latency run; recorded under LABEL (default
+# SIZE; SIZE/Nconn on a --connections axis).
 measure() {
-  local size=$1 target=$2 conc=$3 base json before after limit size_args url_args attempt
+  local size=$1 target=$2 conc=$3 label=${4:-$1} base json before after limit size_args url_args attempt
   read -r -a size_args <<<"$(size_bench_args "$size")"
   read -r -a url_args <<<"$(bench_urls "$target")"
-  base=$WORK_DIR/$size-$target
+  base=$WORK_DIR/${label//\//-}-$target
   if [[ -n ${NOT_READY[$target]:-} ]]; then
-    record "$size" "$target" failed "$conc" - - - "${NOT_READY[$target]}" 0
+    record "$label" "$target" failed "$conc" - - - "${NOT_READY[$target]}" 0
     return
   fi
   # Warm-up (not measured): upstream connections open, buffers grow.
@@ -522,8 +528,8 @@ measure() {
     after=$(cpu_of "$target")
     break
   done
-  record "$size" "$target" main "$conc" "$json" "$BENCH_RC" "$before" "$after" "$attempt"
-  log "$size $target c=$conc: $(summary_line "$json" "$BENCH_RC")"
+  record "$label" "$target" main "$conc" "$json" "$BENCH_RC" "$before" "$after" "$attempt"
+  log "$label $target c=$conc: $(summary_line "$json" "$BENCH_RC")"
   check_alive "$target" || return 0
 
   ((C1)) || return 0
@@ -531,8 +537,8 @@ measure() {
   limit=$(($(duration_s "$C1_WINDOW") * MAX_TRIALS + 60))
   run_bench "$json" "$limit" "${url_args[@]}" "${size_args[@]}" \
     --concurrency-range 1 --measurement-interval "$C1_WINDOW" --max-trials "$MAX_TRIALS"
-  record "$size" "$target" c1 1 "$json" "$BENCH_RC" - - 1
-  log "$size $target c=1: $(summary_line "$json" "$BENCH_RC")"
+  record "$label" "$target" c1 1 "$json" "$BENCH_RC" - - 1
+  log "$label $target c=1: $(summary_line "$json" "$BENCH_RC")"
   check_alive "$target" || true
 }
 
@@ -624,7 +630,7 @@ host_info() {
   echo "infergate=$(grep -Eo -m1 'started version=[^ ]+' "$WORK_DIR/infergate.log" 2>/dev/null | sed 's/.*version=//')"
   echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
   echo "clk_tck=$CLK_TCK"
-  echo "connections=$CONNECTIONS"
+  echo "connections=$CONNECTIONS_LIST"
   echo "window=$WINDOW"
   echo "c1_window=$C1_WINDOW"
   echo "max_trials=$MAX_TRIALS"
@@ -635,7 +641,7 @@ host_info() {
 # target had request errors, a failed bench or never forwarded.
 report() {
   host_info >"$WORK_DIR/host.txt"
-  local args=(--runs "$WORK_DIR/runs.tsv" --host "$WORK_DIR/host.txt" --sizes "$SIZES"
+  local args=(--runs "$WORK_DIR/runs.tsv" --host "$WORK_DIR/host.txt" --sizes "$LABELS"
     --targets "$TARGETS")
   [[ -z $JSON_OUT ]] || args+=(--json "$JSON_OUT")
   ((!MARKDOWN)) || args+=(--markdown)
@@ -745,9 +751,11 @@ def table_rows(rows):
                     fmt(vs.get("cpu_per_request_ratio"), ".2f") if vs else "-"])
     return out
 
-def size_title(size, rows):
+def size_title(label, rows):
     conc = next(iter(rows.values()))["concurrency"]
-    return f"{size} requests, concurrency {conc} (c1 = concurrency 1)"
+    size, _, conns = label.partition("/")
+    over = f" over {conns.removesuffix('conn')} connections" if conns else ""
+    return f"{size} requests{over}, concurrency {conc} (c1 = concurrency 1)"
 
 if a.markdown:
     tls_note = " over TLS" if host.get("tls") == "1" else ""
@@ -812,7 +820,8 @@ main() {
   IFS=, read -r -a sizes <<<"$SIZES"
   IFS=, read -r -a TARGET_LIST <<<"$TARGETS"
   per_run=$(($(duration_s "$WINDOW") * MAX_TRIALS + 1 + C1 * $(duration_s "$C1_WINDOW") * MAX_TRIALS))
-  n_runs=$((${#sizes[@]} * ${#TARGET_LIST[@]}))
+  n_runs=$((${#sizes[@]} * ${#TARGET_LIST[@]} * $(tr -cd , <<<"$CONNECTIONS_LIST" | wc -c) +
+    ${#sizes[@]} * ${#TARGET_LIST[@]}))
   log "${#sizes[@]} size(s) x ${#TARGET_LIST[@]} target(s), about $((n_runs * per_run))s of load;" \
     "$(nproc) cores shared by sims, proxy and bench"
   if awk -v cores="$(nproc)" '{ exit !($1 > cores / 4) }' /proc/loadavg; then
@@ -822,11 +831,18 @@ main() {
 
   ((!TLS)) || make_certificate
   start_sims
-  local i
+  local i conns label
+  IFS=, read -r -a conns <<<"$CONNECTIONS_LIST"
+  LABELS=
   for i in "${!sizes[@]}"; do
     start_proxies "${sizes[i]}"
-    for target in "${TARGET_LIST[@]}"; do
-      measure "${sizes[i]}" "$target" "$(size_concurrency "$i" "${sizes[i]}")"
+    for CONNECTIONS in "${conns[@]}"; do
+      label=${sizes[i]}
+      ((${#conns[@]} == 1)) || label+="/${CONNECTIONS}conn"
+      LABELS+=${LABELS:+,}$label
+      for target in "${TARGET_LIST[@]}"; do
+        measure "${sizes[i]}" "$target" "$(size_concurrency "$i" "${sizes[i]}")" "$label"
+      done
     done
     stop_proxies
   done
