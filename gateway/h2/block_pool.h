@@ -88,6 +88,15 @@ class BudgetReservation {
     return covered;
   }
   void reset() { cover(bytes_); }
+  // Sets `bytes` more aside from `budget` (the one it holds from, if any); false, with
+  // nothing changed, when they do not fit.
+  bool grow(BufferBudget& budget, std::uint64_t bytes) {
+    if (bytes == 0) return true;
+    if ((budget_ != nullptr && budget_ != &budget) || !budget.try_reserve(bytes)) return false;
+    budget_ = &budget;
+    bytes_ += bytes;
+    return true;
+  }
 
  private:
   BufferBudget* budget_ = nullptr;

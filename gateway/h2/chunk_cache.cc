@@ -26,27 +26,27 @@ struct alignas(16) ChunkCache::Header {
 ChunkCache::ChunkCache(size_t max_cached_bytes) : max_cached_bytes_(max_cached_bytes) {
   static_assert(sizeof(Header) == 16);
   mem_.mem_user_data = this;
-  mem_.malloc = [](size_t n, void* self) -> void* {
+  // nghttp2 calls come from the session's worker; anywhere else (a test, a session torn
+  // down after its thread) the heap serves, never another thread's free lists.
+  mem_.malloc = [](size_t n, void*) -> void* {
     try {
-      return static_cast<ChunkCache*>(self)->allocate(n);
+      return allocate_here(n);
     } catch (const std::bad_alloc&) {
       return nullptr;
     }
   };
   mem_.free = [](void* p, void*) { release(p); };
-  mem_.calloc = [](size_t count, size_t n, void* self) -> void* {
+  mem_.calloc = [](size_t count, size_t n, void*) -> void* {
     if (n != 0 && count > SIZE_MAX / n) return nullptr;
     try {
-      void* p = static_cast<ChunkCache*>(self)->allocate(count * n);
+      void* p = allocate_here(count * n);
       std::memset(p, 0, count * n);
       return p;
     } catch (const std::bad_alloc&) {
       return nullptr;
     }
   };
-  mem_.realloc = [](void* p, size_t n, void* self) -> void* {
-    return static_cast<ChunkCache*>(self)->reallocate(p, n);
-  };
+  mem_.realloc = [](void* p, size_t n, void*) -> void* { return reallocate(p, n); };
 }
 
 ChunkCache::~ChunkCache() {
@@ -87,6 +87,7 @@ void* ChunkCache::allocate(size_t n) {
 
 void* ChunkCache::allocate_here(size_t n) {
   if (ChunkCache* cache = current_cache; cache != nullptr) return cache->allocate(n);
+  if (n > std::uint32_t{0xffffffff} - sizeof(Header)) throw std::bad_alloc();
   auto* h = static_cast<Header*>(std::malloc(sizeof(Header) + n));
   if (h == nullptr) throw std::bad_alloc();
   *h = Header{nullptr, kHeapClass, static_cast<std::uint32_t>(n)};
@@ -111,7 +112,7 @@ void ChunkCache::recycle(Header* h) {
 void* ChunkCache::reallocate(void* p, size_t n) {
   if (p == nullptr) {
     try {
-      return allocate(n);
+      return allocate_here(n);
     } catch (const std::bad_alloc&) {
       return nullptr;
     }
@@ -124,7 +125,7 @@ void* ChunkCache::reallocate(void* p, size_t n) {
   }
   void* grown = nullptr;
   try {
-    grown = allocate(n);
+    grown = allocate_here(n);
   } catch (const std::bad_alloc&) {
     return nullptr;
   }

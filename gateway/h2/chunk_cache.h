@@ -31,11 +31,13 @@ class ChunkCache {
   static constexpr size_t kMaxCached = 8192;
 
   // `n` bytes (16-byte aligned) from this cache; never null (throws std::bad_alloc).
+  // Owner thread only (the one it is current on).
   void* allocate(size_t n);
   // Frees a chunk from any cache, or from none, on any thread; null is a no-op.
   static void release(void* p);
-  // Grows or shrinks a chunk (realloc's contract; null on failure, the old chunk kept).
-  void* reallocate(void* p, size_t n);
+  // Grows or shrinks a chunk (realloc's contract; null on failure, the old chunk kept):
+  // in place within its size class, else a new chunk from the current thread's cache.
+  static void* reallocate(void* p, size_t n);
 
   // The calling thread's cache (its worker's while that runs), or null.
   static ChunkCache* current();

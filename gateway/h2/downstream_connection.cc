@@ -269,6 +269,7 @@ void DownstreamConnection::begin_drain() {
 
 void DownstreamConnection::on_tick(std::chrono::steady_clock::time_point now) {
   if (closed()) return;
+  release_idle_receive_block();
   if (goodbye_at_) {
     if (now - *goodbye_at_ >= std::chrono::seconds(1)) close("GOAWAY sent; the peer lingered");
     return;

@@ -43,11 +43,18 @@ void H2Connection::arm_read() {
 }
 
 std::span<std::uint8_t> H2Connection::receive_space() {
+  if (rx_block_ && rx_block_.get()->refs == 1) rx_used_ = 0;  // nobody points into it
   if (!rx_block_ || Block::kSize - rx_used_ < kMinReceiveSpace) {
     rx_block_ = worker_.blocks().acquire();
     rx_used_ = 0;
   }
   return {rx_block_.data() + rx_used_, Block::kSize - rx_used_};
+}
+
+void H2Connection::release_idle_receive_block() {
+  // Nobody points into the block any more (what was read has been written on or
+  // dropped): it goes back to the pool, and the next read takes one again.
+  if (rx_block_ && rx_block_.get()->refs == 1) rx_block_.reset();
 }
 
 const BlockRef* H2Connection::received_block(const std::uint8_t* data, size_t length) const {
@@ -69,6 +76,8 @@ void H2Connection::on_readable() {
     if (n == 0) break;
     bytes_read_ += static_cast<std::uint64_t>(n);
     rx_used_ += static_cast<std::uint32_t>(n);  // from here on these bytes never change
+    // The block stays while nghttp2 reads it, even if a callback closes the connection.
+    const BlockRef reading = rx_block_;
     ssize_t rv = nghttp2_session_mem_recv(session_, buf.data(), static_cast<size_t>(n));
     if (closed_) return;
     if (rv < 0) {
@@ -80,9 +89,6 @@ void H2Connection::on_readable() {
     }
     if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) break;
   }
-  // Nobody kept a reference into the block: it goes back to the pool (the next read
-  // takes one again, from its start).
-  if (rx_block_ && rx_block_.get()->refs == 1) rx_block_.reset();
   // What this read caused elsewhere (requests to backends, answers to clients) goes
   // out first; this connection's own frames (window updates) after.
   worker_.flush_dirty();
@@ -90,6 +96,7 @@ void H2Connection::on_readable() {
   tls_write_wants_read_ = false;  // what the read brought may let a waiting write go on
   flush();
   if (closed_) return;
+  release_idle_receive_block();
   ++pending_handlers_;
   if (tls_read_wants_write_) {
     // OpenSSL must write before it can read on: once the socket takes bytes.

@@ -66,6 +66,10 @@ class H2Connection {
   // straight from what this connection read (DATA payloads), else null: a queue may keep
   // a reference to it instead of a copy. Valid during the callback.
   const BlockRef* received_block(const std::uint8_t* data, size_t length) const;
+  // Gives the receive block back to the pool if no stream points into it any more: after
+  // each read event, and from the connections' ticks (so that a connection that went
+  // quiet while a stream still held its last bytes does not keep a block).
+  void release_idle_receive_block();
   nghttp2_session* session() const { return session_; }
   Worker& worker() const { return worker_; }
 
@@ -130,8 +134,8 @@ class H2Connection {
   OutputBuffer out_;
   // Reads land in pooled blocks, so that DATA payloads can be handed on by reference.
   // A block is kept between reads only while a stream still points into it (then the
-  // next reads fill it on); otherwise it goes back to the pool when a read event ends,
-  // and an idle connection holds none.
+  // next reads fill it on); otherwise it goes back to the pool when a read event ends
+  // or at the next tick, so an idle connection holds none for long.
   BlockRef rx_block_;
   // The operations of the read-side and write-side socket waits (one of each at a time).
   HandlerMemory read_wait_memory_;

@@ -304,6 +304,7 @@ void UpstreamConnection::consume(std::int32_t id, size_t bytes) {
 
 void UpstreamConnection::on_tick(std::chrono::steady_clock::time_point now) {
   if (closed() || !connected_) return;
+  release_idle_receive_block();
   if ((retired_ || goaway_received_) && streams_.empty()) return close("retired");
   const DataPlaneOptions& o = worker().options();
   if (ping_outstanding_) {

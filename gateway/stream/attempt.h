@@ -47,8 +47,10 @@ struct Attempt {
   std::uint64_t response_received = 0;
   std::uint64_t response_credited = 0;
   bool response_window_sized = false;  // widen_response_window() ran
-  // The budget a widened response window promised the backend, until its bytes arrive.
+  // The budget a widened response window promised the backend, until its bytes arrive,
+  // and how far past the usual window it was widened (0: not, or narrowed again).
   BudgetReservation response_reservation;
+  std::uint64_t response_window_growth = 0;
 
   bool retry_pending = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
   bool reset_by_us = false;       // the gateway reset the backend stream

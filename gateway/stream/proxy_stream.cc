@@ -90,6 +90,7 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data, const Bloc
   if (at_.finished || phase_ == Phase::kAnswered) {
     // Nobody will send these bytes on: let the client's window go.
     request_reservation_.reset();
+    request_window_growth_ = 0;
     credit_request(request_received_);
     return;
   }
@@ -142,6 +143,7 @@ void ProxyStream::on_request_end() {
   request_ended_ = true;
   request_.seal();
   request_reservation_.reset();
+  request_window_growth_ = 0;
   if (phase_ < Phase::kAdmission) {
     try_route();
   } else if (forwarding_to_ != nullptr) {
@@ -321,6 +323,8 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
 void ProxyStream::on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) {
   at_.response_received += data.size();
   if (down_ == nullptr) {
+    at_.response_reservation.reset();
+    at_.response_window_growth = 0;
     credit_response(at_.response_received);
     return;
   }
@@ -364,6 +368,7 @@ void ProxyStream::on_response_end() {
   at_.backend_finished = true;
   response_.seal();
   at_.response_reservation.reset();
+  at_.response_window_growth = 0;
   if (phase_ == Phase::kAnswered || down_ == nullptr) return;
   if (response_squeeze_ == ResponseSqueeze::kRunning) {
     response_squeeze_ = ResponseSqueeze::kRunningEnded;  // ends once the message is in place
@@ -493,6 +498,8 @@ void ProxyStream::credit_request(std::uint64_t upto) {
   const std::uint64_t connection =
       upto > request_connection_credited_ ? upto - request_connection_credited_ : 0;
   down_->credit(down_id_, upto - request_credited_, connection);
+  keep_window_reserved(upto - request_credited_, request_window_growth_, request_reservation_,
+                       /*request=*/true);
   request_credited_ = upto;
   request_connection_credited_ = std::max(request_connection_credited_, upto);
   down_->flush_later();
@@ -508,7 +515,29 @@ void ProxyStream::release_connection_window() {
 void ProxyStream::credit_response(std::uint64_t upto) {
   if (upto <= at_.response_credited || at_.up == nullptr) return;
   at_.up->consume(at_.up_id, upto - at_.response_credited);
+  keep_window_reserved(upto - at_.response_credited, at_.response_window_growth,
+                       at_.response_reservation, /*request=*/false);
   at_.response_credited = upto;
+}
+
+void ProxyStream::keep_window_reserved(std::uint64_t credited, std::uint64_t& growth,
+                                       BudgetReservation& reservation, bool request) {
+  // A widened window refills as it is credited: what the sender may now send beyond the
+  // usual window is set aside again, so that it is never refused. When the budget has
+  // no room for it, the window goes back to the usual size (what was already promised
+  // stays reserved until it arrives).
+  if (growth == 0) return;
+  BufferBudget* budget = worker_.blocks().budget();
+  if (budget == nullptr) return;
+  const std::uint64_t missing = growth - std::min(growth, reservation.bytes());
+  if (reservation.grow(*budget, std::min(credited, missing))) return;
+  growth = 0;
+  const std::uint32_t usual = worker_.options().stream_window_bytes;
+  if (request) {
+    down_->widen_window(down_id_, usual);
+  } else {
+    at_.up->widen_window(at_.up_id, usual);
+  }
 }
 
 void ProxyStream::discard_request() {

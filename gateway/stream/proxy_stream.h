@@ -336,6 +336,10 @@ class ProxyStream final : public BackendStream {
 
   // Flow control: tell each leg's session how much of what it sent is done with.
   void credit_request(std::uint64_t upto);
+  // After `credited` bytes of a widened window were credited: reserves what the sender
+  // may send past the usual window again, or narrows the window when that does not fit.
+  void keep_window_reserved(std::uint64_t credited, std::uint64_t& growth,
+                            BudgetReservation& reservation, bool request);
   // A request that waits (for admission or a backend slot) gives back the connection's
   // window for the bytes it holds: else requests queued behind one that is admitted can
   // take the whole connection window, and the admitted one, on the same connection,
@@ -463,8 +467,10 @@ class ProxyStream final : public BackendStream {
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
   bool request_ended_ = false;
-  // The budget a widened request window promised the client, until its bytes arrive.
+  // The budget a widened request window promised the client, until its bytes arrive,
+  // and how far past the usual window it was widened (0: not, or narrowed again).
   BudgetReservation request_reservation_;
+  std::uint64_t request_window_growth_ = 0;
   bool response_started_ = false;  // HEADERS sent (or queued) to the client
   bool status_known_ = false;
   GrpcCode status_ = GrpcCode::kUnknown;

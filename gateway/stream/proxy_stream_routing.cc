@@ -458,6 +458,7 @@ void ProxyStream::widen_request_window() {
     request_reservation_ = BudgetReservation::take(*budget, window - o.stream_window_bytes);
     if (!request_reservation_) return;
   }
+  request_window_growth_ = window - o.stream_window_bytes;
   down_->widen_window(down_id_, window);
   down_->flush_later();
 }
@@ -476,11 +477,13 @@ void ProxyStream::widen_response_window(std::uint64_t message) {
     at_.response_reservation = BudgetReservation::take(*budget, window - o.stream_window_bytes);
     if (!at_.response_reservation) return;
   }
+  at_.response_window_growth = window - o.stream_window_bytes;
   at_.up->widen_window(at_.up_id, window);
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {
   at_.response_reservation.reset();  // the backend sends no more on this attempt
+  at_.response_window_growth = 0;
   if (!at_.runtime) return;
   if (at_.overdue) {
     at_.overdue = false;

@@ -671,6 +671,27 @@ class Hostile(unittest.TestCase):
                     "ended" % (gw.metric("infergate_buffer_reserved_bytes") / MIB))
         self.finish()
 
+    def test_quiet_connections_hold_no_buffers(self):
+        """Reads land in pooled blocks that streams keep by reference: once a request and
+        its answer are through, a client that stays connected and says nothing more (and
+        the backend connection) must not keep the block its last bytes came in. Five
+        clients each send one 256 KiB ModelInfer, read the answer, and stay;
+        infergate_buffered_bytes falls to 0 within a couple of ticks."""
+        sim = self.sim("sim-a")
+        gw = self.gateway([sim])
+        clients = []
+        for i in range(5):
+            c = S.H2Client(gw.port, window=4 * MIB)
+            r = c.call("ModelInfer", S.infer_request(nbytes=256 * KIB, seed=i))
+            self.expect(r.ok, "client %d's request failed: %r" % (i, r))
+            clients.append(c)
+        held = lambda: gw.metric("infergate_buffered_bytes")
+        self.expect(S.wait_until(lambda: held() == 0, 3, 0.05),
+                    "five quiet connections still hold %d KiB of buffers" % (held() // KIB))
+        for c in clients:
+            c.close()
+        self.finish()
+
     def test_zero_window_reader(self):
         """A client that announces a zero window and never reads a 4 MiB answer: after
         frontend.stream_idle_timeout (1s) its stream is reset (CANCEL), and the backend's

@@ -66,6 +66,7 @@ class Exchange : public ::testing::Test {
     shared.affinity = std::make_shared<routing::AffinityTable>(10min);
     shared.admission = std::make_shared<AdmissionGate>(control_, limits, admission);
     shared.clock = [this] { return now_; };
+    shared.buffer_budget = budget_;
     gate_ = shared.admission;
     worker_ = std::make_unique<Worker>(0, options_, routing_, std::move(shared));
     std::vector<routing::BackendInfo> backends;
@@ -164,6 +165,7 @@ class Exchange : public ::testing::Test {
   DataPlaneOptions options_;
   RoutingOptions routing_;
   std::shared_ptr<AdmissionGate> gate_;
+  std::shared_ptr<BufferBudget> budget_;  // limits.max_buffered_bytes, when a test sets one
   std::shared_ptr<boost::asio::thread_pool> compression_;
   std::shared_ptr<const routing::Fleet> fleet_;
   std::unique_ptr<Worker> worker_;
@@ -221,6 +223,44 @@ TEST_F(Exchange, LargeMessagesGetWindowsSizedToThemUpToTheMax) {
   backends_->answer_data(up, answer.substr(0, 64 << 10));
   EXPECT_EQ(backends_->streams.at(up).widened_to, 4u << 20);
   x->on_downstream_closed(NGHTTP2_CANCEL);  // the client goes: both legs end
+  backends_->deliver_resets();
+}
+
+// A widened window is promised budget for as long as it stays widened: each credit sets
+// aside again what the client may now send past the usual window (a message larger than
+// the widened window keeps it refilled); when the budget has no room, the window goes
+// back to the usual size, and what was promised stays reserved until it arrives.
+TEST_F(Exchange, AWidenedWindowStaysReservedAsItRefillsAndNarrowsWhenTheBudgetIsShort) {
+  options_.stream_window_bytes = 1 << 20;
+  options_.max_stream_window_bytes = 4 << 20;
+  budget_ = std::make_shared<BufferBudget>(64 << 20);
+  build();
+  ProxyStream* x = open(request_headers("ModelInfer"));
+  const std::string body = infer_body("m", 12 << 20);  // larger than the widened window
+  send(x, body.substr(0, 256 << 10), /*end=*/false);
+  poll();
+  ASSERT_EQ(client_->widened_to, 4u << 20);
+  EXPECT_EQ(budget_->reserved(), 3u << 20);
+  const std::int32_t up = backends_->last();
+  // 3 MiB arrive (covered), the backend takes them, the client is credited: set aside
+  // again, up to the growth.
+  send(x, body.substr(256 << 10, 3 << 20), /*end=*/false);
+  EXPECT_EQ(budget_->reserved(), 0u);
+  backends_->pull(up);
+  EXPECT_EQ(budget_->reserved(), 3u << 20) << "the refilled window is not reserved";
+  // The budget shrinks under the stream: the next credit cannot be reserved, so the
+  // window narrows back to the usual 1 MiB.
+  send(x, body.substr((256 << 10) + (3 << 20), 2 << 20), /*end=*/false);
+  EXPECT_EQ(budget_->reserved(), 1u << 20);
+  budget_->set_limit(budget_->used() + budget_->reserved());
+  backends_->pull(up);
+  EXPECT_EQ(client_->widened_to, 1u << 20) << "no room: back to the usual window";
+  EXPECT_EQ(budget_->reserved(), 1u << 20) << "what was promised stays reserved";
+  // The rest arrives and ends the request: nothing stays reserved.
+  budget_->set_limit(64 << 20);
+  send(x, body.substr((256 << 10) + (5 << 20)), /*end=*/true);
+  EXPECT_EQ(budget_->reserved(), 0u);
+  x->on_downstream_closed(NGHTTP2_CANCEL);
   backends_->deliver_resets();
 }
 
