@@ -90,6 +90,7 @@ void Worker::on_tick() {
   flush_dirty();
   if (++ticks_ % 10 == 0) {
     blocks_.trim_to_recent_peak();
+    chunks_.trim_to_recent_peak();
     forget_gone_waiters();
   }
 }

@@ -183,7 +183,7 @@ class Worker {
 
   void arm_tick();
   // Checks the deadlines of every connection (and through them, every stream) on this
-  // worker, and about once a second trims the block pool.
+  // worker, and about once a second trims the block pool and the chunk cache.
   void on_tick();
 
   int index_;

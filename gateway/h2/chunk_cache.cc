@@ -73,6 +73,8 @@ void* ChunkCache::allocate(size_t n) {
     return h->body();
   }
   const auto klass = static_cast<std::uint32_t>(it - kClassBytes.begin());
+  live_bytes_ += *it;
+  peak_live_bytes_ = std::max(peak_live_bytes_, live_bytes_);
   if (Header* h = free_[klass]; h != nullptr) {
     free_[klass] = h->next();
     cached_bytes_ -= *it;
@@ -103,10 +105,27 @@ void ChunkCache::release(void* p) {
 
 void ChunkCache::recycle(Header* h) {
   const std::uint32_t size = kClassBytes[h->klass];
+  live_bytes_ -= std::min<size_t>(live_bytes_, size);
   if (cached_bytes_ + size > max_cached_bytes_) return std::free(h);
   cached_bytes_ += size;
   h->next() = free_[h->klass];
   free_[h->klass] = h;
+}
+
+void ChunkCache::trim_to_recent_peak() {
+  recent_peaks_[period_++ % kPeakPeriods] = peak_live_bytes_;
+  const size_t peak = *std::max_element(recent_peaks_.begin(), recent_peaks_.end());
+  const size_t keep = std::max(kMinKept, peak > live_bytes_ ? peak - live_bytes_ : 0);
+  // The largest classes first: fewest frees for the bytes.
+  for (size_t klass = kClasses; klass-- > 0 && cached_bytes_ > keep;) {
+    while (free_[klass] != nullptr && cached_bytes_ > keep) {
+      Header* h = free_[klass];
+      free_[klass] = h->next();
+      cached_bytes_ -= kClassBytes[klass];
+      std::free(h);
+    }
+  }
+  peak_live_bytes_ = live_bytes_;
 }
 
 void* ChunkCache::reallocate(void* p, size_t n) {

@@ -21,8 +21,9 @@ namespace infergate::gateway {
 
 class ChunkCache {
  public:
-  // Keeps at most `max_cached_bytes` of freed chunks for reuse.
-  explicit ChunkCache(size_t max_cached_bytes = 4 << 20);
+  // Keeps at most `max_cached_bytes` of freed chunks for reuse, and (trim_to_recent_peak)
+  // no more than recent demand could use again.
+  explicit ChunkCache(size_t max_cached_bytes = 64 << 20);
   ~ChunkCache();
   ChunkCache(const ChunkCache&) = delete;
   ChunkCache& operator=(const ChunkCache&) = delete;
@@ -49,6 +50,16 @@ class ChunkCache {
   nghttp2_mem* nghttp2_allocator() { return &mem_; }
 
   size_t cached_bytes() const { return cached_bytes_; }
+  // Class chunks this cache handed out that have not come back to it.
+  size_t live_bytes() const { return live_bytes_; }
+
+  // Called about once a second (the worker's tick), like BlockPool's: keeps as many freed
+  // bytes as the peak demand of the last kPeakPeriods calls could use again (at least
+  // kMinKept), and gives the rest back to the heap. A steady load of thousands of streams
+  // keeps its chunks; memory comes back some seconds after a burst.
+  void trim_to_recent_peak();
+  static constexpr size_t kPeakPeriods = 10;
+  static constexpr size_t kMinKept = 256 * 1024;
 
  private:
   struct Header;
@@ -60,6 +71,10 @@ class ChunkCache {
 
   size_t max_cached_bytes_;
   size_t cached_bytes_ = 0;
+  size_t live_bytes_ = 0;       // chunks freed on another thread never come back: an overcount
+  size_t peak_live_bytes_ = 0;  // since the last trim_to_recent_peak()
+  std::array<size_t, kPeakPeriods> recent_peaks_{};
+  size_t period_ = 0;
   std::array<Header*, kClasses> free_{};
   nghttp2_mem mem_;
 };

@@ -45,6 +45,27 @@ TEST_F(ChunkCacheTest, KeepsNoMoreThanItsBoundAndLargeChunksGoToTheHeap) {
   EXPECT_EQ(cache_.cached_bytes(), 64u * 1024);
 }
 
+// Like the block pool: a steady demand keeps its chunks; some periods after a burst the
+// cache gives back all but a little.
+TEST(ChunkCacheTrim, KeepsWhatRecentDemandCouldUseAndGivesTheRestBack) {
+  ChunkCache cache(64 << 20);
+  ChunkCache::set_current(&cache);
+  std::vector<void*> chunks;
+  for (int i = 0; i < 2048; ++i) chunks.push_back(cache.allocate(1000));  // 2 MiB live
+  EXPECT_EQ(cache.live_bytes(), 2048u * 1024);
+  for (void* p : chunks) ChunkCache::release(p);
+  EXPECT_EQ(cache.live_bytes(), 0u);
+  EXPECT_EQ(cache.cached_bytes(), 2048u * 1024);
+  cache.trim_to_recent_peak();
+  EXPECT_EQ(cache.cached_bytes(), 2048u * 1024) << "the demand just seen must stay cached";
+  for (size_t i = 1; i < ChunkCache::kPeakPeriods; ++i) cache.trim_to_recent_peak();
+  EXPECT_EQ(cache.cached_bytes(), 2048u * 1024) << "still within the recent periods";
+  cache.trim_to_recent_peak();
+  EXPECT_LE(cache.cached_bytes(), ChunkCache::kMinKept) << "the burst has left the window";
+  EXPECT_GT(cache.cached_bytes(), 0u);
+  ChunkCache::set_current(nullptr);
+}
+
 TEST_F(ChunkCacheTest, AChunkFreedOnAnotherThreadGoesBackToTheHeap) {
   void* p = cache_.allocate(64);
   std::thread([p] { ChunkCache::release(p); }).join();
