@@ -16,6 +16,17 @@ namespace infergate::gateway {
 
 class BackendLeg;
 
+// A stream window widened past frontend.stream_window for a large message, and the
+// budget set aside for what that lets the sender send beyond the usual window.
+struct WidenedWindow {
+  BudgetReservation reserved;
+  std::uint64_t growth = 0;  // past the usual window; 0: not widened, or narrowed again
+  void end() {
+    reserved.reset();
+    growth = 0;
+  }
+};
+
 struct Attempt {
   Attempt() = default;
   Attempt(const Attempt&) = delete;
@@ -47,10 +58,8 @@ struct Attempt {
   std::uint64_t response_received = 0;
   std::uint64_t response_credited = 0;
   bool response_window_sized = false;  // widen_response_window() ran
-  // The budget a widened response window promised the backend, until its bytes arrive,
-  // and how far past the usual window it was widened (0: not, or narrowed again).
-  BudgetReservation response_reservation;
-  std::uint64_t response_window_growth = 0;
+  // The backend's window for a large answer (widen_response_window).
+  WidenedWindow response_window;
 
   bool retry_pending = false;     // a Trailers-Only UNAVAILABLE: retry once the stream ends
   bool reset_by_us = false;       // the gateway reset the backend stream

@@ -89,13 +89,12 @@ void ProxyStream::on_request_data(std::span<const std::uint8_t> data, const Bloc
   request_received_ += data.size();
   if (at_.finished || phase_ == Phase::kAnswered) {
     // Nobody will send these bytes on: let the client's window go.
-    request_reservation_.reset();
-    request_window_growth_ = 0;
+    request_window_.end();
     credit_request(request_received_);
     return;
   }
   // Bytes a widened window promised are never refused; the rest must fit the budget.
-  if (const std::uint64_t uncovered = data.size() - request_reservation_.cover(data.size());
+  if (const std::uint64_t uncovered = data.size() - request_window_.reserved.cover(data.size());
       uncovered > 0 && over_budget(uncovered)) {
     credit_request(request_received_);
     return refuse_over_budget();
@@ -142,8 +141,7 @@ void ProxyStream::on_request_end() {
   if (request_ended_) return;
   request_ended_ = true;
   request_.seal();
-  request_reservation_.reset();
-  request_window_growth_ = 0;
+  request_window_.end();
   if (phase_ < Phase::kAdmission) {
     try_route();
   } else if (forwarding_to_ != nullptr) {
@@ -323,14 +321,13 @@ void ProxyStream::on_response_headers_done(bool end_stream, bool trailers) {
 void ProxyStream::on_response_data(std::span<const std::uint8_t> data, const BlockRef* block) {
   at_.response_received += data.size();
   if (down_ == nullptr) {
-    at_.response_reservation.reset();
-    at_.response_window_growth = 0;
+    at_.response_window.end();
     credit_response(at_.response_received);
     return;
   }
   if (at_.runtime)
     at_.runtime->response_wire_bytes.fetch_add(data.size(), std::memory_order_relaxed);
-  if (const std::uint64_t uncovered = data.size() - at_.response_reservation.cover(data.size());
+  if (const std::uint64_t uncovered = data.size() - at_.response_window.reserved.cover(data.size());
       uncovered > 0 && over_budget(uncovered)) {
     credit_response(at_.response_received);
     return refuse_over_budget();
@@ -367,8 +364,7 @@ void ProxyStream::refuse_over_budget() {
 void ProxyStream::on_response_end() {
   at_.backend_finished = true;
   response_.seal();
-  at_.response_reservation.reset();
-  at_.response_window_growth = 0;
+  at_.response_window.end();
   if (phase_ == Phase::kAnswered || down_ == nullptr) return;
   if (response_squeeze_ == ResponseSqueeze::kRunning) {
     response_squeeze_ = ResponseSqueeze::kRunningEnded;  // ends once the message is in place
@@ -498,8 +494,7 @@ void ProxyStream::credit_request(std::uint64_t upto) {
   const std::uint64_t connection =
       upto > request_connection_credited_ ? upto - request_connection_credited_ : 0;
   down_->credit(down_id_, upto - request_credited_, connection);
-  keep_window_reserved(upto - request_credited_, request_window_growth_, request_reservation_,
-                       /*request=*/true);
+  keep_window_reserved(upto - request_credited_, request_window_, /*request=*/true);
   request_credited_ = upto;
   request_connection_credited_ = std::max(request_connection_credited_, upto);
   down_->flush_later();
@@ -515,23 +510,21 @@ void ProxyStream::release_connection_window() {
 void ProxyStream::credit_response(std::uint64_t upto) {
   if (upto <= at_.response_credited || at_.up == nullptr) return;
   at_.up->consume(at_.up_id, upto - at_.response_credited);
-  keep_window_reserved(upto - at_.response_credited, at_.response_window_growth,
-                       at_.response_reservation, /*request=*/false);
+  keep_window_reserved(upto - at_.response_credited, at_.response_window, /*request=*/false);
   at_.response_credited = upto;
 }
 
-void ProxyStream::keep_window_reserved(std::uint64_t credited, std::uint64_t& growth,
-                                       BudgetReservation& reservation, bool request) {
+void ProxyStream::keep_window_reserved(std::uint64_t credited, WidenedWindow& w, bool request) {
   // A widened window refills as it is credited: what the sender may now send beyond the
   // usual window is set aside again, so that it is never refused. When the budget has
   // no room for it, the window goes back to the usual size (what was already promised
   // stays reserved until it arrives).
-  if (growth == 0) return;
+  if (w.growth == 0) return;
   BufferBudget* budget = worker_.blocks().budget();
   if (budget == nullptr) return;
-  const std::uint64_t missing = growth - std::min(growth, reservation.bytes());
-  if (reservation.grow(*budget, std::min(credited, missing))) return;
-  growth = 0;
+  const std::uint64_t missing = w.growth - std::min(w.growth, w.reserved.bytes());
+  if (w.reserved.grow(*budget, std::min(credited, missing))) return;
+  w.growth = 0;
   const std::uint32_t usual = worker_.options().stream_window_bytes;
   if (request) {
     down_->widen_window(down_id_, usual);

@@ -338,8 +338,10 @@ class ProxyStream final : public BackendStream {
   void credit_request(std::uint64_t upto);
   // After `credited` bytes of a widened window were credited: reserves what the sender
   // may send past the usual window again, or narrows the window when that does not fit.
-  void keep_window_reserved(std::uint64_t credited, std::uint64_t& growth,
-                            BudgetReservation& reservation, bool request);
+  void keep_window_reserved(std::uint64_t credited, WidenedWindow& w, bool request);
+  // The window a message of `message` bytes gets, its growth reserved in `w`; 0 when it
+  // keeps the usual window (small enough, or no room in the budget).
+  std::uint32_t widened_window(std::uint64_t message, WidenedWindow& w);
   // A request that waits (for admission or a backend slot) gives back the connection's
   // window for the bytes it holds: else requests queued behind one that is admitted can
   // take the whole connection window, and the admitted one, on the same connection,
@@ -467,10 +469,8 @@ class ProxyStream final : public BackendStream {
   std::uint64_t header_bytes_seen_ = 0;
   bool headers_too_large_ = false;
   bool request_ended_ = false;
-  // The budget a widened request window promised the client, until its bytes arrive,
-  // and how far past the usual window it was widened (0: not, or narrowed again).
-  BudgetReservation request_reservation_;
-  std::uint64_t request_window_growth_ = 0;
+  // The client's window for a large request (widen_request_window).
+  WidenedWindow request_window_;
   bool response_started_ = false;  // HEADERS sent (or queued) to the client
   bool status_known_ = false;
   GrpcCode status_ = GrpcCode::kUnknown;

@@ -441,24 +441,14 @@ void ProxyStream::widen_request_window() {
   // A request larger than the stream window, on its way to a backend: the client may
   // send the whole message (up to frontend.max_stream_window) without waiting for the
   // backend to take each half window first. Not while the buffers are short.
-  const DataPlaneOptions& o = worker_.options();
-  if (down_ == nullptr || request_ended_ || o.max_stream_window_bytes <= o.stream_window_bytes ||
-      request_.size() < kGrpcPrefixBytes) {
-    return;
-  }
+  if (down_ == nullptr || request_ended_ || request_.size() < kGrpcPrefixBytes) return;
   std::uint8_t raw[kGrpcPrefixBytes];
   request_.copy_out(0, raw);
   GrpcPrefix prefix;
   if (!decode_grpc_prefix(raw, prefix)) return;
-  const std::uint64_t message = kGrpcPrefixBytes + std::uint64_t{prefix.length};
-  if (message <= o.stream_window_bytes) return;
-  const auto window =
-      static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
-  if (BufferBudget* budget = worker_.blocks().budget(); budget != nullptr) {
-    request_reservation_ = BudgetReservation::take(*budget, window - o.stream_window_bytes);
-    if (!request_reservation_) return;
-  }
-  request_window_growth_ = window - o.stream_window_bytes;
+  const std::uint32_t window =
+      widened_window(kGrpcPrefixBytes + std::uint64_t{prefix.length}, request_window_);
+  if (window == 0) return;
   down_->widen_window(down_id_, window);
   down_->flush_later();
 }
@@ -466,24 +456,30 @@ void ProxyStream::widen_request_window() {
 void ProxyStream::widen_response_window(std::uint64_t message) {
   // The same for a large answer: the backend may send all of it (up to
   // max_stream_window) while the client reads at its own pace.
+  if (at_.up == nullptr) return;
+  if (const std::uint32_t window = widened_window(message, at_.response_window); window != 0) {
+    at_.up->widen_window(at_.up_id, window);
+  }
+}
+
+std::uint32_t ProxyStream::widened_window(std::uint64_t message, WidenedWindow& w) {
   const DataPlaneOptions& o = worker_.options();
-  if (at_.up == nullptr || message <= o.stream_window_bytes ||
-      o.max_stream_window_bytes <= o.stream_window_bytes) {
-    return;
+  if (message <= o.stream_window_bytes || o.max_stream_window_bytes <= o.stream_window_bytes) {
+    return 0;
   }
   const auto window =
       static_cast<std::uint32_t>(std::min<std::uint64_t>(message, o.max_stream_window_bytes));
+  const std::uint64_t growth = window - o.stream_window_bytes;
   if (BufferBudget* budget = worker_.blocks().budget(); budget != nullptr) {
-    at_.response_reservation = BudgetReservation::take(*budget, window - o.stream_window_bytes);
-    if (!at_.response_reservation) return;
+    w.reserved = BudgetReservation::take(*budget, growth);
+    if (!w.reserved) return 0;
   }
-  at_.response_window_growth = window - o.stream_window_bytes;
-  at_.up->widen_window(at_.up_id, window);
+  w.growth = growth;
+  return window;
 }
 
 void ProxyStream::finish_attempt(bool failed, bool counts) {
-  at_.response_reservation.reset();  // the backend sends no more on this attempt
-  at_.response_window_growth = 0;
+  at_.response_window.end();  // the backend sends no more on this attempt
   if (!at_.runtime) return;
   if (at_.overdue) {
     at_.overdue = false;
