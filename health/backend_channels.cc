@@ -5,6 +5,40 @@
 #include <climits>
 
 namespace infergate::health {
+namespace {
+
+// gRPC 1.51 (Debian 12's) runs callback-API completions on the threads of one
+// process-wide queue, which lives while some channel that made a callback call does. The
+// channel that lets it go last shuts it down and joins its threads. When that happens on
+// one of those threads (a call's callback held the last reference to the stub of a
+// backend removed meanwhile), the thread joins itself, frees the queue it is still
+// reading, and the process aborts. One channel that made a call and is never destroyed
+// keeps the queue, and its threads, for the life of the process.
+void keep_callback_queue() {
+  static const bool kept = [] {
+    struct Anchor {
+      grpc::ClientContext context;
+      inference::ServerLiveRequest request;
+      inference::ServerLiveResponse response;
+      std::unique_ptr<inference::GRPCInferenceService::Stub> stub;
+    };
+    // Reachable from here for good: neither freed nor reported as a leak.
+    static Anchor* const anchor = new Anchor;
+    anchor->stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+        "unix:/nonexistent/infergate-anchor", grpc::InsecureChannelCredentials()));
+    // Already past its deadline: it fails at once without connecting anywhere, and
+    // starting it is what ties the channel to the queue.
+    anchor->context.set_deadline(std::chrono::system_clock::now());
+    anchor->stub->async()->ServerLive(&anchor->context, &anchor->request, &anchor->response,
+                                      [](const grpc::Status&) {});
+    return true;
+  }();
+  (void)kept;
+}
+
+}  // namespace
+
+BackendChannels::BackendChannels() { keep_callback_queue(); }
 
 void BackendChannels::add(std::uint32_t id, const std::string& address,
                           const std::optional<ChannelTls>& tls) {

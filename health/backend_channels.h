@@ -29,6 +29,10 @@ class BackendChannels {
  public:
   using Stub = inference::GRPCInferenceService::Stub;
 
+  // The first one made in a process keeps gRPC's callback queue for the process, so that
+  // a call's callback may hold the last reference to a removed backend's stub.
+  BackendChannels();
+
   // Creates (or replaces, if the address or TLS changed) the channel for `id`.
   void add(std::uint32_t id, const std::string& address,
            const std::optional<ChannelTls>& tls = std::nullopt);

@@ -4,7 +4,6 @@
 // in one case, its io_context) is gone: they must touch neither. Under AddressSanitizer
 // the monitor of before (whose gRPC callbacks called this->post()) fails here with a
 // heap-use-after-free.
-#include <grpc/grpc.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -173,22 +172,6 @@ class CountingTransport : public ProbeTransport {
  private:
   std::shared_ptr<ProbeTransport> inner_;
 };
-
-// gRPC shuts itself down on its own threads once its last object is gone; a test
-// process that exits meanwhile races them (ASan once saw a double free inside the
-// completion queue's teardown, after every test here had passed). The process waits for
-// gRPC to be done first (a few seconds at most).
-class WaitForGrpcShutdown : public ::testing::Environment {
- public:
-  void TearDown() override {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
-    while (grpc_is_initialized() != 0 && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll: gRPC gives no notice
-    }
-  }
-};
-[[maybe_unused]] ::testing::Environment* const kWaitForGrpcShutdown =
-    ::testing::AddGlobalTestEnvironment(new WaitForGrpcShutdown);
 
 class MonitorShutdownTest : public ::testing::Test {
  protected:
