@@ -335,6 +335,10 @@ void DownstreamConnection::abuse(ProtocolError why, std::uint32_t error_code,
   schedule_flush();
 }
 
+bool DownstreamConnection::batch_flushes() const {
+  return worker().downstream_connections() >= kBatchingConnections;
+}
+
 void DownstreamConnection::on_recv_error(int nghttp2_error) {
   switch (nghttp2_error) {
     case NGHTTP2_ERR_CALLBACK_FAILURE:

@@ -89,14 +89,21 @@ void H2Connection::on_readable() {
     }
     if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) break;
   }
-  // What this read caused elsewhere (requests to backends, answers to clients) goes
-  // out first; this connection's own frames (window updates) after.
-  worker_.flush_dirty();
-  if (closed_) return;
-  tls_write_wants_read_ = false;  // what the read brought may let a waiting write go on
-  flush();
-  if (closed_) return;
-  release_idle_receive_block();
+  if (tls_ == nullptr && batch_flushes()) {
+    // Many clients: what this read caused waits, with this connection's own frames, for
+    // the flush after every connection readable in this turn has been read, so that
+    // their requests to one backend leave in one writev (the worker posts that flush).
+    schedule_flush();
+  } else {
+    // What this read caused elsewhere (requests to backends, answers to clients) goes
+    // out first; this connection's own frames (window updates) after.
+    worker_.flush_dirty();
+    if (closed_) return;
+    tls_write_wants_read_ = false;  // what the read brought may let a waiting write go on
+    flush();
+    if (closed_) return;
+    release_idle_receive_block();
+  }
   ++pending_handlers_;
   if (tls_read_wants_write_) {
     // OpenSSL must write before it can read on: once the socket takes bytes.
@@ -189,6 +196,7 @@ void H2Connection::run_scheduled_flush() {
   flush_posted_ = false;
   if (closed_) return reap();
   flush();
+  if (!closed_) release_idle_receive_block();
 }
 
 void H2Connection::flush() {

@@ -105,6 +105,9 @@ class H2Connection {
   // Called when nghttp2 rejects what the peer sent with a fatal error (before the
   // connection flushes what it can and closes): a chance to queue a GOAWAY and count.
   virtual void on_recv_error(int nghttp2_error) { (void)nghttp2_error; }
+  // True when the flushes a read causes should wait for the end of the event loop's turn
+  // (plain TCP only): see DownstreamConnection.
+  virtual bool batch_flushes() const { return false; }
   // Bytes read from the peer so far.
   std::uint64_t bytes_read() const { return bytes_read_; }
 

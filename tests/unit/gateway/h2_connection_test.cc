@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/write.hpp>
+
 #include <cstring>
 #include <map>
 #include <memory>
@@ -99,7 +101,12 @@ class HeldConnection final : public H2Connection {
     return 0;
   }
   void on_teardown(std::string_view) override {}
+  bool batch_flushes() const override { return batch; }
 
+ public:
+  bool batch = false;  // what batch_flushes() answers
+
+ private:
   std::map<std::int32_t, std::unique_ptr<ByteQueue>> bodies_;
 };
 
@@ -154,6 +161,58 @@ TEST_F(H2ConnectionTest, AFrameDeferredWhoseBytesWereDroppedResetsOnlyItsStream)
   ASSERT_EQ(conn->closed.count(victim), 1u) << "the stream whose bytes went was not reset";
   EXPECT_EQ(conn->closed.at(victim), NGHTTP2_INTERNAL_ERROR);
   EXPECT_EQ(conn->body(victim).size(), 0u);
+  conn->close("test over");
+  worker_->io().poll();  // the connection is deleted from a posted handler
+}
+
+// Reads what the connection has written so far (non-blocking): its byte count.
+size_t drain(boost::asio::ip::tcp::socket& peer) {
+  std::vector<std::uint8_t> sink(1 << 16);
+  size_t total = 0;
+  for (;;) {
+    boost::system::error_code ec;
+    const size_t n = peer.read_some(boost::asio::buffer(sink), ec);
+    if (ec || n == 0) return total;
+    total += n;
+  }
+}
+
+// With batching on (many clients on the worker), what a read causes is written by the
+// worker's flush after the other handlers of that turn, not from the read's own handler;
+// and the block the read went into goes back to the pool after that flush, as it does
+// after an immediate one.
+TEST_F(H2ConnectionTest, ABatchedReadFlushesAfterTheTurnAndReleasesItsBlock) {
+  boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
+                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
+  boost::asio::ip::tcp::socket ours(worker_->io());
+  ours.connect(acceptor.local_endpoint());
+  boost::asio::ip::tcp::socket peer = acceptor.accept();
+  peer.non_blocking(true);
+  auto* conn = new HeldConnection(*worker_, std::move(ours));
+  conn->start();
+  ASSERT_GT(drain(peer), 0u);  // the preface and SETTINGS
+  const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+  constexpr size_t kPingAck = sizeof ping;
+  // Each round: the peer pings, the read's handler runs alone, then the rest of the turn.
+  auto handle_read = [&] {
+    boost::asio::write(peer, boost::asio::buffer(ping));
+    worker_->io().restart();
+    // run_one blocks until the read's handler has run (the peer's bytes are in flight).
+    ASSERT_EQ(worker_->io().run_one_for(std::chrono::seconds(10)), 1u);
+  };
+
+  handle_read();
+  EXPECT_EQ(drain(peer), kPingAck) << "without batching the read's handler writes the ack";
+  EXPECT_EQ(worker_->blocks().blocks_in_use(), 0u);
+
+  conn->batch = true;
+  handle_read();
+  EXPECT_EQ(drain(peer), 0u) << "the ack waits for the end of the turn";
+  EXPECT_EQ(worker_->blocks().blocks_in_use(), 1u) << "the read went into a pooled block";
+  worker_->io().poll();  // the worker's posted flush
+  EXPECT_EQ(drain(peer), kPingAck);
+  EXPECT_EQ(worker_->blocks().blocks_in_use(), 0u) << "the flush gave the block back";
+
   conn->close("test over");
   worker_->io().poll();  // the connection is deleted from a posted handler
 }
