@@ -11,7 +11,9 @@
 # (defaults 3, "4 1000", 1000, 2s). A is AB_A (default: this build), B is AB_B (default:
 # this build), so one of them names the other build. AB_SYSCALLS=1 also counts the
 # gateway's syscalls per request during each run (perf's syscall tracepoints; requests
-# counted by the gateway's infergate_requests_total): all, epoll_ctl, read and writev.
+# counted by the gateway's infergate_requests_total): all, epoll_ctl, read and writev;
+# the tracing then adds to the CPU column, so compare such runs only with each other.
+# The bench opens at most 1,000 connections per target.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -53,6 +55,10 @@ requests() {
     awk '/^infergate_requests_total/ {s += $2} END {printf "%d", s}'
 }
 EVENTS=raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_read,syscalls:sys_enter_writev
+if [[ ${AB_SYSCALLS:-0} == 1 ]] && ! perf stat -e "$EVENTS" true >/dev/null 2>&1; then
+  echo "$(basename "$0"): AB_SYSCALLS=1 needs perf and the syscall tracepoints (root)" >&2
+  exit 1
+fi
 printf '%-6s %-12s %-5s %12s %16s' round connections side infer/s gateway_us/req
 [[ ${AB_SYSCALLS:-0} == 1 ]] && printf ' %16s' syscalls/req epoll_ctl/req read/req writev/req
 echo
@@ -64,15 +70,19 @@ for round in $(seq 1 "$ROUNDS"); do
         before=$(requests "$side")
         perf stat -x, -e "$EVENTS" -p "$GATEWAY_PID" -o "$WORK/perf.txt" &
         perf_pid=$!
+        sleep 0.2  # attached before the run starts
       fi
       measure "${URL[$side]}" "$CONCURRENCY" "$WINDOW" --preset 1kb \
         --connections "$conns"
       printf '%-6s %-12s %-5s %12s %16s' "$round" "$conns" "$side" "$RATE" "$US_PER_REQUEST"
       if [[ ${AB_SYSCALLS:-0} == 1 ]]; then
-        kill -INT "$perf_pid"
+        kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" || true
         answered=$(($(requests "$side") - before))
-        awk -F, -v n="$answered" '$1 ~ /^[0-9]+$/ {printf " %16.2f", $1 / n}' "$WORK/perf.txt"
+        # One column per event, in order; n/a where perf did not count it.
+        awk -F, -v n="$answered" '/^#/ || NF < 3 {next}
+          {printf " %16s", ($1 ~ /^[0-9]+$/ && n > 0) ? sprintf("%.2f", $1 / n) : "n/a"}' \
+          "$WORK/perf.txt"
       fi
       echo
     done

@@ -26,8 +26,8 @@ void keep_callback_queue() {
     static Anchor* const anchor = new Anchor;
     anchor->stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
         "unix:/nonexistent/infergate-anchor", grpc::InsecureChannelCredentials()));
-    // Already past its deadline: it fails at once without connecting anywhere, and
-    // starting it is what ties the channel to the queue.
+    // Already past its deadline: it fails at once (at most after a connect to a socket
+    // path that does not exist), and starting it is what ties the channel to the queue.
     anchor->context.set_deadline(std::chrono::system_clock::now());
     anchor->stub->async()->ServerLive(&anchor->context, &anchor->request, &anchor->response,
                                       [](const grpc::Status&) {});

@@ -89,10 +89,17 @@ void H2Connection::on_readable() {
     }
     if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) break;
   }
+  // Many clients: what this read caused waits, with this connection's own frames, for the
+  // flush after every connection readable in this turn has been read, so that their
+  // requests to one backend leave in one writev (the worker posts that flush). Only when
+  // no stream points into the receive block (small messages are copied out of it): it goes
+  // back to the pool now, so a turn over many connections does not hold one each.
+  bool batched = false;
   if (tls_ == nullptr && batch_flushes()) {
-    // Many clients: what this read caused waits, with this connection's own frames, for
-    // the flush after every connection readable in this turn has been read, so that
-    // their requests to one backend leave in one writev (the worker posts that flush).
+    release_idle_receive_block();
+    batched = !rx_block_;
+  }
+  if (batched) {
     schedule_flush();
   } else {
     // What this read caused elsewhere (requests to backends, answers to clients) goes

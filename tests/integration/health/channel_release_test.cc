@@ -24,7 +24,8 @@ namespace {
 using namespace std::chrono_literals;
 
 // A TCP listener on 127.0.0.1 that never accepts: connections complete in the kernel and
-// no HTTP/2 byte ever comes back, so every call waits for its deadline.
+// no HTTP/2 byte ever comes back, so every call fails (its deadline, or gRPC's wait for
+// the server's SETTINGS), on one of gRPC's threads.
 class SilentListener {
  public:
   SilentListener() {
