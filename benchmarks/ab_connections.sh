@@ -30,14 +30,7 @@ source "$ROOT/benchmarks/lib/one_gateway.sh"
 start_sims a b
 declare -A PID URL ADMIN
 for side in A B; do
-  cat >"$WORK/$side.yaml" <<EOF
-listen: "127.0.0.1:0"
-admin_listen: "127.0.0.1:0"
-workers: 2
-backends:
-  - {name: a, address: "${SIMS[0]}"}
-  - {name: b, address: "${SIMS[1]}"}
-EOF
+  two_sim_config "$WORK/$side.yaml"
   bin=$A
   [[ $side == B ]] && bin=$B
   INFERGATE_BIN=$bin start_gateway "$WORK/$side.yaml" "$WORK/$side.log"

@@ -19,14 +19,7 @@ WINDOW=${3:-3s}
 source "$ROOT/benchmarks/lib/one_gateway.sh"
 
 start_sims a b
-cat >"$WORK/gw.yaml" <<EOF
-listen: "127.0.0.1:0"
-admin_listen: "127.0.0.1:0"
-workers: 2
-backends:
-  - {name: a, address: "${SIMS[0]}"}
-  - {name: b, address: "${SIMS[1]}"}
-EOF
+two_sim_config "$WORK/gw.yaml"
 start_gateway "$WORK/gw.yaml"
 address=$(wait_line "$WORK/gw.log" "gateway listening" | grep -o '127.0.0.1:[0-9]*')
 wait_line "$WORK/gw.log" "inventory backend=b" >/dev/null

@@ -37,6 +37,19 @@ start_sims() {
   done
 }
 
+# two_sim_config FILE: a gateway config (2 workers, ports the OS picks) in front of the
+# first two sims that start_sims started.
+two_sim_config() {
+  cat >"$1" <<EOF
+listen: "127.0.0.1:0"
+admin_listen: "127.0.0.1:0"
+workers: 2
+backends:
+  - {name: a, address: "${SIMS[0]}"}
+  - {name: b, address: "${SIMS[1]}"}
+EOF
+}
+
 # start_gateway CONFIG [LOG]: runs infergate on CONFIG until the script ends, its output
 # in LOG (default $WORK/gw.log); GATEWAY_PID. INFERGATE_BIN runs another infergate binary
 # (an A/B against an older build).

@@ -116,6 +116,18 @@ class H2ConnectionTest : public ::testing::Test {
     WorkerShared shared;
     worker_ = std::make_unique<Worker>(0, options_, routing_, std::move(shared));
   }
+  // A HeldConnection on one end of a loopback pair, on this worker; `peer` gets the other
+  // end, non-blocking. The connection deletes itself once closed.
+  HeldConnection* connect(boost::asio::ip::tcp::socket& peer) {
+    boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
+                                            {boost::asio::ip::make_address("127.0.0.1"), 0});
+    boost::asio::ip::tcp::socket ours(worker_->io());
+    ours.connect(acceptor.local_endpoint());
+    peer = acceptor.accept();
+    peer.non_blocking(true);
+    return new HeldConnection(*worker_, std::move(ours));
+  }
+
   DataPlaneOptions options_;
   RoutingOptions routing_;
   std::unique_ptr<Worker> worker_;
@@ -126,13 +138,8 @@ class H2ConnectionTest : public ::testing::Test {
 // the frame cannot be built: that stream is reset, nothing reads past its queue, and the
 // connection's other streams go on.
 TEST_F(H2ConnectionTest, AFrameDeferredWhoseBytesWereDroppedResetsOnlyItsStream) {
-  boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
-                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
-  boost::asio::ip::tcp::socket ours(worker_->io());
-  ours.connect(acceptor.local_endpoint());
-  boost::asio::ip::tcp::socket peer = acceptor.accept();
-  peer.non_blocking(true);
-  auto* conn = new HeldConnection(*worker_, std::move(ours));
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  HeldConnection* conn = connect(peer);
   // One stream fills the output to its limit (not written yet); the next one's frame is
   // put off.
   const std::int32_t filler = conn->open(1 << 20);
@@ -182,13 +189,8 @@ size_t drain(boost::asio::ip::tcp::socket& peer) {
 // the block the read went into goes back to the pool at once when nothing points into it,
 // as it does after an immediate flush.
 TEST_F(H2ConnectionTest, ABatchedReadFlushesAfterTheTurnAndReleasesItsBlock) {
-  boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
-                                          {boost::asio::ip::make_address("127.0.0.1"), 0});
-  boost::asio::ip::tcp::socket ours(worker_->io());
-  ours.connect(acceptor.local_endpoint());
-  boost::asio::ip::tcp::socket peer = acceptor.accept();
-  peer.non_blocking(true);
-  auto* conn = new HeldConnection(*worker_, std::move(ours));
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  HeldConnection* conn = connect(peer);
   conn->start();
   ASSERT_GT(drain(peer), 0u);  // the preface and SETTINGS
   const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
