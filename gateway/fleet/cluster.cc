@@ -212,7 +212,10 @@ void ClusterLimits::configure(const config::ClusterConfig& cluster,
     in_flight_ = false;
     renewing_ = false;
     connected_ = false;
-    if (configured_) cap_next_ = true;
+    if (configured_) {
+      cap_next_ = true;
+      expected_back_ = replicas_ != 0 ? replicas_ : static_cast<size_t>(cluster.expected_replicas);
+    }
   }
   // New jobs go to Redis only while a job cap is set.
   if (jobs_capped()) {
@@ -310,7 +313,8 @@ void ClusterLimits::round() {
   const std::array<std::uint64_t, 3> demand = {d.inflight + d.queued,
                                                d.bytes_in_flight + d.queued_bytes, rate_demand};
   const std::array<std::uint64_t, 3> held = {d.inflight, d.bytes_in_flight, 0};
-  const bool cap = cap_next_ || now < cap_until_;
+  const bool cap =
+      cap_next_ || now < cap_until_ || (replicas_ < expected_back_ && now < cap_bound_);
   std::vector<std::string> args = {"EVAL",
                                    script(kTakeShares),
                                    "3",
@@ -392,7 +396,12 @@ void ClusterLimits::on_shares(const RedisValue* reply, const std::string& error)
   }
   rank_ = static_cast<size_t>(reply->elements[4].integer);
   last_shares_ = shares_;
-  if (cap_next_) cap_until_ = Clock::now() + 2 * config_.lease;
+  if (cap_next_) {
+    // The others reconnect on their own backoff: the last may try up to its longest
+    // retry (plus an answer's timeout and a report) after this one.
+    cap_until_ = Clock::now() + 2 * config_.lease;
+    cap_bound_ = cap_until_ + RedisClient::Options{}.retry_max + config_.timeout;
+  }
   cap_next_ = false;
   if (!connected_) {
     gateway_log().info("cluster_connected redis={} name={} replicas={} replica={}",
@@ -409,6 +418,7 @@ void ClusterLimits::fall_back(const std::string& why) {
   }
   connected_ = false;
   cap_next_ = true;
+  expected_back_ = replicas_ != 0 ? replicas_ : static_cast<size_t>(config_.expected_replicas);
   if (!fallback_logged_) {
     fallback_logged_ = true;
     gateway_log().warn(

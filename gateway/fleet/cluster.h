@@ -98,10 +98,14 @@ class ClusterLimits {
   bool connected_ = false;
   bool ever_connected_ = false;
   bool fallback_logged_ = false;
-  // After a reconnect, shares are capped at what this replica holds for two leases, until
-  // every replica still in its fallback split has reported again.
+  // After a reconnect, shares are capped at what this replica holds for two leases, and
+  // after that while fewer replicas have reported than were splitting the limits during
+  // the outage (the others may still be on their split: they retry on their own backoff),
+  // at most until cap_bound_ (a replica that died meanwhile never reports).
   bool cap_next_ = false;
   std::chrono::steady_clock::time_point cap_until_{};
+  std::chrono::steady_clock::time_point cap_bound_{};
+  size_t expected_back_ = 0;  // the replicas the fallback split counted
   // After losing Redis: the smaller of the last share and the split until then, while
   // what other replicas admitted above their split drains.
   std::chrono::steady_clock::time_point cautious_until_{};

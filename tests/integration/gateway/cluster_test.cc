@@ -23,6 +23,7 @@
 #include "tests/support/cluster.h"
 #include "tests/support/fake_http_server.h"
 #include "tests/support/process.h"
+#include "tests/support/relay.h"
 
 namespace infergate::testing {
 namespace {
@@ -76,8 +77,12 @@ grpc::Status infer_as(int port, const std::string& job) { return infer_with_toke
 // Three gateways in front of one sim, sharing `limits` through `redis`.
 struct Replicas {
   Replicas(const std::string& sim_model, const std::string& cluster, const std::string& limits)
+      : Replicas(sim_model, std::vector<std::string>(3, cluster), limits) {}
+  // Each replica with its own cluster section.
+  Replicas(const std::string& sim_model, const std::vector<std::string>& clusters,
+           const std::string& limits)
       : sim("sim-a", {"--model", sim_model}) {
-    for (int i = 0; i < 3; ++i) {
+    for (const std::string& cluster : clusters) {
       gateways.push_back(std::make_unique<Gateway>(
           std::vector<std::pair<std::string, std::string>>{{"sim-a", sim.address()}},
           cluster + limits, 1));
@@ -260,6 +265,75 @@ std::vector<std::array<double, 3>> shares_in_redis(const RedisServer& redis,
   }
   ::pclose(pipe);
   return out;
+}
+
+// Redis comes back for one replica while the two others cannot reach it yet (their new
+// connections hang, as when they retry later on their own backoff). The first one back
+// must not take the others' shares while they still admit on their fallback split: its
+// share stays at what it holds until they report (or until they could have: a retry, a
+// timeout and two leases later), so the three never admit more than the limit.
+TEST(Cluster, AReplicaBackBeforeTheOthersKeepsItsSplitUntilTheyReport) {
+  auto redis = std::make_unique<RedisServer>();
+  ASSERT_TRUE(redis->ok());
+  const int port = redis->port();
+  std::vector<std::unique_ptr<TcpRelay>> relays;
+  std::vector<std::string> clusters;
+  for (int i = 0; i < 3; ++i) {
+    relays.push_back(std::make_unique<TcpRelay>(port));
+    clusters.push_back(
+        cluster_yaml("redis://127.0.0.1:" + std::to_string(relays.back()->port()), "late"));
+  }
+  Replicas r("identity:instances=64,latency=10ms", clusters,
+             "limits:\n  max_inflight: 6\n  queue_timeout: 30s\n");
+  ASSERT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 5s));
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> load;
+  for (int t = 0; t < 12; ++t) {  // four callers on each replica: each wants more than 2
+    load.emplace_back([&, t] {
+      auto stub = make_stub(r.gateways[static_cast<size_t>(t % 3)]->port(), true);
+      while (!stop.load()) {
+        grpc::ClientContext c;
+        c.set_deadline(std::chrono::system_clock::now() + 30s);
+        inference::ModelInferResponse resp;
+        const grpc::Status s =
+            stub->ModelInfer(&c, identity_request(256, static_cast<std::uint32_t>(t)), &resp);
+        ++(s.ok() ? ok : failed);
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { return ok.load() > 100; }, 10s));
+  relays[1]->set_silent(true);
+  relays[2]->set_silent(true);
+  redis->process().signal(SIGKILL);
+  redis.reset();
+  EXPECT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 0); }, 5s));
+  RedisServer again(port);
+  ASSERT_TRUE(again.ok());
+  auto& first = *r.gateways[0];
+  ASSERT_TRUE(wait_until([&] { return first.metric("infergate_cluster_connected") == 1; }, 10s));
+  // One second on (well past two leases, well inside the bound), sampled: the first one
+  // back holds its split, 2, whatever its demand.
+  double most = 0;
+  const auto until = std::chrono::steady_clock::now() + 1s;
+  while (std::chrono::steady_clock::now() < until) {
+    most = std::max(most, first.metric("infergate_cluster_share{limit=\"max_inflight\"}"));
+    std::this_thread::sleep_for(20ms);  // poll until the deadline above
+  }
+  EXPECT_LE(most, 2);
+  EXPECT_EQ(r.gateways[1]->metric("infergate_cluster_connected"), 0) << "the relay let it back";
+  // The others get through: all three report, and the shares add up to the limit.
+  relays[1]->set_silent(false);
+  relays[2]->set_silent(false);
+  EXPECT_TRUE(wait_until([&] { return r.all("infergate_cluster_connected", 1); }, 10s));
+  stop = true;
+  for (auto& t : load) t.join();
+  EXPECT_EQ(failed.load(), 0);
+  const double seen = r.sim.metric("infergate_sim_inflight_max");
+  std::printf("max_inflight 6, one replica back before the others: the sim saw at most %.0f\n",
+              seen);
+  EXPECT_LE(seen, 6);
 }
 
 TEST(Cluster, AfterARedisRestartTheJobsInServiceAreCountedAgain) {
