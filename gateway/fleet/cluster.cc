@@ -207,6 +207,7 @@ void ClusterLimits::configure(const config::ClusterConfig& cluster,
                                  .timeout = cluster.timeout,
                                  .retry_min = std::min<std::chrono::nanoseconds>(
                                      cluster.lease, std::chrono::milliseconds(100))};
+    retry_max_ = options.retry_max;
     redis_ = std::make_unique<RedisClient>(control_, options);  // drops the old one's answers
     answer_asks_here();
     in_flight_ = false;
@@ -214,7 +215,7 @@ void ClusterLimits::configure(const config::ClusterConfig& cluster,
     connected_ = false;
     if (configured_) {
       cap_next_ = true;
-      expected_back_ = replicas_ != 0 ? replicas_ : static_cast<size_t>(cluster.expected_replicas);
+      expected_back_ = split_count();
     }
   }
   // New jobs go to Redis only while a job cap is set.
@@ -313,8 +314,12 @@ void ClusterLimits::round() {
   const std::array<std::uint64_t, 3> demand = {d.inflight + d.queued,
                                                d.bytes_in_flight + d.queued_bytes, rate_demand};
   const std::array<std::uint64_t, 3> held = {d.inflight, d.bytes_in_flight, 0};
-  const bool cap =
-      cap_next_ || now < cap_until_ || (replicas_ < expected_back_ && now < cap_bound_);
+  // The window after a reconnect ends once as many replicas have reported as the split
+  // counted, or at its bound.
+  if (!cap_next_ && expected_back_ != 0 && (replicas_ >= expected_back_ || now >= cap_bound_)) {
+    expected_back_ = 0;
+  }
+  const bool cap = cap_next_ || now < cap_until_ || expected_back_ != 0;
   std::vector<std::string> args = {"EVAL",
                                    script(kTakeShares),
                                    "3",
@@ -397,10 +402,11 @@ void ClusterLimits::on_shares(const RedisValue* reply, const std::string& error)
   rank_ = static_cast<size_t>(reply->elements[4].integer);
   last_shares_ = shares_;
   if (cap_next_) {
-    // The others reconnect on their own backoff: the last may try up to its longest
-    // retry (plus an answer's timeout and a report) after this one.
+    // The others reconnect on their own backoff: the last may fail once more (a timeout),
+    // wait its longest retry, connect and answer (two timeouts), and report at its next
+    // round (up to a lease, a round being skipped while one is out).
     cap_until_ = Clock::now() + 2 * config_.lease;
-    cap_bound_ = cap_until_ + RedisClient::Options{}.retry_max + config_.timeout;
+    cap_bound_ = cap_until_ + retry_max_ + config_.lease + 3 * config_.timeout;
   }
   cap_next_ = false;
   if (!connected_) {
@@ -412,26 +418,32 @@ void ClusterLimits::on_shares(const RedisValue* reply, const std::string& error)
   apply(true);
 }
 
+size_t ClusterLimits::split_count() const {
+  const size_t known = replicas_ != 0 ? replicas_ : static_cast<size_t>(config_.expected_replicas);
+  return std::max(known, expected_back_);
+}
+
 void ClusterLimits::fall_back(const std::string& why) {
   if (connected_) {
     cautious_until_ = Clock::now() + std::chrono::seconds(1) + 2 * config_.lease;
   }
   connected_ = false;
   cap_next_ = true;
-  expected_back_ = replicas_ != 0 ? replicas_ : static_cast<size_t>(config_.expected_replicas);
+  // A replica that loses Redis again before the others are back still counts them.
+  expected_back_ = split_count();
   if (!fallback_logged_) {
     fallback_logged_ = true;
     gateway_log().warn(
         "cluster_fallback redis={} reason=\"{}\" replicas={} detail=\"every limit split evenly "
         "over the last known replicas until Redis answers\"",
-        config_.redis.to_string(), why, replicas_ ? replicas_ : config_.expected_replicas);
+        config_.redis.to_string(), why, split_count());
   }
   apply(false);
 }
 
 void ClusterLimits::apply(bool from_shares) {
   routing::AdmissionLimits mine = limits_;
-  const size_t n = replicas_ != 0 ? replicas_ : static_cast<size_t>(config_.expected_replicas);
+  const size_t n = split_count();
   const size_t rank = replicas_ != 0 ? rank_ : 0;
   std::array<std::uint64_t, 3> now{};
   const std::array<std::uint64_t, 3> limit = {limits_.max_inflight, limits_.max_bytes_in_flight,

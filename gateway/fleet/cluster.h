@@ -105,7 +105,12 @@ class ClusterLimits {
   bool cap_next_ = false;
   std::chrono::steady_clock::time_point cap_until_{};
   std::chrono::steady_clock::time_point cap_bound_{};
-  size_t expected_back_ = 0;  // the replicas the fallback split counted
+  size_t expected_back_ = 0;              // the replicas the fallback split counted (0: no window)
+  std::chrono::nanoseconds retry_max_{};  // the Redis client's longest reconnect backoff
+  // The replicas an even split counts: the last known live ones (or
+  // cluster.expected_replicas before any), and while a reconnect's window is open, those
+  // the split counted before it.
+  size_t split_count() const;
   // After losing Redis: the smaller of the last share and the split until then, while
   // what other replicas admitted above their split drains.
   std::chrono::steady_clock::time_point cautious_until_{};
