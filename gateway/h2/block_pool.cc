@@ -47,6 +47,7 @@ BlockRef BlockPool::acquire() {
 }
 
 void BlockPool::release(Block* b) {
+  if (b == shared_.block) shared_.block = nullptr;
   in_use_.store(in_use_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
   if (budget_ != nullptr) budget_->refund(Block::kMappedSize);
   if (free_.size() < max_free_) {

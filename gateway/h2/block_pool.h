@@ -167,6 +167,17 @@ class BlockPool {
   size_t free_blocks() const { return free_.size(); }
   BufferBudget* budget() const { return budget_; }
 
+  // The block that the small copies of every queue on this pool share (ByteQueue::append),
+  // so that many streams with small bodies do not hold a block each. Only the queues'
+  // slices refer to it: it goes back to the pool with the last of them, and the next
+  // shared copy starts another (a new `generation`). Bytes before `used` never change.
+  struct SharedCopies {
+    Block* block = nullptr;
+    std::uint32_t used = 0;
+    std::uint64_t generation = 0;
+  };
+  SharedCopies& shared_copies() { return shared_; }
+
  private:
   friend class BlockRef;
   void release(Block* b);
@@ -180,6 +191,7 @@ class BlockPool {
   std::array<size_t, kPeakPeriods> recent_peaks_{};  // the last periods' peaks
   size_t period_ = 0;
   std::vector<Block*> free_;
+  SharedCopies shared_;
 };
 
 inline void BlockRef::reset() {

@@ -65,12 +65,49 @@ void ByteQueue::append(std::span<const std::uint8_t> data, const BlockRef* block
       return;
     }
   }
+  if (!tail_ && append_shared(data)) return;
   if (tail_ && tail_.get()->refs == 1 && slices_.empty()) {
     tail_used_ = 0;  // nobody else points into it: start it over
   }
   // Only this queue ever writes into its tail block; output buffers and retry buffers
   // may hold references to the bytes before tail_used_, which never change.
   copy_into_tail(*pool_, tail_, tail_used_, slices_, data);
+}
+
+bool ByteQueue::append_shared(std::span<const std::uint8_t> data) {
+  if (data.empty()) return true;
+  BlockPool::SharedCopies& shared = pool_->shared_copies();
+  const bool goes_on = shared_generation_ != 0 && shared.block != nullptr &&
+                       shared.generation == shared_generation_ && shared.used == shared_end_;
+  BlockRef block;
+  if (goes_on) {
+    if (Block::kSize - shared.used < data.size()) return false;
+    block = BlockRef(shared.block);
+  } else {
+    if (shared_generation_ != 0 || data.size() > kMaxSharedCopyBytes) return false;
+    if (shared.block == nullptr || Block::kSize - shared.used < data.size()) {
+      block = pool_->acquire();  // the last shared block stays with its slices
+      shared.block = block.get();
+      shared.used = 0;
+      ++shared.generation;
+    } else {
+      block = BlockRef(shared.block);
+    }
+  }
+  const std::uint32_t offset = shared.used;
+  const auto n = static_cast<std::uint32_t>(data.size());
+  std::memcpy(block.data() + offset, data.data(), n);
+  Slice* back = slices_.empty() ? nullptr : &slices_.back();
+  if (back != nullptr && back->block.get() == block.get() &&
+      back->offset + back->length == offset) {
+    back->length += n;
+  } else {
+    slices_.push_back(Slice{std::move(block), offset, n});
+  }
+  shared.used = offset + n;
+  shared_generation_ = shared.generation;
+  shared_end_ = shared.used;
+  return true;
 }
 
 bool ByteQueue::copy_out(size_t offset, std::span<std::uint8_t> out) const {

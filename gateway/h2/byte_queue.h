@@ -62,14 +62,19 @@ class ByteQueue {
  public:
   explicit ByteQueue(BlockPool& pool) : pool_(&pool) {}
 
-  // Appends `data`: copied in, filling the current block before taking a new one; or,
-  // when `block` holds it (the block a connection read it into) and it is at least
-  // kMinReferencedBytes or continues the last run kept from that block, kept by
-  // reference to it (no copy).
+  // Appends `data`: kept by reference to `block` when that holds it (the block a
+  // connection read it into) and it is at least kMinReferencedBytes or continues the last
+  // run kept from that block (no copy); else copied. The queue's first copy, when small,
+  // goes into the pool's shared block, and so does what follows on from it there; any
+  // other copy fills the queue's own block before taking a new one.
   void append(std::span<const std::uint8_t> data, const BlockRef* block = nullptr);
   // Shorter runs are copied: a reference pins its whole block, so a run of a 16th of one
   // at least keeps what a stream pins within 16x of what it counts.
   static constexpr size_t kMinReferencedBytes = Block::kSize / 16;
+  // The largest first copy that goes into the shared block. A queue pins at most one
+  // shared block (a copy that would start a run in another goes to its own block), so a
+  // stream that trickles bytes between other streams' copies pins no more than before.
+  static constexpr size_t kMaxSharedCopyBytes = kMinReferencedBytes;
 
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
@@ -103,6 +108,9 @@ class ByteQueue {
   // goes to `sink`.
   template <typename Sink>
   void pop_front(size_t n, Sink sink);
+  // Copies `data` into the pool's shared block when the rules of append() allow it;
+  // false when it must go to the queue's own block.
+  bool append_shared(std::span<const std::uint8_t> data);
 
   BlockPool* pool_;
   SliceQueue slices_;  // front = oldest
@@ -111,6 +119,9 @@ class ByteQueue {
   // blocks (bytes retained for a retry then pin about what they count).
   BlockRef tail_;
   std::uint32_t tail_used_ = 0;
+  // Where this queue's last copy into the shared block ended (generation 0: none yet).
+  std::uint64_t shared_generation_ = 0;
+  std::uint32_t shared_end_ = 0;
 };
 
 class OutputBuffer {
