@@ -72,8 +72,9 @@ class ByteQueue {
   // at least keeps what a stream pins within 16x of what it counts.
   static constexpr size_t kMinReferencedBytes = Block::kSize / 16;
   // The largest first copy that goes into the shared block. A queue pins at most one
-  // shared block (a copy that would start a run in another goes to its own block), so a
-  // stream that trickles bytes between other streams' copies pins no more than before.
+  // shared block besides its own (a copy that would start a run in another goes to its
+  // own block), so a stream that trickles bytes between other streams' copies pins at
+  // most one block more than a queue with only a block of its own would.
   static constexpr size_t kMaxSharedCopyBytes = kMinReferencedBytes;
 
   size_t size() const { return size_; }
