@@ -225,9 +225,15 @@ bool Worker::PoolConnector::open(std::uint32_t backend_id, BackendStream& stream
 
 void Worker::mark_dirty(H2Connection* connection) {
   dirty_.push_back(connection);
-  if (dirty_posted_) return;
+  // A read flushes what it marks as it ends (ReadScope).
+  if (reading_ == 0) post_dirty_flush();
+}
+
+void Worker::post_dirty_flush() {
+  if (dirty_posted_ || dirty_.empty()) return;
   dirty_posted_ = true;
-  // For marks made outside a read (timers, posted work): flush on the next turn.
+  // For marks made outside a read (timers, posted work) and what a read left: flush on
+  // the next turn.
   boost::asio::post(io_, [this] {
     dirty_posted_ = false;
     flush_dirty();

@@ -160,6 +160,23 @@ class Worker {
   void mark_dirty(H2Connection* connection);
   // Runs the queued flushes (more may be queued meanwhile; bounded rounds).
   void flush_dirty();
+  // Brackets a connection's read event (H2Connection::on_readable), which flushes what it
+  // marked itself: marks made meanwhile post no flush of their own, and what is still
+  // marked when the read is over (a batched read's flushes) gets one posted then. Without
+  // it every read that forwards something would leave a handler for a later turn, and the
+  // worker an extra pass of its event loop (an epoll_wait) per read.
+  class ReadScope {
+   public:
+    explicit ReadScope(Worker& worker) : worker_(worker) { ++worker_.reading_; }
+    ~ReadScope() {
+      if (--worker_.reading_ == 0) worker_.post_dirty_flush();
+    }
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+
+   private:
+    Worker& worker_;
+  };
 
   // Removes and deletes a closed connection (called from its own reap handler).
   void destroy_connection(H2Connection* connection);
@@ -221,9 +238,12 @@ class Worker {
   void forget_gone_waiters();
   LogLimiter backend_warnings_;
   LogLimiter client_warnings_;
+  // Posts the flush of what is marked, unless one is posted already or nothing is marked.
+  void post_dirty_flush();
   std::vector<H2Connection*> dirty_;
   std::vector<H2Connection*> flushing_;
   bool dirty_posted_ = false;
+  int reading_ = 0;  // read events in progress (ReadScope)
   bool draining_ = false;
   std::atomic<std::uint64_t> active_streams_{0};
   std::atomic<std::uint64_t> downstream_count_{0};

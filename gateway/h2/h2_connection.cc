@@ -69,6 +69,7 @@ void H2Connection::on_readable() {
   // in reads of up to a block each (TLS reads one record, at most 16 KiB, at a time), and
   // what was read is forwarded before the next event, while it is still in the cache.
   const int rounds = tls_ != nullptr ? 64 : 8;
+  const Worker::ReadScope scope(worker_);
   for (int round = 0; round < rounds; ++round) {
     const std::span<std::uint8_t> buf = receive_space();
     const ssize_t n = read_some(buf);

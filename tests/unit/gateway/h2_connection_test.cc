@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +30,7 @@ class HeldConnection final : public H2Connection {
     nghttp2_session_callbacks_new(&cb);
     nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session* session = nullptr;
     nghttp2_session_client_new(&session, cb, this);
     nghttp2_session_callbacks_del(cb);
@@ -100,11 +102,17 @@ class HeldConnection final : public H2Connection {
     static_cast<HeldConnection*>(ud)->closed[id] = error_code;
     return 0;
   }
+  static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* ud) {
+    auto* self = static_cast<HeldConnection*>(ud);
+    if (frame->hd.type == NGHTTP2_PING && self->on_ping) self->on_ping();
+    return 0;
+  }
   void on_teardown(std::string_view) override {}
   bool batch_flushes() const override { return batch; }
 
  public:
-  bool batch = false;  // what batch_flushes() answers
+  bool batch = false;             // what batch_flushes() answers
+  std::function<void()> on_ping;  // run when a PING arrives (inside the read)
 
  private:
   std::map<std::int32_t, std::unique_ptr<ByteQueue>> bodies_;
@@ -218,6 +226,54 @@ TEST_F(H2ConnectionTest, ABatchedReadFlushesAfterTheTurnAndReleasesItsBlock) {
 
   conn->close("test over");
   worker_->io().poll();  // the connection is deleted from a posted handler
+}
+
+// What a read causes on another connection is flushed at the end of that read, and that is
+// all: no handler is left posted for a later turn (which would cost the worker an extra
+// pass of its event loop, an epoll_wait, on every read). A batched read still posts one.
+TEST_F(H2ConnectionTest, AReadFlushesWhatItMarkedAndLeavesNoHandlerBehind) {
+  boost::asio::ip::tcp::socket peer_a(worker_->io());
+  boost::asio::ip::tcp::socket peer_b(worker_->io());
+  HeldConnection* a = connect(peer_a);
+  HeldConnection* b = connect(peer_b);
+  a->start();
+  b->start();
+  worker_->io().poll();
+  ASSERT_GT(drain(peer_a), 0u);
+  ASSERT_GT(drain(peer_b), 0u);
+  // A PING read on `a` makes `b` send one (as a request read on a client connection makes
+  // its backend connection send it on).
+  a->on_ping = [b] {
+    const std::uint8_t opaque[8] = {9, 9, 9, 9, 9, 9, 9, 9};
+    nghttp2_submit_ping(b->session(), NGHTTP2_FLAG_NONE, opaque);
+    b->schedule_flush();
+  };
+  const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+  constexpr size_t kPing = sizeof ping;
+  auto handle_read = [&] {
+    boost::asio::write(peer_a, boost::asio::buffer(ping));
+    worker_->io().restart();
+    return worker_->io().run_one_for(std::chrono::seconds(10)) == 1;
+  };
+
+  ASSERT_TRUE(handle_read());
+  EXPECT_EQ(drain(peer_b), kPing) << "the read's own handler flushes what it marked";
+  EXPECT_EQ(drain(peer_a), kPing) << "and its own ack";
+  EXPECT_EQ(worker_->io().poll(), 0u) << "no handler left for a later turn";
+  EXPECT_EQ(drain(peer_b), 0u);
+
+  a->batch = true;
+  ASSERT_TRUE(handle_read());
+  EXPECT_EQ(drain(peer_b), 0u) << "batched: the flush waits for the end of the turn";
+  // One handler: the worker's posted flush (poll() would also count the peers' sockets
+  // turning readable, which the drains above cleared in the unbatched case).
+  EXPECT_EQ(worker_->io().poll_one(), 1u);
+  EXPECT_EQ(drain(peer_b), kPing);
+  EXPECT_EQ(drain(peer_a), kPing);
+
+  a->close("test over");
+  b->close("test over");
+  worker_->io().poll();
 }
 
 }  // namespace
