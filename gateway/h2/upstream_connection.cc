@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <unistd.h>
+
 #include <boost/asio/post.hpp>
 
 #include "gateway/h2/upstream_pool.h"
@@ -201,12 +203,23 @@ void UpstreamConnection::connect() {
 
 void UpstreamConnection::on_connected() {
   connected_ = true;
+  const BackendTarget& target = worker().target(backend_);
   quiet_since_ = std::chrono::steady_clock::now();
   boost::system::error_code ec;
   socket().set_option(boost::asio::ip::tcp::no_delay(true), ec);  // not settable before connect
+  // The connect's wait left the socket registered for writability for good: every later
+  // read wait's re-arm would then report a writable socket nobody waits on (an event, and
+  // often a wake-up of its own, per read). Registered afresh, it reports reads only.
+  const boost::asio::ip::tcp protocol = target.endpoint.protocol();
+  const int fd = socket().release(ec);
+  if (ec) return close("cannot take over the connected socket: " + ec.message());
+  socket().assign(protocol, fd, ec);
+  if (ec) {
+    ::close(fd);
+    return close("cannot register the connected socket: " + ec.message());
+  }
   socket().non_blocking(true, ec);
   worker().stats().upstream_connections_total.add(1);
-  const BackendTarget& target = worker().target(backend_);
   if (target.tls) {
     SSL* ssl = SSL_new(target.tls->get());
     if (ssl == nullptr || SSL_set_fd(ssl, socket().native_handle()) != 1 ||
