@@ -1,8 +1,10 @@
 // How the gateway's data-plane sockets sit in its event loops, read from the kernel's own
 // account of every epoll set of the process (/proc/PID/fdinfo): what a socket is
 // registered for decides what wakes a worker.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -34,8 +36,9 @@ std::set<std::string> sockets_to(pid_t pid, int port) {
   std::ifstream tcp("/proc/" + std::to_string(pid) + "/net/tcp");
   std::string line;
   std::getline(tcp, line);  // the header
+  // The kernel prints the address's network-order word as a host integer.
   char remote[32];
-  std::snprintf(remote, sizeof remote, "0100007F:%04X", port);
+  std::snprintf(remote, sizeof remote, "%08X:%04X", htonl(INADDR_LOOPBACK), port);
   while (std::getline(tcp, line)) {
     std::istringstream in(line);
     std::string sl, local, rem, st, queues, tr, retrnsmt, uid, timeout, inode;
@@ -54,7 +57,8 @@ struct Registration {
 std::vector<Registration> epoll_registrations(pid_t pid) {
   std::vector<Registration> out;
   const fs::path proc = "/proc/" + std::to_string(pid);
-  for (const auto& entry : fs::directory_iterator(proc / "fd")) {
+  std::error_code listed;
+  for (const auto& entry : fs::directory_iterator(proc / "fd", listed)) {
     std::error_code ec;
     if (fs::read_symlink(entry.path(), ec).string() != "anon_inode:[eventpoll]") continue;
     std::ifstream info(proc / "fdinfo" / entry.path().filename());
@@ -68,6 +72,8 @@ std::vector<Registration> epoll_registrations(pid_t pid) {
       if (!inode.empty()) out.push_back({inode, events});
     }
   }
+  EXPECT_FALSE(listed) << "listing " << proc / "fd"
+                       << ": " << listed.message();
   return out;
 }
 
