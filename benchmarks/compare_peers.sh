@@ -4,7 +4,8 @@
 # Starts two infergate-sim backends (identity model, 64 instances, zero latency) and, in
 # front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn),
 # nghttpx (nghttp2's own proxy, h2 backends), Caddy (reverse_proxy, h2c backends) and
-# infergate, each with 2 workers/threads.
+# infergate, each with the same number of workers/threads (--threads, default 2); --pin
+# keeps the proxy on cores of its own and the sims and the bench on the rest.
 # With --tls every proxy terminates TLS on its client side the same way (one P-256
 # certificate made for the run, TLS 1.2/1.3, ALPN h2, OpenSSL 3 for all four) and the
 # bench speaks TLS to it; the backends stay plaintext, and so does "direct". For every payload size and every target it runs
@@ -21,7 +22,7 @@
 #
 # Usage: benchmarks/compare_peers.sh [--sizes 1kb,1mb] [--targets direct,nginx,...]
 #        [--concurrency N|N,N,...] [--window 3s] [--c1-window 1s] [--no-c1]
-#        [--connections 2] [--tls] [--json FILE] [--markdown] [--keep]
+#        [--connections 2] [--threads 2] [--pin] [--tls] [--json FILE] [--markdown] [--keep]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +49,12 @@ C1=1
 MAX_TRIALS=3
 CONNECTIONS_LIST=2  # --connections: one value, or a list (an axis: a table per value)
 CONNECTIONS=2       # the value being measured
+THREADS=2           # --threads: workers/threads of every proxy
+PIN=0               # --pin: proxy on the last THREADS cores, sims and bench on the others
+LOAD_PIN=()         # the command prefix that pins sims and bench (taskset), or nothing
+PROXY_PIN=()        # the same for the proxies
+LOAD_CPUS=          # with --pin: the cores of the sims and the bench (taskset -c list)
+PROXY_CPUS=         # and of the proxy
 JSON_OUT=
 MARKDOWN=0
 KEEP=0
@@ -95,6 +102,12 @@ nghttpx, Caddy and infergate, and prints one table per payload size.
                        worker); direct spreads N over the sims (at least 1 each). A list
                        (e.g. 4,100,1000) is an axis: every size is measured at each
                        count, on the same proxies, one table per size and count
+  --threads N          workers (or threads) of every proxy: nginx worker_processes, HAProxy
+                       nbthread, nghttpx --workers, Caddy GOMAXPROCS, infergate workers
+                       (default 2)
+  --pin                pin the proxy to the last N cores (taskset) and the sims and the bench
+                       to the others, so that the proxy's CPU and the load's do not mix;
+                       needs more cores than --threads (on 2 cores: --threads 1)
   --tls                every proxy terminates TLS (a P-256 certificate made for the run;
                        TLS 1.2/1.3, ALPN h2); the bench speaks TLS to the proxies
   --json FILE          write every number (and host details) as JSON
@@ -122,6 +135,8 @@ parse_args() {
       --connections) CONNECTIONS_LIST=${2:?--connections needs a value}; shift ;;
       --json) JSON_OUT=${2:?--json needs a file}; shift ;;
       --tls) TLS=1 ;;
+      --threads) THREADS=${2:?--threads needs a value}; shift ;;
+      --pin) PIN=1 ;;
       --markdown) MARKDOWN=1 ;;
       --keep) KEEP=1 ;;
       -h | --help) usage; exit 0 ;;
@@ -135,9 +150,23 @@ parse_args() {
   done
   [[ $CONNECTIONS_LIST =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
     die "--connections must be a positive integer or a comma-separated list of them"
+  [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
+  if ((PIN)); then
+    local cores
+    cores=$(nproc)
+    ((cores > THREADS)) || die "--pin needs more cores ($cores) than --threads ($THREADS)"
+    command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
+    LOAD_CPUS=$(cpu_range 0 $((cores - THREADS - 1)))
+    PROXY_CPUS=$(cpu_range $((cores - THREADS)) $((cores - 1)))
+    LOAD_PIN=(taskset -c "$LOAD_CPUS")
+    PROXY_PIN=(taskset -c "$PROXY_CPUS")
+  fi
   # Fail now rather than after minutes of measuring.
   [[ -z $JSON_OUT || -d $(dirname -- "$JSON_OUT") ]] || die "--json: no directory for $JSON_OUT"
 }
+
+# cpu_range FIRST LAST: a taskset -c list ("1" or "0-2").
+cpu_range() { if (($1 == $2)); then echo "$1"; else echo "$1-$2"; fi; }
 
 # --- Sizes -----------------------------------------------------------------------------
 
@@ -228,7 +257,7 @@ start_sims() {
   local i logfile pid addr
   for ((i = 1; i <= NUM_SIMS; i++)); do
     logfile=$WORK_DIR/sim-$i.log
-    "$SIM" --listen 127.0.0.1:0 --name "sim-$i" --model "$SIM_MODEL" >"$logfile" 2>&1 &
+    "${LOAD_PIN[@]}" "$SIM" --listen 127.0.0.1:0 --name "sim-$i" --model "$SIM_MODEL" >"$logfile" 2>&1 &
     pid=$!
     STARTED_PIDS+=("$pid")
     addr=$(wait_for_log "$pid" "$logfile" 'listening on [0-9.]+:[0-9]+') || die "sim-$i did not start"
@@ -273,10 +302,11 @@ start_nginx() {
   render "$PEERS_DIR/nginx.conf.in" "$conf" "DIR=$WORK_DIR" "LISTEN=127.0.0.1:$port" \
     "LISTEN_OPTS=$listen_opts" "TLS_LINES=$tls_lines" \
     "UPSTREAM_SERVERS=${servers%$'\n'}" "USER_LINE=$user_line" "BODY_BUFFER=${buffers[0]}" \
-    "PREREAD=${buffers[1]}" "GRPC_BUFFER=${buffers[2]}"
+    "PREREAD=${buffers[1]}" "GRPC_BUFFER=${buffers[2]}" "THREADS=$THREADS"
   nginx -t -q -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" 2>"$WORK_DIR/nginx-t.log" ||
     { tail_log "$WORK_DIR/nginx-t.log"; die "nginx rejected $conf"; }
-  nginx -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" >"$WORK_DIR/nginx.log" 2>&1 &
+  "${PROXY_PIN[@]}" nginx -p "$WORK_DIR" -e "$WORK_DIR/nginx-error.log" -c "$conf" \
+    >"$WORK_DIR/nginx.log" 2>&1 &
   register_proxy nginx $! "$port" "$WORK_DIR/nginx-error.log"
 }
 
@@ -291,14 +321,14 @@ start_haproxy() {
   local bind_opts="proto h2"
   ((!TLS)) || bind_opts="ssl crt $WORK_DIR/tls.pem alpn h2 ssl-min-ver TLSv1.2"
   render "$PEERS_DIR/haproxy.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" "SERVERS=${servers%$'\n'}" \
-    "BUFSIZE=$bufsize" "BIND_OPTS=$bind_opts"
+    "BUFSIZE=$bufsize" "BIND_OPTS=$bind_opts" "THREADS=$THREADS"
   haproxy -c -q -f "$conf" >"$WORK_DIR/haproxy-c.log" 2>&1 ||
     { tail_log "$WORK_DIR/haproxy-c.log"; die "haproxy rejected $conf"; }
-  haproxy -db -f "$conf" >"$WORK_DIR/haproxy.log" 2>&1 &
+  "${PROXY_PIN[@]}" haproxy -db -f "$conf" >"$WORK_DIR/haproxy.log" 2>&1 &
   register_proxy haproxy $! "$port" "$WORK_DIR/haproxy.log"
 }
 
-# start_nghttpx: nghttp2's own reverse proxy, 2 worker threads, HTTP/2 to both sims
+# start_nghttpx: nghttp2's own reverse proxy, --threads worker threads, HTTP/2 to both sims
 # (round robin over multiplexed backend connections). Its windows are raised to 1 MiB per
 # stream and 16 MiB per connection (the gateway's defaults; nghttpx's 64 KiB stalls 1 MiB
 # messages on WINDOW_UPDATE round trips), its timeouts to an hour (long-lived gRPC).
@@ -308,7 +338,7 @@ start_nghttpx() {
   frontend="127.0.0.1,$port;no-tls"
   ((!TLS)) || frontend="127.0.0.1,$port"
   for addr in "${SIM_ADDRS[@]}"; do args+=("--backend=${addr%:*},${addr##*:};;proto=h2"); done
-  args+=("--frontend=$frontend" --workers=2 --no-ocsp --no-via --no-server-push
+  args+=("--frontend=$frontend" "--workers=$THREADS" --no-ocsp --no-via --no-server-push
     --frontend-http2-window-size=1048576 --frontend-http2-connection-window-size=16777216
     --backend-http2-window-size=1048576 --backend-http2-connection-window-size=16777216
     --frontend-http2-max-concurrent-streams=1024 --backend-http2-max-concurrent-streams=1024
@@ -318,12 +348,12 @@ start_nghttpx() {
     --pid-file="$WORK_DIR/nghttpx.pid" --errorlog-file="$WORK_DIR/nghttpx-error.log"
     --accesslog-file=/dev/null --conf=/dev/null)
   ((!TLS)) || args+=(--tls-min-proto-version=TLSv1.2 "$WORK_DIR/tls.key" "$WORK_DIR/tls.crt")
-  nghttpx "${args[@]}" >"$WORK_DIR/nghttpx.log" 2>&1 &
+  "${PROXY_PIN[@]}" nghttpx "${args[@]}" >"$WORK_DIR/nghttpx.log" 2>&1 &
   register_proxy nghttpx $! "$port" "$WORK_DIR/nghttpx.log"
 }
 
 # start_caddy: Caddy's reverse_proxy (Go's HTTP/2, h2c to both sims, least_conn), with
-# GOMAXPROCS=2 for the other peers' 2 workers; responses flushed as they arrive.
+# GOMAXPROCS=--threads, like the other peers' workers; responses flushed as they arrive.
 start_caddy() {
   local port conf site tls='' upstreams=''
   port=$(free_port)
@@ -337,7 +367,8 @@ start_caddy() {
   render "$PEERS_DIR/Caddyfile.in" "$conf" "SITE=$site" "TLS=$tls" "UPSTREAMS=$upstreams"
   caddy validate --config "$conf" --adapter caddyfile >"$WORK_DIR/caddy-validate.log" 2>&1 ||
     { tail_log "$WORK_DIR/caddy-validate.log"; die "caddy rejected $conf"; }
-  GOMAXPROCS=2 caddy run --config "$conf" --adapter caddyfile >"$WORK_DIR/caddy.log" 2>&1 &
+  GOMAXPROCS=$THREADS "${PROXY_PIN[@]}" caddy run --config "$conf" --adapter caddyfile \
+    >"$WORK_DIR/caddy.log" 2>&1 &
   register_proxy caddy $! "$port" "$WORK_DIR/caddy.log"
 }
 
@@ -347,7 +378,7 @@ start_infergate() {
     echo "# Generated by benchmarks/compare_peers.sh"
     echo 'listen: "127.0.0.1:0"'
     echo 'admin_listen: "127.0.0.1:0"'
-    echo 'workers: 2'
+    echo "workers: $THREADS"
     if ((TLS)); then
       echo 'frontend:'
       echo "  tls: {cert: \"$WORK_DIR/tls.crt\", key: \"$WORK_DIR/tls.key\"}"
@@ -358,7 +389,7 @@ start_infergate() {
       echo "    address: \"$addr\""
     done
   } >"$conf"
-  "$GATEWAY" --config "$conf" >"$logfile" 2>&1 &
+  "${PROXY_PIN[@]}" "$GATEWAY" --config "$conf" >"$logfile" 2>&1 &
   pid=$!
   STARTED_PIDS+=("$pid")
   # Port 0: the gateway reports the port it got.
@@ -440,7 +471,7 @@ bench_urls() {
 start_bench() {
   local json=$1 limit=$2
   shift 2
-  timeout --kill-after=5 "$limit" "$BENCH" --progress never --json "$json" "$@" \
+  timeout --kill-after=5 "$limit" "${LOAD_PIN[@]}" "$BENCH" --progress never --json "$json" "$@" \
     >"${json%.json}.out" 2>&1 &
   BENCH_PID=$!
 }
@@ -631,6 +662,8 @@ host_info() {
   echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$dirty"
   echo "clk_tck=$CLK_TCK"
   echo "connections=$CONNECTIONS_LIST"
+  echo "threads=$THREADS"
+  echo "pin=${PROXY_CPUS:+proxy on CPUs $PROXY_CPUS, sims and bench on CPUs $LOAD_CPUS}"
   echo "window=$WINDOW"
   echo "c1_window=$C1_WINDOW"
   echo "max_trials=$MAX_TRIALS"
@@ -761,12 +794,14 @@ if a.markdown:
     tls_note = " over TLS" if host.get("tls") == "1" else ""
     print(f"### infergate vs nginx vs HAProxy vs nghttpx vs Caddy{tls_note}\n")
     print(f"- date: {host['date']}, commit {host['commit']}, infergate {host['infergate'] or 'n/a'}")
-    print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores shared by the "
-          f"sims, the proxy and the bench (all on 127.0.0.1); load average before the run "
-          f"{host['loadavg_at_start']}")
-    print(f"- nginx {host['nginx']} (worker_processes 2), HAProxy {host['haproxy']} (nbthread 2), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers 2), Caddy {host.get('caddy', 'n/a')} "
-          f"(GOMAXPROCS 2), infergate workers: 2; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
+    sharing = (f"pinned with taskset ({host['pin']})" if host.get("pin")
+               else "shared by the sims, the proxy and the bench")
+    print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores {sharing} "
+          f"(all on 127.0.0.1); load average before the run {host['loadavg_at_start']}")
+    n = host.get("threads", "2")
+    print(f"- nginx {host['nginx']} (worker_processes {n}), HAProxy {host['haproxy']} (nbthread {n}), "
+          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers {n}), Caddy {host.get('caddy', 'n/a')} "
+          f"(GOMAXPROCS {n}), infergate workers: {n}; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
           f"per payload, proxies restarted per size)")
     print(f"- bench: {host['connections']} connections, window {host['window']} x {host['max_trials']} "
           f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
@@ -784,12 +819,15 @@ if a.markdown:
         for r in table_rows(results[size]):
             print("| " + " | ".join(c.replace("|", "/") for c in r) + " |")
 else:
+    sharing = (f"pinned ({host['pin']})" if host.get("pin")
+               else "sims, proxy and bench share these cores")
     print(f"# {host['date']}  {host['cores']} cores ({host['cpu']}), kernel {host['kernel']}; "
-          f"sims, proxy and bench share these cores; load average before: {host['loadavg_at_start']}")
-    print(f"# nginx {host['nginx']} (2 workers), HAProxy {host['haproxy']} (2 threads), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} (2 workers), Caddy {host.get('caddy', 'n/a')} "
-          f"(GOMAXPROCS 2), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
-          f"{host['infergate'] or 'n/a'} (2 workers); {host['sims']}; {host['connections']} connections")
+          f"{sharing}; load average before: {host['loadavg_at_start']}")
+    n = host.get("threads", "2")
+    print(f"# nginx {host['nginx']} ({n} workers), HAProxy {host['haproxy']} ({n} threads), "
+          f"nghttpx {host.get('nghttpx', 'n/a')} ({n} workers), Caddy {host.get('caddy', 'n/a')} "
+          f"(GOMAXPROCS {n}), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
+          f"{host['infergate'] or 'n/a'} ({n} workers); {host['sims']}; {host['connections']} connections")
     for size in a.sizes.split(","):
         if size not in results:
             continue
@@ -823,7 +861,7 @@ main() {
   n_runs=$((${#sizes[@]} * ${#TARGET_LIST[@]} * $(tr -cd , <<<"$CONNECTIONS_LIST" | wc -c) +
     ${#sizes[@]} * ${#TARGET_LIST[@]}))
   log "${#sizes[@]} size(s) x ${#TARGET_LIST[@]} target(s), about $((n_runs * per_run))s of load;" \
-    "$(nproc) cores shared by sims, proxy and bench"
+    "$(nproc) cores${PROXY_CPUS:+ (pinned: proxy on $PROXY_CPUS, sims and bench on $LOAD_CPUS)}"
   if awk -v cores="$(nproc)" '{ exit !($1 > cores / 4) }' /proc/loadavg; then
     log "warning: load average $LOADAVG_AT_START before starting: other work on this machine" \
       "(or a run that just ended) skews every number below"
