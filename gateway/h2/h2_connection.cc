@@ -27,19 +27,39 @@ H2Connection::~H2Connection() {
 
 void H2Connection::start() {
   started_ = true;
-  arm_read();
+  arm_read(/*drained=*/false);  // the peer may have written already
   flush();
 }
 
-void H2Connection::arm_read() {
+void H2Connection::arm_read(bool drained) {
   ++pending_handlers_;
+#if INFERGATE_SOCKET_WAIT
+  if (drained) return read_wait_.start(socket_);
+#else
+  (void)drained;
+#endif
+  // Re-registers the socket: epoll reports bytes that are there already.
   socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
                      with_memory(read_wait_memory_, [this](const boost::system::error_code& ec) {
-                       --pending_handlers_;
-                       if (closed_) return reap();
-                       if (ec) return close(ec.message());
-                       on_readable();
+                       on_read_wait(this, ec);
                      }));
+}
+
+void H2Connection::on_read_wait(void* connection, const boost::system::error_code& ec) {
+  auto* self = static_cast<H2Connection*>(connection);
+  --self->pending_handlers_;
+  if (self->closed_) return self->reap();
+  if (ec) return self->close(ec.message());
+  self->on_readable();
+}
+
+void H2Connection::on_write_wait(void* connection, const boost::system::error_code& ec) {
+  auto* self = static_cast<H2Connection*>(connection);
+  --self->pending_handlers_;
+  self->write_blocked_ = false;
+  if (self->closed_) return self->reap();
+  if (ec) return self->close(ec.message());
+  self->flush();
 }
 
 std::span<std::uint8_t> H2Connection::receive_space() {
@@ -70,11 +90,17 @@ void H2Connection::on_readable() {
   // what was read is forwarded before the next event, while it is still in the cache.
   const int rounds = tls_ != nullptr ? 64 : 8;
   const Worker::ReadScope scope(worker_);
+  // True once a read has found the socket empty: then a new edge reports what comes next.
+  bool drained = false;
   for (int round = 0; round < rounds; ++round) {
     const std::span<std::uint8_t> buf = receive_space();
     const ssize_t n = read_some(buf);
     if (n < 0 || closed_) return;
-    if (n == 0) break;
+    if (n == 0) {
+      // OpenSSL may want the socket to take bytes instead (then it waits for that).
+      drained = !tls_read_wants_write_;
+      break;
+    }
     bytes_read_ += static_cast<std::uint64_t>(n);
     rx_used_ += static_cast<std::uint32_t>(n);  // from here on these bytes never change
     // The block stays while nghttp2 reads it, even if a callback closes the connection.
@@ -88,7 +114,11 @@ void H2Connection::on_readable() {
       flush();
       return close(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
     }
-    if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) break;
+    // A short read on TCP has emptied the receive queue.
+    if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) {
+      drained = true;
+      break;
+    }
   }
   // Many clients: what this read caused waits, with this connection's own frames, for the
   // flush after every connection readable in this turn has been read, so that their
@@ -123,8 +153,10 @@ void H2Connection::on_readable() {
                          if (ec) return close(ec.message());
                          on_readable();
                        }));
-  } else if (tls_ != nullptr && SSL_pending(tls_) > 0) {
-    // Decrypted bytes wait inside OpenSSL, which the socket will not signal.
+  } else if (!drained || (tls_ != nullptr && SSL_pending(tls_) > 0)) {
+    // The reads stopped at their limit with bytes still in the socket, or decrypted bytes
+    // wait inside OpenSSL: neither raises a new event, so reading goes on from a handler
+    // of its own, after the other connections' events of this turn.
     boost::asio::post(worker_.io(), [this] {
       --pending_handlers_;
       if (closed_) return reap();
@@ -132,7 +164,7 @@ void H2Connection::on_readable() {
     });
   } else {
     --pending_handlers_;
-    arm_read();
+    arm_read(/*drained=*/true);
   }
 }
 
@@ -221,15 +253,17 @@ void H2Connection::flush() {
       write_blocked_ = true;
       write_blocked_since_ = std::chrono::steady_clock::now();
       ++pending_handlers_;
+#if INFERGATE_SOCKET_WAIT
+      // The socket has just refused bytes: room made from here on is a new edge.
+      if (tls_ == nullptr) {
+        write_wait_.start(socket_);
+        return;
+      }
+#endif
       socket_.async_wait(
           boost::asio::ip::tcp::socket::wait_write,
-          with_memory(write_wait_memory_, [this](const boost::system::error_code& ec) {
-            --pending_handlers_;
-            write_blocked_ = false;
-            if (closed_) return reap();
-            if (ec) return close(ec.message());
-            flush();
-          }));
+          with_memory(write_wait_memory_,
+                      [this](const boost::system::error_code& ec) { on_write_wait(this, ec); }));
       return;
     }
   }

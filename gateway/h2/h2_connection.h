@@ -24,6 +24,7 @@
 
 #include "gateway/h2/byte_queue.h"
 #include "gateway/h2/handler_memory.h"
+#include "gateway/h2/socket_wait.h"
 
 namespace infergate::gateway {
 
@@ -114,8 +115,13 @@ class H2Connection {
   static constexpr size_t kMaxOutputBytes = 1 << 20;
 
  private:
-  void arm_read();
+  // Waits for the socket to turn readable. `drained`: the last read found it empty, so
+  // the wait needs no re-registration (SocketWait).
+  void arm_read(bool drained);
   void on_readable();
+  // The waits' completions.
+  static void on_read_wait(void* connection, const boost::system::error_code& ec);
+  static void on_write_wait(void* connection, const boost::system::error_code& ec);
   // Where the next read goes: the rest of the block the last reads filled, or a fresh
   // block when little is left of it.
   std::span<std::uint8_t> receive_space();
@@ -132,7 +138,7 @@ class H2Connection {
   void reap();
 
   Worker& worker_;
-  boost::asio::ip::tcp::socket socket_;
+  DataSocket socket_;
   nghttp2_session* session_ = nullptr;
   OutputBuffer out_;
   // Reads land in pooled blocks, so that DATA payloads can be handed on by reference.
@@ -143,6 +149,10 @@ class H2Connection {
   // The operations of the read-side and write-side socket waits (one of each at a time).
   HandlerMemory read_wait_memory_;
   HandlerMemory write_wait_memory_;
+#if INFERGATE_SOCKET_WAIT
+  SocketWait read_wait_{SocketWait::Kind::kRead, &H2Connection::on_read_wait, this};
+  SocketWait write_wait_{SocketWait::Kind::kWrite, &H2Connection::on_write_wait, this};
+#endif
   std::uint32_t rx_used_ = 0;
   static constexpr std::uint32_t kMinReceiveSpace = 16 * 1024;
   bool started_ = false;

@@ -3,18 +3,37 @@
 // session's DATA frames are put off exactly as a slow peer would make them.
 #include "gateway/h2/h2_connection.h"
 
+#include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <boost/asio/write.hpp>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gateway/worker.h"
+
+namespace {
+std::atomic<int> epoll_ctl_calls{0};
+}  // namespace
+
+// Every epoll_ctl of this test program (asio's reactor is compiled into it) is counted on
+// its way to libc's.
+extern "C" int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept {
+  using Real = int (*)(int, int, int, epoll_event*);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "epoll_ctl"));
+  epoll_ctl_calls.fetch_add(1, std::memory_order_relaxed);
+  return real(epfd, op, fd, event);
+}
 
 namespace infergate::gateway {
 namespace {
@@ -126,10 +145,20 @@ class H2ConnectionTest : public ::testing::Test {
   }
   // A HeldConnection on one end of a loopback pair, on this worker; `peer` gets the other
   // end, non-blocking. The connection deletes itself once closed.
-  HeldConnection* connect(boost::asio::ip::tcp::socket& peer) {
+  // `receive_buffer`, `send_buffer` > 0: the connection's socket's SO_RCVBUF and SO_SNDBUF,
+  // set before it connects.
+  HeldConnection* connect(boost::asio::ip::tcp::socket& peer, int receive_buffer = 0,
+                          int send_buffer = 0) {
     boost::asio::ip::tcp::acceptor acceptor(worker_->io(),
                                             {boost::asio::ip::make_address("127.0.0.1"), 0});
     boost::asio::ip::tcp::socket ours(worker_->io());
+    ours.open(boost::asio::ip::tcp::v4());
+    if (receive_buffer > 0) {
+      ours.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
+    }
+    if (send_buffer > 0) {
+      ours.set_option(boost::asio::socket_base::send_buffer_size(send_buffer));
+    }
     ours.connect(acceptor.local_endpoint());
     peer = acceptor.accept();
     peer.non_blocking(true);
@@ -273,6 +302,102 @@ TEST_F(H2ConnectionTest, AReadFlushesWhatItMarkedAndLeavesNoHandlerBehind) {
 
   a->close("test over");
   b->close("test over");
+  worker_->io().poll();
+}
+
+// asio's async_wait re-registers the socket (epoll_ctl) on every wait. A read that has
+// found the socket empty waits without that: the next bytes are a new edge (SocketWait).
+TEST_F(H2ConnectionTest, ReadWaitsAfterASocketWasReadDryCostNoEpollCtl) {
+  if (!kSocketWaitAvailable) GTEST_SKIP() << "this asio has no SocketWait: async_wait is used";
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  HeldConnection* conn = connect(peer);
+  conn->start();
+  ASSERT_GT(drain(peer), 0u);  // the preface and SETTINGS
+  const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+  const int before = epoll_ctl_calls.load();
+  for (int i = 0; i < 20; ++i) {
+    boost::asio::write(peer, boost::asio::buffer(ping));
+    worker_->io().restart();
+    ASSERT_EQ(worker_->io().run_one_for(std::chrono::seconds(10)), 1u) << "read " << i;
+    EXPECT_EQ(drain(peer), sizeof ping) << "the ack of ping " << i;
+  }
+  EXPECT_EQ(epoll_ctl_calls.load() - before, 0) << "20 reads, each followed by a wait";
+  conn->close("test over");
+  worker_->io().poll();
+}
+
+// A write the socket refused waits for room without re-registering it, except the first
+// time, which adds EPOLLOUT to its registration; every byte still arrives.
+TEST_F(H2ConnectionTest, WriteWaitsCostOneEpollCtlInAll) {
+  if (!kSocketWaitAvailable) GTEST_SKIP() << "this asio has no SocketWait: async_wait is used";
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  // Small buffers both ways, so that the connection's writes block many times.
+  HeldConnection* conn = connect(peer, 0, 32 * 1024);
+  peer.set_option(boost::asio::socket_base::receive_buffer_size(32 * 1024));
+  constexpr size_t kBody = 4 << 20;
+  const std::int32_t id = conn->open(kBody);
+  const int before = epoll_ctl_calls.load();
+  conn->start();
+  int blocked = 0;  // times the connection's writes were seen refused anew
+  std::chrono::steady_clock::time_point last_blocked{};
+  size_t received = 0;
+  std::vector<std::uint8_t> sink(16 * 1024);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (received < kBody && std::chrono::steady_clock::now() < deadline) {
+    if (conn->write_blocked() && conn->write_blocked_since() != last_blocked) {
+      ++blocked;
+      last_blocked = conn->write_blocked_since();
+    }
+    boost::system::error_code ec;
+    received += peer.read_some(boost::asio::buffer(sink), ec);
+    worker_->io().poll();
+  }
+  EXPECT_GE(received, kBody) << "the body arrived";
+  EXPECT_EQ(conn->body(id).size(), 0u);
+  EXPECT_GE(blocked, 10) << "the writes blocked many times";
+  EXPECT_LE(epoll_ctl_calls.load() - before, 2)
+      << "the start's read wait, and the first write wait adding EPOLLOUT";
+  conn->close("test over");
+  worker_->io().poll();
+}
+
+// A read event stops after its round limit even if the socket has more; what is left
+// raises no new edge, so the connection must not wait for one: everything is still read.
+TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  // Room for all of it in the connection's socket at once (the kernel's cap allowing).
+  HeldConnection* conn = connect(peer, 4 << 20);
+  peer.set_option(boost::asio::socket_base::send_buffer_size(4 << 20));
+  conn->start();
+  ASSERT_GT(drain(peer), 0u);
+  // 1 MiB of frames of an unknown type (nghttp2 ignores them), then a PING: more than one
+  // read event takes (8 reads of up to 64 KiB), all in the connection's socket before it
+  // reads, and nothing more comes after them.
+  std::vector<std::uint8_t> blob;
+  for (int i = 0; i < 64; ++i) {
+    const std::uint8_t header[] = {0x00, 0x40, 0x00, 0xf0, 0, 0, 0, 0, 0};  // 16 KiB, type 0xf0
+    blob.insert(blob.end(), header, header + sizeof header);
+    blob.resize(blob.size() + 16 * 1024, 0x11);
+  }
+  const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+  blob.insert(blob.end(), ping, ping + sizeof ping);
+  size_t sent = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (sent < blob.size() && std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    sent += peer.write_some(boost::asio::buffer(blob.data() + sent, blob.size() - sent), ec);
+    if (ec && ec != boost::asio::error::would_block) FAIL() << ec.message();
+    if (ec) std::this_thread::yield();  // the kernel is still moving bytes: poll again
+  }
+  ASSERT_EQ(sent, blob.size());
+  size_t acked = 0;
+  while (acked < sizeof ping && std::chrono::steady_clock::now() < deadline) {
+    worker_->io().restart();
+    worker_->io().run_one_for(std::chrono::milliseconds(50));
+    acked += drain(peer);
+  }
+  EXPECT_EQ(acked, sizeof ping) << "the PING after the first event's 512 KiB was answered";
+  conn->close("test over");
   worker_->io().poll();
 }
 
