@@ -67,8 +67,10 @@ double state_is(Gateway& gw, const std::string& backend, const std::string& stat
 }
 
 TEST(Routing, TheFastBackendServesMostWhenOneIsTenTimesSlower) {
-  Sim fast("fast", {"--model", "identity:latency=2ms,instances=4"});
-  Sim slow("slow", {"--model", "identity:latency=20ms,instances=4"});
+  // 400 and 40 requests/s at most: the slow one's share stays small even when the machine
+  // (a sanitizer build on 2 shared cores) cannot drive the fast one to its limit.
+  Sim fast("fast", {"--model", "identity:latency=10ms,instances=4"});
+  Sim slow("slow", {"--model", "identity:latency=100ms,instances=4"});
   Gateway gw({{"fast", fast.address()}, {"slow", slow.address()}});
   LoadResult r = run_load(gw.port(), 32, 25);
   EXPECT_TRUE(r.failures.empty()) << r.first_error;
@@ -254,7 +256,9 @@ TEST(Routing, AllBackendsDownGivesUnavailableFast) {
   const auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "infergate: no healthy backend has model 'identity' ready");
-  EXPECT_LT(took, 100ms);
+  // Answered at once: not after a connect (2 s) or a queue timeout (30 s). The bound
+  // leaves room for a loaded machine (a sanitizer build on 2 shared cores).
+  EXPECT_LT(took, 1s);
 }
 
 TEST(Routing, AHangingBackendIsTakenOutAndAvoided) {
