@@ -90,7 +90,8 @@ void H2Connection::on_readable() {
   // what was read is forwarded before the next event, while it is still in the cache.
   const int rounds = tls_ != nullptr ? 64 : 8;
   const Worker::ReadScope scope(worker_);
-  // True once a read has found the socket empty: then a new edge reports what comes next.
+  // True once a read has found the socket empty (EAGAIN): then a new edge reports what
+  // comes next.
   bool drained = false;
   for (int round = 0; round < rounds; ++round) {
     const std::span<std::uint8_t> buf = receive_space();
@@ -114,11 +115,9 @@ void H2Connection::on_readable() {
       flush();
       return close(std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(rv)));
     }
-    // A short read on TCP has emptied the receive queue.
-    if (tls_ == nullptr && static_cast<size_t>(n) < buf.size()) {
-      drained = true;
-      break;
-    }
+    // A short read has not emptied the socket for certain: an end of stream or a reset
+    // that came with the bytes waits behind them and raises no new edge. The next read
+    // says which (EAGAIN, the end, or the error).
   }
   // Many clients: what this read caused waits, with this connection's own frames, for the
   // flush after every connection readable in this turn has been read, so that their

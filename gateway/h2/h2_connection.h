@@ -146,7 +146,9 @@ class H2Connection {
   // next reads fill it on); otherwise it goes back to the pool when a read event ends
   // or at the next tick, so an idle connection holds none for long.
   BlockRef rx_block_;
-  // The operations of the read-side and write-side socket waits (one of each at a time).
+  // The operations of the read-side and write-side async_waits (one of each at a time):
+  // the first read wait, TLS's write waits (and a TLS read's that must write first), and
+  // every wait where SocketWait is not built.
   HandlerMemory read_wait_memory_;
   HandlerMemory write_wait_memory_;
 #if INFERGATE_SOCKET_WAIT

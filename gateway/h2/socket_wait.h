@@ -19,7 +19,7 @@
 #include <boost/version.hpp>
 
 #if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL) && \
-    !defined(BOOST_ASIO_ENABLE_HANDLER_TRACKING) && !defined(BOOST_ASIO_DISABLE_EPOLL)
+    !defined(BOOST_ASIO_ENABLE_HANDLER_TRACKING)
 #define INFERGATE_SOCKET_WAIT 1
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
@@ -61,15 +61,21 @@ class SocketWait final : public boost::asio::detail::reactor_op {
   SocketWait& operator=(const SocketWait&) = delete;
 
   // Waits for the next readiness edge on `socket`. Only correct after a read that found
-  // the socket empty (EAGAIN, or fewer bytes than asked for) or a write it refused: a
-  // readiness that is already there raises no new edge.
+  // the socket empty (EAGAIN: a short read is not enough, an end of stream or a reset may
+  // wait behind its bytes) or a write it refused: a readiness that is already there
+  // raises no new edge. The callback gets success when the edge comes, operation_aborted
+  // when the socket is closed first, and asio's error when it could not queue the wait
+  // (bad_descriptor: the socket is not open).
+  //
+  // Only for an io_context run by one thread (a worker's, io_context{1}): between the
+  // wait being queued and starting_ going false, another thread's event would be taken
+  // for the speculative try and lost.
   void start(DataSocket& socket) {
     if (reactor_ == nullptr) {
       reactor_ = &boost::asio::use_service<boost::asio::detail::reactor>(
           boost::asio::query(socket.get_executor(), boost::asio::execution::context));
     }
     ec_ = boost::system::error_code();
-    bytes_transferred_ = 0;
     // asio first tries an operation at once, unless the socket has reported end of
     // stream: this wait says "not yet" to that try and "ready" to every later call,
     // which only an event makes.
