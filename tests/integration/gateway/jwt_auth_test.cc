@@ -138,11 +138,13 @@ TEST(JwtAuth, RememberedTokensLastNoLongerThanTheTokenOrItsKeys) {
     inference::ModelInferResponse r;
     return stub->ModelInfer(&c, identity_request(64, 1), &r);
   };
-  const std::string brief = issuer.token({.sub = "brief", .lifetime_seconds = 2});
+  // exp is whole seconds: a lifetime of 3 leaves the two calls at least 2 s (a loaded
+  // sanitizer run's first calls can take a good part of one).
+  const std::string brief = issuer.token({.sub = "brief", .lifetime_seconds = 3});
   ASSERT_TRUE(call(brief).ok());
   ASSERT_TRUE(call(brief).ok());
   grpc::Status late;
-  EXPECT_TRUE(wait_until([&] { return !(late = call(brief)).ok(); }, 6s));
+  EXPECT_TRUE(wait_until([&] { return !(late = call(brief)).ok(); }, 8s));
   EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_NE(late.error_message().find("expired"), std::string::npos) << late.error_message();
 
