@@ -153,9 +153,10 @@ void H2Connection::on_readable() {
                          on_readable();
                        }));
   } else if (!drained || (tls_ != nullptr && SSL_pending(tls_) > 0)) {
-    // The reads stopped at their limit with bytes still in the socket, or decrypted bytes
-    // wait inside OpenSSL: neither raises a new event, so reading goes on from a handler
-    // of its own, after the other connections' events of this turn.
+    // The reads stopped at their limit (the socket may still hold bytes, an end of stream
+    // or a reset), or decrypted bytes wait inside OpenSSL: neither raises a new event, so
+    // reading goes on from a handler of its own, after the other connections' events of
+    // this turn.
     boost::asio::post(worker_.io(), [this] {
       --pending_handlers_;
       if (closed_) return reap();

@@ -356,10 +356,10 @@ TEST_F(H2ConnectionTest, APeerThatClosesRightAfterItsLastBytesIsSeenToGo) {
     HeldConnection* conn = connect(peer);
     std::string reason;
     conn->on_close = [&reason](std::string why) { reason = std::move(why); };
-    conn->start();
+    conn->start();  // writes the preface and SETTINGS, and waits for the peer's bytes
     worker_->io().restart();
-    worker_->io().poll();  // the start's read finds the socket empty and waits
-    ASSERT_GT(drain(peer), 0u);
+    worker_->io().poll();
+    EXPECT_GT(drain(peer), 0u);
     // A frame the connection answers nothing to (an unknown type: an answer would meet
     // the closed socket, and the peer's RST would be a new edge) and the end of the
     // connection, both in the socket before the connection reads again.
@@ -367,12 +367,14 @@ TEST_F(H2ConnectionTest, APeerThatClosesRightAfterItsLastBytesIsSeenToGo) {
     boost::asio::write(peer, boost::asio::buffer(unknown));
     if (reset) peer.set_option(boost::asio::socket_base::linger(true, 0));
     peer.close();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    // Seen at once when right; the deadline only bounds a failure.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (reason.empty() && std::chrono::steady_clock::now() < deadline) {
       worker_->io().restart();
       worker_->io().run_one_for(std::chrono::milliseconds(20));
     }
-    EXPECT_FALSE(reason.empty()) << "the connection did not see its peer go in 2 s";
+    EXPECT_NE(reason.find(reset ? "Connection reset" : "peer closed"), std::string::npos)
+        << "the connection did not see its peer go in 10 s (closed for: '" << reason << "')";
     if (reason.empty()) conn->close("test over");
     worker_->io().restart();
     worker_->io().poll();
@@ -407,7 +409,9 @@ TEST_F(H2ConnectionTest, WriteWaitsCostOneEpollCtlInAll) {
     received += peer.read_some(boost::asio::buffer(sink), ec);
     worker_->io().poll();
   }
-  EXPECT_GE(received, kBody) << "the body arrived";
+  received += drain(peer);
+  // At least the body and its DATA frames' headers (frames of 16 KiB at most).
+  EXPECT_GE(received, kBody + 9 * (kBody / (16 * 1024))) << "the body arrived";
   EXPECT_EQ(conn->body(id).size(), 0u);
   EXPECT_GE(blocked, 10) << "the writes blocked many times";
   EXPECT_LE(epoll_ctl_calls.load() - before, 2)
@@ -436,9 +440,9 @@ TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
   if (static_cast<size_t>(receive_buffer_) < 2 * blob.size()) {
     conn->close("test over");
     worker_->io().poll();
-    GTEST_SKIP() << "a receive buffer of " << receive_buffer_
-                 << " bytes (net.core.rmem_max, and no root to go past it) cannot hold "
-                 << blob.size() << " bytes";
+    GTEST_SKIP() << "the kernel granted a receive buffer of " << receive_buffer_ / 2
+                 << " bytes (net.core.rmem_max, and no CAP_NET_ADMIN for SO_RCVBUFFORCE):"
+                 << " it cannot hold " << blob.size() << " bytes";
   }
   conn->start();
   ASSERT_GT(drain(peer), 0u);
