@@ -561,7 +561,10 @@ class Hostile(unittest.TestCase):
             self.expect(c.goaway_code == S.NO_ERROR and c.closed,
                         "expected GOAWAY(NO_ERROR) and a close after 1 s idle, got goaway=%s "
                         "closed=%s" % (S.h2_error_name(c.goaway_code), c.closed))
-            self.expect(not c.closed or 0.8 <= scene.close_s <= 3.0,
+            # Counted from when the client saw its call end, which is after the gateway
+            # closed the stream (its idle timer's start) by however long a loaded machine
+            # took to deliver and parse the answer.
+            self.expect(not c.closed or 0.5 <= scene.close_s <= 3.0,
                         "expected the close about 1 s after the last stream, got %.2f s" %
                         scene.close_s)
             c.close()

@@ -110,7 +110,9 @@ TEST(Lifecycle, ResetInTheMiddleOfALargeUploadLeavesNothingBehind) {
 }
 
 TEST(Lifecycle, SigtermDrainsInFlightRequestsThenExitsZero) {
-  Sim sim("sim-a", {"--model", "identity:latency=800ms,instances=16"});
+  // Each request takes long enough that all eight are in flight at once even when a
+  // loaded machine starts them slowly.
+  Sim sim("sim-a", {"--model", "identity:latency=2s,instances=16"});
   Gateway gw({{"sim-a", sim.address()}}, "drain_timeout: 20s\n");
   auto stub = make_stub(gw.port());
   std::vector<std::unique_ptr<AsyncInfer>> calls;
@@ -136,7 +138,7 @@ TEST(Lifecycle, SigtermDrainsInFlightRequestsThenExitsZero) {
 }
 
 TEST(Lifecycle, UpstreamPoolOpensConnectionsPastTheStreamLimit) {
-  Sim sim("sim-a", {"--model", "identity:latency=500ms,instances=16"});
+  Sim sim("sim-a", {"--model", "identity:latency=1500ms,instances=16"});  // all 8 at once
   Gateway gw({{"sim-a", sim.address()}}, "upstream:\n  streams_per_connection: 2\n",
              /*workers=*/1);
   auto stub = make_stub(gw.port());

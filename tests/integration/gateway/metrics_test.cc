@@ -104,7 +104,9 @@ TEST(Metrics, ValuesMoveWithTrafficAndPromtoolAcceptsThem) {
 // a backend, and how long each waited. One backend that takes one request at a time and
 // three requests at once: one in flight, two waiting, then all three counted as waited.
 TEST(Metrics, PerModelWaitingInFlightAndQueueWaitForAnAutoscaler) {
-  Sim sim("sim-a", {"--model", "identity:latency=600ms"});
+  // Long enough that the three are seen together (one in flight, two waiting) even when
+  // a loaded machine starts them slowly.
+  Sim sim("sim-a", {"--model", "identity:latency=1500ms"});
   Gateway gw(Gateway::WithKeys{}, {{"sim-a", sim.address(), {"max_inflight: 1"}}}, "");
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
