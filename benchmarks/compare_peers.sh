@@ -790,19 +790,29 @@ def size_title(label, rows):
     over = f" over {conns.removesuffix('conn')} connections" if conns else ""
     return f"{size} requests{over}, concurrency {conc} (c1 = concurrency 1)"
 
+def cores_note(host, pinned, shared):
+    """How the run placed its processes: `pinned (the placement)` or `shared`."""
+    return f"{pinned} ({host['pin']})" if host.get("pin") else shared
+
+n = host.get("threads", "2")  # every proxy's workers or threads
+
+def peer_versions(host, settings):
+    """`name version (setting)` for nginx, HAProxy, nghttpx and Caddy; `settings` says how
+    each one's worker count is written, with {n} for the count."""
+    names = [("nginx", "nginx"), ("HAProxy", "haproxy"), ("nghttpx", "nghttpx"), ("Caddy", "caddy")]
+    return ", ".join(f"{name} {host.get(key, 'n/a')} ({setting.format(n=n)})"
+                     for (name, key), setting in zip(names, settings))
+
 if a.markdown:
     tls_note = " over TLS" if host.get("tls") == "1" else ""
     print(f"### infergate vs nginx vs HAProxy vs nghttpx vs Caddy{tls_note}\n")
     print(f"- date: {host['date']}, commit {host['commit']}, infergate {host['infergate'] or 'n/a'}")
-    sharing = (f"pinned with taskset ({host['pin']})" if host.get("pin")
-               else "shared by the sims, the proxy and the bench")
+    sharing = cores_note(host, "pinned with taskset", "shared by the sims, the proxy and the bench")
     print(f"- kernel {host['kernel']}, CPU {host['cpu']}, {host['cores']} cores {sharing} "
           f"(all on 127.0.0.1); load average before the run {host['loadavg_at_start']}")
-    n = host.get("threads", "2")
-    print(f"- nginx {host['nginx']} (worker_processes {n}), HAProxy {host['haproxy']} (nbthread {n}), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} (--workers {n}), Caddy {host.get('caddy', 'n/a')} "
-          f"(GOMAXPROCS {n}), infergate workers: {n}; {host['sims']}; peer configs: benchmarks/peers/ (buffers sized "
-          f"per payload, proxies restarted per size)")
+    peers = peer_versions(host, ["worker_processes {n}", "nbthread {n}", "--workers {n}", "GOMAXPROCS {n}"])
+    print(f"- {peers}, infergate workers: {n}; {host['sims']}; peer configs: benchmarks/peers/ "
+          f"(buffers sized per payload, proxies restarted per size)")
     print(f"- bench: {host['connections']} connections, window {host['window']} x {host['max_trials']} "
           f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
           f"processes / completed requests; ratios vs best peer: infergate / the best of nginx, "
@@ -819,14 +829,11 @@ if a.markdown:
         for r in table_rows(results[size]):
             print("| " + " | ".join(c.replace("|", "/") for c in r) + " |")
 else:
-    sharing = (f"pinned ({host['pin']})" if host.get("pin")
-               else "sims, proxy and bench share these cores")
+    sharing = cores_note(host, "pinned", "sims, proxy and bench share these cores")
     print(f"# {host['date']}  {host['cores']} cores ({host['cpu']}), kernel {host['kernel']}; "
           f"{sharing}; load average before: {host['loadavg_at_start']}")
-    n = host.get("threads", "2")
-    print(f"# nginx {host['nginx']} ({n} workers), HAProxy {host['haproxy']} ({n} threads), "
-          f"nghttpx {host.get('nghttpx', 'n/a')} ({n} workers), Caddy {host.get('caddy', 'n/a')} "
-          f"(GOMAXPROCS {n}), TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
+    peers = peer_versions(host, ["{n} workers", "{n} threads", "{n} workers", "GOMAXPROCS {n}"])
+    print(f"# {peers}, TLS {'on' if host.get('tls') == '1' else 'off'}, infergate "
           f"{host['infergate'] or 'n/a'} ({n} workers); {host['sims']}; {host['connections']} connections")
     for size in a.sizes.split(","):
         if size not in results:
