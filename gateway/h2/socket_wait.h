@@ -5,8 +5,10 @@
 // readiness that came before the wait is reported again. A connection that has just read
 // its socket dry, or whose write has just been refused, does not need that: asio
 // registers every socket edge-triggered, so bytes (or room) that come from here on raise
-// a fresh event. On the data plane that re-registration was one epoll_ctl per socket
-// wait: a quarter of the gateway's syscalls per request at concurrency 1.
+// a fresh event. A read wait must come after a read that returned EAGAIN (a short read
+// is not enough), so on the read side the epoll_ctl mostly becomes that read (asio's reads
+// pay the same); write waits save it outright: about 4 syscalls of 57 per 1 MiB request
+// through the gateway (benchmarks/RESULTS.md, ninth session).
 //
 // SocketWait queues a wait operation on the io_context's reactor the way asio's own reads
 // do (no re-registration; a write wait adds EPOLLOUT to the registration the first time,
