@@ -794,14 +794,15 @@ def cores_note(host, pinned, shared):
     """How the run placed its processes: `pinned (the placement)` or `shared`."""
     return f"{pinned} ({host['pin']})" if host.get("pin") else shared
 
-n = host.get("threads", "2")  # every proxy's workers or threads
-
 def peer_versions(host, settings):
     """`name version (setting)` for nginx, HAProxy, nghttpx and Caddy; `settings` says how
     each one's worker count is written, with {n} for the count."""
     names = [("nginx", "nginx"), ("HAProxy", "haproxy"), ("nghttpx", "nghttpx"), ("Caddy", "caddy")]
-    return ", ".join(f"{name} {host.get(key, 'n/a')} ({setting.format(n=n)})"
+    count = host.get("threads", "2")
+    return ", ".join(f"{name} {host.get(key, 'n/a')} ({setting.format(n=count)})"
                      for (name, key), setting in zip(names, settings))
+
+n = host.get("threads", "2")  # every proxy's workers or threads, infergate's included
 
 if a.markdown:
     tls_note = " over TLS" if host.get("tls") == "1" else ""

@@ -168,8 +168,8 @@ class H2ConnectionTest : public ::testing::Test {
   }
 
   // Sets a socket buffer to `bytes`: past net.core.[rw]mem_max where the process may
-  // (SO_*BUFFORCE, root), else as far as that cap allows. Returns what the kernel reports
-  // (twice the bytes it granted: its own overhead is counted in).
+  // (SO_*BUFFORCE, with CAP_NET_ADMIN), else as far as that cap allows. Returns what the kernel
+  // reports (twice the bytes it granted: its own overhead is counted in).
   static int set_buffer(boost::asio::ip::tcp::socket& socket, int force_option, int option,
                         int bytes) {
     const int fd = socket.native_handle();
