@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# ab_connections.sh: two infergate builds side by side, 1 KB ModelInfer at a fixed
-# concurrency spread over a number of client connections (issue 14's connections axis).
+# ab_connections.sh: two infergate builds side by side, ModelInfer (1 KB unless AB_BYTES
+# says another size) at a fixed concurrency spread over a number of client connections (issue 14's connections axis).
 # Two infergate-sim backends and both gateways (2 workers each) run on 127.0.0.1 with ports
 # the OS picks; each round measures A then B for every connection count, so that this
 # machine's drift falls on both alike. Prints each run's rate and the gateway's CPU
@@ -13,6 +13,8 @@
 # gateway's syscalls per request during each run (perf's syscall tracepoints; requests
 # counted by the gateway's infergate_requests_total): all, epoll_ctl, read and writev;
 # the tracing then adds to the CPU column, so compare such runs only with each other.
+# AB_BYTES=1MiB (any size infergate-bench's --bytes takes) sends a dense random tensor of
+# that size instead of the 1 KB preset.
 # The bench opens at most 1,000 connections per target.
 set -euo pipefail
 
@@ -23,6 +25,8 @@ CONNECTIONS=${2:-4 1000}
 CONCURRENCY=${3:-1000}
 WINDOW=${4:-2s}
 A=${AB_A:-$BUILD_DIR/gateway/infergate}
+PAYLOAD=(--preset 1kb)
+[[ -n ${AB_BYTES:-} ]] && PAYLOAD=(--preset random --bytes "$AB_BYTES")
 B=${AB_B:-$BUILD_DIR/gateway/infergate}
 # shellcheck source=benchmarks/lib/one_gateway.sh
 source "$ROOT/benchmarks/lib/one_gateway.sh"
@@ -41,7 +45,7 @@ for side in A B; do
 done
 
 echo "# $(date -u +%FT%TZ) $(git -C "$ROOT" rev-parse --short HEAD) $(nproc) cores," \
-  "load average $(cut -d' ' -f1-3 /proc/loadavg); A=$A B=$B; 1 KB, c=$CONCURRENCY, windows of $WINDOW"
+  "load average $(cut -d' ' -f1-3 /proc/loadavg); A=$A B=$B; ${AB_BYTES:-1 KB}, c=$CONCURRENCY, windows of $WINDOW"
 # requests SIDE: the requests that gateway has answered so far.
 requests() {
   curl -s "http://${ADMIN[$1]}/metrics" |
@@ -65,7 +69,7 @@ for round in $(seq 1 "$ROUNDS"); do
         perf_pid=$!
         sleep 0.2  # attached before the run starts
       fi
-      measure "${URL[$side]}" "$CONCURRENCY" "$WINDOW" --preset 1kb \
+      measure "${URL[$side]}" "$CONCURRENCY" "$WINDOW" "${PAYLOAD[@]}" \
         --connections "$conns"
       printf '%-6s %-12s %-5s %12s %16s' "$round" "$conns" "$side" "$RATE" "$US_PER_REQUEST"
       if [[ ${AB_SYSCALLS:-0} == 1 ]]; then

@@ -16,7 +16,9 @@
 
 #include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
+#include <sys/uio.h>
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <string>
@@ -128,7 +130,14 @@ class H2Connection {
   // Reads what the socket (or OpenSSL) has into `buf`: bytes read, 0 when it has nothing
   // now, or -1 when the connection is over (closed, with a reason).
   ssize_t read_some(std::span<std::uint8_t> buf);
+  // The same for plain TCP, into `buf` and then `extra` fresh blocks (rx_extra_) in one
+  // readv: for a socket that the last read found fuller than its space.
+  ssize_t read_wide(std::span<std::uint8_t> buf, size_t extra);
+  ssize_t read_plain(const iovec* iov, int count);
   ssize_t read_tls(std::span<std::uint8_t> buf);
+  // Hands the `n` bytes just read into rx_block_ after rx_used_ to nghttp2. False when
+  // that closed the connection.
+  bool receive(size_t n);
   bool write_tls(std::string* error);
   void flush();
   bool fill_output();
@@ -146,6 +155,10 @@ class H2Connection {
   // next reads fill it on); otherwise it goes back to the pool when a read event ends
   // or at the next tick, so an idle connection holds none for long.
   BlockRef rx_block_;
+  // The blocks a wide read filled on after rx_block_, in order: each becomes rx_block_
+  // as nghttp2 reads it; what the read did not reach goes back to the pool at once.
+  static constexpr size_t kMaxExtraReadBlocks = 3;
+  std::array<BlockRef, kMaxExtraReadBlocks> rx_extra_;
   // The operations of the read-side and write-side async_waits (one of each at a time):
   // the first read wait, TLS's write waits (and a TLS read's that must write first), and
   // every wait where SocketWait is not built.

@@ -6,7 +6,9 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/write.hpp>
 
@@ -25,6 +27,9 @@
 
 namespace {
 std::atomic<int> epoll_ctl_calls{0};
+// The socket whose reads are counted (-1: none), and the read/readv calls made on it.
+std::atomic<int> counted_fd{-1};
+std::atomic<int> counted_reads{0};
 }  // namespace
 
 // Every epoll_ctl of this test program (asio's reactor is compiled into it) is counted on
@@ -34,6 +39,21 @@ extern "C" int epoll_ctl(int epfd, int op, int fd, epoll_event* event) noexcept 
   static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "epoll_ctl"));
   epoll_ctl_calls.fetch_add(1, std::memory_order_relaxed);
   return real(epfd, op, fd, event);
+}
+
+// Every read and readv of this test program is passed on to libc's; those on counted_fd
+// are counted.
+extern "C" ssize_t read(int fd, void* buf, size_t count) {
+  using Real = ssize_t (*)(int, void*, size_t);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "read"));
+  if (fd == counted_fd.load(std::memory_order_relaxed)) counted_reads.fetch_add(1);
+  return real(fd, buf, count);
+}
+extern "C" ssize_t readv(int fd, const iovec* iov, int count) {
+  using Real = ssize_t (*)(int, const iovec*, int);
+  static const Real real = reinterpret_cast<Real>(dlsym(RTLD_NEXT, "readv"));
+  if (fd == counted_fd.load(std::memory_order_relaxed)) counted_reads.fetch_add(1);
+  return real(fd, iov, count);
 }
 
 namespace infergate::gateway {
@@ -164,6 +184,7 @@ class H2ConnectionTest : public ::testing::Test {
     ours.connect(acceptor.local_endpoint());
     peer = acceptor.accept();
     peer.non_blocking(true);
+    fd_ = ours.native_handle();
     return new HeldConnection(*worker_, std::move(ours));
   }
 
@@ -187,6 +208,7 @@ class H2ConnectionTest : public ::testing::Test {
   RoutingOptions routing_;
   std::unique_ptr<Worker> worker_;
   int receive_buffer_ = 0;  // the last connect()'s SO_RCVBUF, as the kernel reports it
+  int fd_ = -1;             // the last connect()'s socket on the connection's side
 };
 
 // nghttp2 asks again, with the same length, for a DATA frame it put off with WOULDBLOCK.
@@ -420,12 +442,9 @@ TEST_F(H2ConnectionTest, WriteWaitsCostOneEpollCtlInAll) {
   worker_->io().poll();
 }
 
-// A read event stops after its round limit even if the socket has more; what is left
-// raises no new edge, so the connection must not wait for one: everything is still read.
-TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
-  // 1 MiB of frames of an unknown type (nghttp2 ignores them), then a PING: more than one
-  // read event takes (8 reads of up to 64 KiB), all in the connection's socket before it
-  // reads, and nothing more comes after them.
+// 1 MiB of frames of an unknown type (nghttp2 ignores them), then a PING: more than one
+// read event takes (512 KiB each).
+std::vector<std::uint8_t> ignored_mebibyte_then_ping() {
   std::vector<std::uint8_t> blob;
   for (int i = 0; i < 64; ++i) {
     const std::uint8_t header[] = {0x00, 0x40, 0x00, 0xf0, 0, 0, 0, 0, 0};  // 16 KiB, type 0xf0
@@ -434,6 +453,39 @@ TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
   }
   const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
   blob.insert(blob.end(), ping, ping + sizeof ping);
+  return blob;
+}
+constexpr size_t kPingBytes = 17;
+
+// Writes all of `blob` to `peer` (non-blocking) before `deadline`; false if it could not.
+bool send_all(boost::asio::ip::tcp::socket& peer, const std::vector<std::uint8_t>& blob,
+              std::chrono::steady_clock::time_point deadline) {
+  size_t sent = 0;
+  while (sent < blob.size() && std::chrono::steady_clock::now() < deadline) {
+    boost::system::error_code ec;
+    sent += peer.write_some(boost::asio::buffer(blob.data() + sent, blob.size() - sent), ec);
+    if (ec && ec != boost::asio::error::would_block) return false;
+    if (ec) std::this_thread::yield();  // the kernel is still moving bytes: poll again
+  }
+  return sent == blob.size();
+}
+
+// Runs the worker until the PING's ack comes back (or `deadline`): the bytes the ack.
+size_t run_until_ping_acked(Worker& worker, boost::asio::ip::tcp::socket& peer,
+                            std::chrono::steady_clock::time_point deadline) {
+  size_t acked = 0;
+  while (acked < kPingBytes && std::chrono::steady_clock::now() < deadline) {
+    worker.io().restart();
+    worker.io().run_one_for(std::chrono::milliseconds(50));
+    acked += drain(peer);
+  }
+  return acked;
+}
+
+// A read event stops after its round limit even if the socket has more; what is left
+// raises no new edge, so the connection must not wait for one: everything is still read.
+TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
+  const std::vector<std::uint8_t> blob = ignored_mebibyte_then_ping();
   boost::asio::ip::tcp::socket peer(worker_->io());
   // Room for all of it in the connection's socket at once.
   HeldConnection* conn = connect(peer, 4 << 20);
@@ -446,22 +498,45 @@ TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
   }
   conn->start();
   ASSERT_GT(drain(peer), 0u);
-  size_t sent = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (sent < blob.size() && std::chrono::steady_clock::now() < deadline) {
-    boost::system::error_code ec;
-    sent += peer.write_some(boost::asio::buffer(blob.data() + sent, blob.size() - sent), ec);
-    if (ec && ec != boost::asio::error::would_block) FAIL() << ec.message();
-    if (ec) std::this_thread::yield();  // the kernel is still moving bytes: poll again
+  ASSERT_TRUE(send_all(peer, blob, deadline));
+  EXPECT_EQ(run_until_ping_acked(*worker_, peer, deadline), kPingBytes)
+      << "the PING after the first event's 512 KiB was answered";
+  conn->close("test over");
+  worker_->io().poll();
+}
+
+// A read that fills all the space it was given says the socket holds more: the next
+// reads take several blocks each. 1 MiB waiting in the socket is read in 8 calls (two
+// events of read, 4-block readv, 3-block readv; then the rest and the EAGAIN), not in
+// the 18 that reads of one block at a time need.
+TEST_F(H2ConnectionTest, ASocketHoldingMoreThanABlockIsReadSeveralBlocksAtATime) {
+  const std::vector<std::uint8_t> blob = ignored_mebibyte_then_ping();
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  HeldConnection* conn = connect(peer, 4 << 20);
+  if (static_cast<size_t>(receive_buffer_) < 2 * blob.size()) {
+    conn->close("test over");
+    worker_->io().poll();
+    GTEST_SKIP() << "the kernel granted a receive buffer of " << receive_buffer_ / 2
+                 << " bytes: it cannot hold " << blob.size() << " bytes";
   }
-  ASSERT_EQ(sent, blob.size());
-  size_t acked = 0;
-  while (acked < sizeof ping && std::chrono::steady_clock::now() < deadline) {
-    worker_->io().restart();
-    worker_->io().run_one_for(std::chrono::milliseconds(50));
-    acked += drain(peer);
+  conn->start();
+  ASSERT_GT(drain(peer), 0u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  ASSERT_TRUE(send_all(peer, blob, deadline));
+  // All of it in the connection's socket before it reads, so no read comes up short.
+  int queued = 0;
+  while (static_cast<size_t>(queued) < blob.size() && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(ioctl(fd_, FIONREAD, &queued), 0) << std::strerror(errno);
+    std::this_thread::yield();
   }
-  EXPECT_EQ(acked, sizeof ping) << "the PING after the first event's 512 KiB was answered";
+  ASSERT_EQ(static_cast<size_t>(queued), blob.size());
+  counted_reads = 0;
+  counted_fd = fd_;
+  const size_t acked = run_until_ping_acked(*worker_, peer, deadline);
+  counted_fd = -1;
+  EXPECT_EQ(acked, kPingBytes);
+  EXPECT_EQ(counted_reads.load(), 8) << "read and readv calls for " << blob.size() << " bytes";
   conn->close("test over");
   worker_->io().poll();
 }
