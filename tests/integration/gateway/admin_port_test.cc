@@ -161,8 +161,10 @@ TEST(AdminPort, AdminTlsServesHttpsOnly) {
 // port), for probes that cannot speak gRPC over TLS.
 TEST(AdminPort, ReadyzFollowsTheFleetsHealth) {
   auto sim = std::make_unique<Sim>("sim-a");
+  // Two probes in a row must fail: one that is late on a loaded runner does not make the
+  // first answer 503; a stopped backend refuses both at once.
   Gateway gw({{"sim-a", sim->address()}},
-             "health:\n  interval: 100ms\n  timeout: 100ms\n  unhealthy_threshold: 1\n");
+             "health:\n  interval: 200ms\n  timeout: 200ms\n  unhealthy_threshold: 2\n");
   int status = 0;
   EXPECT_EQ(http_get(gw.admin_port(), "/readyz", &status), "ready: 1 healthy backend\n");
   EXPECT_EQ(status, 200);
