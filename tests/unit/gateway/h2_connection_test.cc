@@ -482,63 +482,59 @@ size_t run_until_ping_acked(Worker& worker, boost::asio::ip::tcp::socket& peer,
   return acked;
 }
 
+// Tests that begin with 1 MiB and a PING written to a started connection, all of it in
+// the connection's socket before it reads (skipped where the kernel will not grant that
+// room: net.core.rmem_max, and no CAP_NET_ADMIN for SO_RCVBUFFORCE).
+class H2ConnectionFullSocketTest : public H2ConnectionTest {
+ protected:
+  void SetUp() override {
+    conn_ = connect(peer_, 4 << 20);
+    if (static_cast<size_t>(receive_buffer_) < 2 * blob_.size()) {
+      GTEST_SKIP() << "the kernel granted a receive buffer of " << receive_buffer_ / 2
+                   << " bytes: it cannot hold " << blob_.size() << " bytes";
+    }
+    conn_->start();
+    ASSERT_GT(drain(peer_), 0u) << "the preface and SETTINGS";
+    ASSERT_TRUE(send_all(peer_, blob_, deadline_));
+  }
+  void TearDown() override {
+    conn_->close("test over");
+    worker_->io().poll();
+  }
+
+  const std::vector<std::uint8_t> blob_ = ignored_mebibyte_then_ping();
+  const std::chrono::steady_clock::time_point deadline_ =
+      std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  boost::asio::ip::tcp::socket peer_{worker_->io()};
+  HeldConnection* conn_ = nullptr;
+};
+
 // A read event stops after its round limit even if the socket has more; what is left
 // raises no new edge, so the connection must not wait for one: everything is still read.
-TEST_F(H2ConnectionTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
-  const std::vector<std::uint8_t> blob = ignored_mebibyte_then_ping();
-  boost::asio::ip::tcp::socket peer(worker_->io());
-  // Room for all of it in the connection's socket at once.
-  HeldConnection* conn = connect(peer, 4 << 20);
-  if (static_cast<size_t>(receive_buffer_) < 2 * blob.size()) {
-    conn->close("test over");
-    worker_->io().poll();
-    GTEST_SKIP() << "the kernel granted a receive buffer of " << receive_buffer_ / 2
-                 << " bytes (net.core.rmem_max, and no CAP_NET_ADMIN for SO_RCVBUFFORCE):"
-                 << " it cannot hold " << blob.size() << " bytes";
-  }
-  conn->start();
-  ASSERT_GT(drain(peer), 0u);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  ASSERT_TRUE(send_all(peer, blob, deadline));
-  EXPECT_EQ(run_until_ping_acked(*worker_, peer, deadline), kPingBytes)
+TEST_F(H2ConnectionFullSocketTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutNewOnes) {
+  EXPECT_EQ(run_until_ping_acked(*worker_, peer_, deadline_), kPingBytes)
       << "the PING after the first event's 512 KiB was answered";
-  conn->close("test over");
-  worker_->io().poll();
 }
 
 // A read that fills all the space it was given says the socket holds more: the next
 // reads take several blocks each. 1 MiB waiting in the socket is read in 8 calls (two
 // events of read, 4-block readv, 3-block readv; then the rest and the EAGAIN), not in
 // the 18 that reads of one block at a time need.
-TEST_F(H2ConnectionTest, ASocketHoldingMoreThanABlockIsReadSeveralBlocksAtATime) {
-  const std::vector<std::uint8_t> blob = ignored_mebibyte_then_ping();
-  boost::asio::ip::tcp::socket peer(worker_->io());
-  HeldConnection* conn = connect(peer, 4 << 20);
-  if (static_cast<size_t>(receive_buffer_) < 2 * blob.size()) {
-    conn->close("test over");
-    worker_->io().poll();
-    GTEST_SKIP() << "the kernel granted a receive buffer of " << receive_buffer_ / 2
-                 << " bytes: it cannot hold " << blob.size() << " bytes";
-  }
-  conn->start();
-  ASSERT_GT(drain(peer), 0u);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  ASSERT_TRUE(send_all(peer, blob, deadline));
+TEST_F(H2ConnectionFullSocketTest, ASocketHoldingMoreThanABlockIsReadSeveralBlocksAtATime) {
   // All of it in the connection's socket before it reads, so no read comes up short.
   int queued = 0;
-  while (static_cast<size_t>(queued) < blob.size() && std::chrono::steady_clock::now() < deadline) {
+  while (static_cast<size_t>(queued) < blob_.size() &&
+         std::chrono::steady_clock::now() < deadline_) {
     ASSERT_EQ(ioctl(fd_, FIONREAD, &queued), 0) << std::strerror(errno);
     std::this_thread::yield();
   }
-  ASSERT_EQ(static_cast<size_t>(queued), blob.size());
+  ASSERT_EQ(static_cast<size_t>(queued), blob_.size());
   counted_reads = 0;
   counted_fd = fd_;
-  const size_t acked = run_until_ping_acked(*worker_, peer, deadline);
+  const size_t acked = run_until_ping_acked(*worker_, peer_, deadline_);
   counted_fd = -1;
   EXPECT_EQ(acked, kPingBytes);
-  EXPECT_EQ(counted_reads.load(), 8) << "read and readv calls for " << blob.size() << " bytes";
-  conn->close("test over");
-  worker_->io().poll();
+  EXPECT_EQ(counted_reads.load(), 8) << "read and readv calls for " << blob_.size() << " bytes";
 }
 
 }  // namespace
