@@ -86,7 +86,7 @@ const BlockRef* H2Connection::received_block(const std::uint8_t* data, size_t le
 
 void H2Connection::on_readable() {
   // Bounded so one busy connection cannot starve the others on this worker: up to 512 KiB
-  // (8 blocks; TLS reads one record, at most 16 KiB, at a time: 64 of them), and what was
+  // (8 blocks; TLS reads one record of up to 16 KiB at a time, 64 of them), and what was
   // read is forwarded before the next event, while it is still in the cache. A read that
   // fills all its space says the socket holds more: the next one takes up to four blocks
   // in one readv (a large message costs a quarter of the reads).
@@ -104,17 +104,21 @@ void H2Connection::on_readable() {
     const ssize_t n = extra > 0 ? read_wide(buf, extra) : read_some(buf);
     blocks_left -= 1 + static_cast<int>(extra);
     if (n < 0 || closed_) return;
-    if (n == 0) {
-      for (BlockRef& unused : rx_extra_) unused.reset();
+    const auto got = static_cast<size_t>(n);
+    // The blocks the read did not reach go back before its bytes are fed: they count
+    // against the buffer budget that streams consult meanwhile.
+    const size_t reached = got > buf.size() ? (got - buf.size() - 1) / Block::kSize + 1 : 0;
+    for (size_t i = reached; i < extra; ++i) rx_extra_[i].reset();
+    if (got == 0) {
       // OpenSSL may want the socket to take bytes instead (then it waits for that).
       drained = !tls_read_wants_write_;
       break;
     }
-    const auto got = static_cast<size_t>(n);
     bytes_read_ += got;
     filled = got == buf.size() + extra * Block::kSize;
     size_t taken = std::min(got, buf.size());
     if (!receive(taken)) return;
+    // Each block the read reached becomes the receive block as nghttp2 reads it.
     for (size_t i = 0; taken < got; ++i) {
       const size_t part = std::min(got - taken, Block::kSize);
       rx_block_ = std::move(rx_extra_[i]);
@@ -122,7 +126,6 @@ void H2Connection::on_readable() {
       if (!receive(part)) return;
       taken += part;
     }
-    for (BlockRef& unused : rx_extra_) unused.reset();
     // A short read has not emptied the socket for certain: an end of stream or a reset
     // that came with the bytes waits behind them and raises no new edge. The next read
     // says which (EAGAIN, the end, or the error).

@@ -156,7 +156,7 @@ class H2Connection {
   // or at the next tick, so an idle connection holds none for long.
   BlockRef rx_block_;
   // The blocks a wide read filled on after rx_block_, in order: each becomes rx_block_
-  // as nghttp2 reads it; what the read did not reach goes back to the pool at once.
+  // as nghttp2 reads it; those the read did not reach go back to the pool before that.
   static constexpr size_t kMaxExtraReadBlocks = 3;
   std::array<BlockRef, kMaxExtraReadBlocks> rx_extra_;
   // The operations of the read-side and write-side async_waits (one of each at a time):

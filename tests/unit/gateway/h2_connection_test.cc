@@ -442,6 +442,10 @@ TEST_F(H2ConnectionTest, WriteWaitsCostOneEpollCtlInAll) {
   worker_->io().poll();
 }
 
+// A PING frame (8 bytes of opaque data on stream 0).
+constexpr std::uint8_t kPing[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
+constexpr size_t kPingBytes = sizeof kPing;
+
 // 1 MiB of frames of an unknown type (nghttp2 ignores them), then a PING: more than one
 // read event takes (512 KiB each).
 std::vector<std::uint8_t> ignored_mebibyte_then_ping() {
@@ -451,11 +455,9 @@ std::vector<std::uint8_t> ignored_mebibyte_then_ping() {
     blob.insert(blob.end(), header, header + sizeof header);
     blob.resize(blob.size() + 16 * 1024, 0x11);
   }
-  const std::uint8_t ping[] = {0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
-  blob.insert(blob.end(), ping, ping + sizeof ping);
+  blob.insert(blob.end(), kPing, kPing + kPingBytes);
   return blob;
 }
-constexpr size_t kPingBytes = 17;
 
 // Writes all of `blob` to `peer` (non-blocking) before `deadline`; false if it could not.
 bool send_all(boost::asio::ip::tcp::socket& peer, const std::vector<std::uint8_t>& blob,
@@ -468,6 +470,16 @@ bool send_all(boost::asio::ip::tcp::socket& peer, const std::vector<std::uint8_t
     if (ec) std::this_thread::yield();  // the kernel is still moving bytes: poll again
   }
   return sent == blob.size();
+}
+
+// Waits until socket `fd` has `bytes` to read (or `deadline`): true if it has.
+bool wait_until_queued(int fd, size_t bytes, std::chrono::steady_clock::time_point deadline) {
+  int queued = 0;
+  while (ioctl(fd, FIONREAD, &queued) == 0 && static_cast<size_t>(queued) < bytes &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  return static_cast<size_t>(queued) == bytes;
 }
 
 // Runs the worker until the PING's ack comes back (or `deadline`): the bytes the ack.
@@ -498,6 +510,7 @@ class H2ConnectionFullSocketTest : public H2ConnectionTest {
     ASSERT_TRUE(send_all(peer_, blob_, deadline_));
   }
   void TearDown() override {
+    if (conn_ == nullptr) return;  // connect() threw
     conn_->close("test over");
     worker_->io().poll();
   }
@@ -522,19 +535,46 @@ TEST_F(H2ConnectionFullSocketTest, BytesLeftAfterAReadsRoundLimitAreReadWithoutN
 // the 18 that reads of one block at a time need.
 TEST_F(H2ConnectionFullSocketTest, ASocketHoldingMoreThanABlockIsReadSeveralBlocksAtATime) {
   // All of it in the connection's socket before it reads, so no read comes up short.
-  int queued = 0;
-  while (static_cast<size_t>(queued) < blob_.size() &&
-         std::chrono::steady_clock::now() < deadline_) {
-    ASSERT_EQ(ioctl(fd_, FIONREAD, &queued), 0) << std::strerror(errno);
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(static_cast<size_t>(queued), blob_.size());
+  ASSERT_TRUE(wait_until_queued(fd_, blob_.size(), deadline_));
   counted_reads = 0;
   counted_fd = fd_;
   const size_t acked = run_until_ping_acked(*worker_, peer_, deadline_);
   counted_fd = -1;
   EXPECT_EQ(acked, kPingBytes);
   EXPECT_EQ(counted_reads.load(), 8) << "read and readv calls for " << blob_.size() << " bytes";
+}
+
+// The blocks a wide read does not reach go back to the pool before its bytes are fed:
+// they count against the buffer budget that streams consult while the bytes are read.
+// One block of frames and a PING wait in the socket: the first read fills a block, so the
+// second is a readv of four blocks that reaches only the first.
+TEST_F(H2ConnectionTest, BlocksAWideReadDidNotReachAreReleasedBeforeItsBytesAreRead) {
+  std::vector<std::uint8_t> blob;
+  constexpr size_t kPayload = Block::kSize / 4 - 9;
+  for (int i = 0; i < 4; ++i) {  // exactly one block: four frames of an unknown type
+    const auto high = static_cast<std::uint8_t>(kPayload >> 8);
+    const auto low = static_cast<std::uint8_t>(kPayload & 0xff);
+    const std::uint8_t header[] = {0x00, high, low, 0xf0, 0, 0, 0, 0, 0};
+    blob.insert(blob.end(), header, header + sizeof header);
+    blob.resize(blob.size() + kPayload, 0x11);
+  }
+  ASSERT_EQ(blob.size(), Block::kSize);
+  blob.insert(blob.end(), kPing, kPing + kPingBytes);
+  boost::asio::ip::tcp::socket peer(worker_->io());
+  HeldConnection* conn = connect(peer, 1 << 20);
+  ASSERT_GE(static_cast<size_t>(receive_buffer_), 2 * blob.size());
+  size_t in_use_at_ping = 0;
+  conn->on_ping = [&] { in_use_at_ping = worker_->blocks().blocks_in_use(); };
+  conn->start();
+  ASSERT_GT(drain(peer), 0u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  ASSERT_TRUE(send_all(peer, blob, deadline));
+  ASSERT_TRUE(wait_until_queued(fd_, blob.size(), deadline));
+  const size_t before = worker_->blocks().blocks_in_use();
+  EXPECT_EQ(run_until_ping_acked(*worker_, peer, deadline), kPingBytes);
+  EXPECT_EQ(in_use_at_ping, before + 1) << "only the block the PING was read into";
+  conn->close("test over");
+  worker_->io().poll();
 }
 
 }  // namespace
