@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ab_connections.sh: two infergate builds side by side, ModelInfer (1 KB unless AB_BYTES
-# says another size) at a fixed concurrency spread over a number of client connections (issue 14's connections axis).
+# says another size) at a fixed concurrency spread over a number of client connections
+# (issue 14's connections axis).
 # Two infergate-sim backends and both gateways (2 workers each) run on 127.0.0.1 with ports
 # the OS picks; each round measures A then B for every connection count, so that this
 # machine's drift falls on both alike. Prints each run's rate and the gateway's CPU
@@ -25,9 +26,9 @@ CONNECTIONS=${2:-4 1000}
 CONCURRENCY=${3:-1000}
 WINDOW=${4:-2s}
 A=${AB_A:-$BUILD_DIR/gateway/infergate}
+B=${AB_B:-$BUILD_DIR/gateway/infergate}
 PAYLOAD=(--preset 1kb)
 [[ -n ${AB_BYTES:-} ]] && PAYLOAD=(--preset random --bytes "$AB_BYTES")
-B=${AB_B:-$BUILD_DIR/gateway/infergate}
 # shellcheck source=benchmarks/lib/one_gateway.sh
 source "$ROOT/benchmarks/lib/one_gateway.sh"
 
