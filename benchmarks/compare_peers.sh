@@ -4,7 +4,9 @@
 # Starts two infergate-sim backends (identity model, 64 instances, zero latency) and, in
 # front of the same two sims, nginx (grpc_pass, least_conn), HAProxy (h2, leastconn),
 # nghttpx (nghttp2's own proxy, h2 backends), Caddy (reverse_proxy, h2c backends) and
-# infergate, each with the same number of workers/threads (--threads, default 2); --pin
+# infergate, each with the same number of workers/threads (--threads, default 2), and
+# optionally "l4": HAProxy as a plain TCP relay, the floor of any proxy that moves the
+# bytes through user space (a yardstick, not a peer; see peers/haproxy-tcp.cfg.in); --pin
 # keeps the proxy on cores of its own and the sims and the bench on the rest.
 # With --tls every proxy terminates TLS on its client side the same way (one P-256
 # certificate made for the run, TLS 1.2/1.3, ALPN h2, OpenSSL 3 for all four) and the
@@ -32,7 +34,7 @@ SIM=$BUILD_DIR/benchmarks/sim/infergate-sim
 BENCH=$BUILD_DIR/benchmarks/bench/infergate-bench
 PEERS_DIR=${INFERGATE_PEERS_DIR:-$ROOT/benchmarks/peers} # nginx.conf.in, haproxy.cfg.in
 
-ALL_TARGETS=(direct nginx haproxy nghttpx caddy infergate)
+ALL_TARGETS=(direct nginx haproxy nghttpx caddy infergate l4)
 NUM_SIMS=2
 SIM_MODEL='identity:instances=64,latency=0s'
 READY_DEADLINE_S=20   # per process: listening, then actually forwarding
@@ -92,7 +94,9 @@ nghttpx, Caddy and infergate, and prints one table per payload size.
 
   --sizes LIST         payload sizes (default 1kb,1mb): 1kb = preset 1kb; NNkb / NNmb =
                        preset random with --bytes NNKiB / NNMiB (e.g. 1mb, 16mb)
-  --targets LIST       any of direct,nginx,haproxy,nghttpx,caddy,infergate (default all)
+  --targets LIST       any of direct,nginx,haproxy,nghttpx,caddy,infergate (default all
+                       of these) and l4: HAProxy in mode tcp, a TCP relay that parses
+                       nothing; each proxy's CPU per request is also given against it
   --concurrency N[,N]  closed-loop concurrency, one value for all sizes or one per size
                        (default 16 up to 64 KB, 4 up to 4 MB, 2 above)
   --window DUR         bench measurement window (default 3s); --max-trials 3
@@ -148,6 +152,8 @@ parse_args() {
   for t in ${TARGETS//,/ }; do
     [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "unknown target '$t' (known: ${ALL_TARGETS[*]})"
   done
+  ((!TLS)) || [[ ,$TARGETS, != *,l4,* ]] ||
+    die "the l4 target relays bytes unchanged and cannot terminate TLS: leave it out with --tls"
   [[ $CONNECTIONS_LIST =~ ^[1-9][0-9]*(,[1-9][0-9]*)*$ ]] ||
     die "--connections must be a positive integer or a comma-separated list of them"
   [[ $THREADS =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive integer"
@@ -212,7 +218,7 @@ check_prereqs() {
   done
   [[ ,$TARGETS, != *,nginx,* ]] || command -v nginx >/dev/null ||
     die "nginx not found (Debian nginx-light); install it: bash scripts/install-deps.sh"
-  [[ ,$TARGETS, != *,haproxy,* ]] || command -v haproxy >/dev/null ||
+  [[ ,$TARGETS, != *,haproxy,* && ,$TARGETS, != *,l4,* ]] || command -v haproxy >/dev/null ||
     die "haproxy not found; install it: bash scripts/install-deps.sh"
   [[ ,$TARGETS, != *,nghttpx,* ]] || command -v nghttpx >/dev/null ||
     die "nghttpx not found (Debian nghttp2-proxy); install it: bash scripts/install-deps.sh"
@@ -220,7 +226,7 @@ check_prereqs() {
     die "caddy not found (Debian caddy); install it: bash scripts/install-deps.sh"
   ((!TLS)) || command -v openssl >/dev/null || die "openssl is required for --tls"
   local template
-  for template in nginx.conf.in haproxy.cfg.in Caddyfile.in; do
+  for template in nginx.conf.in haproxy.cfg.in haproxy-tcp.cfg.in Caddyfile.in; do
     [[ -r $PEERS_DIR/$template ]] || die "$PEERS_DIR/$template not found (INFERGATE_PEERS_DIR?)"
   done
   for bin in python3 pgrep timeout; do
@@ -310,22 +316,47 @@ start_nginx() {
   register_proxy nginx $! "$port" "$WORK_DIR/nginx-error.log"
 }
 
-# start_haproxy SIZE: tune.bufsize follows the payload (see haproxy.cfg.in): 16 KiB (the
-# default) up to 64 KB messages, 64 KiB above; each costs HAProxy CPU on the other size.
+# haproxy_servers PREFIX: a `server` line per sim, for a template's @SERVERS@.
+haproxy_servers() {
+  local addr i=0 lines=''
+  for addr in "${SIM_ADDRS[@]}"; do lines+="  server sim-$((++i)) $addr$1"$'\n'; done
+  echo -n "${lines%$'\n'}"
+}
+
+# launch_haproxy TARGET CONF PORT: check CONF, start HAProxy on it, register it as TARGET.
+launch_haproxy() {
+  local target=$1 conf=$2 port=$3
+  haproxy -c -q -f "$conf" >"$WORK_DIR/$target-c.log" 2>&1 ||
+    { tail_log "$WORK_DIR/$target-c.log"; die "haproxy rejected $conf"; }
+  "${PROXY_PIN[@]}" haproxy -db -f "$conf" >"$WORK_DIR/$target.log" 2>&1 &
+  register_proxy "$target" $! "$port" "$WORK_DIR/$target.log"
+}
+
+# start_haproxy SIZE: HAProxy as an HTTP/2 proxy. tune.bufsize follows the payload (see
+# haproxy.cfg.in): 16 KiB (the default) up to 64 KB messages, 64 KiB above; each costs
+# HAProxy CPU on the other size.
 start_haproxy() {
-  local port conf servers='' i=0 addr bufsize=65536
+  local port conf bind_opts="proto h2" bufsize=65536
   (($(size_bytes "$1") > 64 * 1024)) || bufsize=16384
   port=$(free_port)
   conf=$WORK_DIR/haproxy-$1.cfg
-  for addr in "${SIM_ADDRS[@]}"; do servers+="  server sim-$((++i)) $addr proto h2"$'\n'; done
-  local bind_opts="proto h2"
   ((!TLS)) || bind_opts="ssl crt $WORK_DIR/tls.pem alpn h2 ssl-min-ver TLSv1.2"
-  render "$PEERS_DIR/haproxy.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" "SERVERS=${servers%$'\n'}" \
-    "BUFSIZE=$bufsize" "BIND_OPTS=$bind_opts" "THREADS=$THREADS"
-  haproxy -c -q -f "$conf" >"$WORK_DIR/haproxy-c.log" 2>&1 ||
-    { tail_log "$WORK_DIR/haproxy-c.log"; die "haproxy rejected $conf"; }
-  "${PROXY_PIN[@]}" haproxy -db -f "$conf" >"$WORK_DIR/haproxy.log" 2>&1 &
-  register_proxy haproxy $! "$port" "$WORK_DIR/haproxy.log"
+  render "$PEERS_DIR/haproxy.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" \
+    "SERVERS=$(haproxy_servers ' proto h2')" "BUFSIZE=$bufsize" \
+    "BIND_OPTS=$bind_opts" "THREADS=$THREADS"
+  launch_haproxy haproxy "$conf" "$port"
+}
+
+# start_l4 SIZE: HAProxy in mode tcp (peers/haproxy-tcp.cfg.in) with --threads threads
+# (plaintext only: parse_args refuses it with --tls); see the template for its buffers.
+start_l4() {
+  local port conf bufsize=16384
+  port=$(free_port)
+  conf=$WORK_DIR/l4-$1.cfg
+  (($(size_bytes "$1") <= 64 * 1024)) || bufsize=1048576
+  render "$PEERS_DIR/haproxy-tcp.cfg.in" "$conf" "LISTEN=127.0.0.1:$port" \
+    "SERVERS=$(haproxy_servers '')" "BUFSIZE=$bufsize" "THREADS=$THREADS"
+  launch_haproxy l4 "$conf" "$port"
 }
 
 # start_nghttpx: nghttp2's own reverse proxy, --threads worker threads, HTTP/2 to both sims
@@ -408,6 +439,7 @@ start_proxies() {
       nghttpx) start_nghttpx ;;
       caddy) start_caddy ;;
       infergate) start_infergate ;;
+      l4) start_l4 "$1" ;;
     esac
   done
   NOT_READY=()
@@ -758,11 +790,19 @@ for size, rows in results.items():
                               "cpu_per_request_ratio": (ig["proxy_cpu_us_per_request"] / min(cpus))
                               if cpus and ig.get("proxy_cpu_us_per_request") else None}
 
+    l4_cpu = rows.get("l4", {}).get("proxy_cpu_us_per_request")
+    for target, row in rows.items():
+        if l4_cpu and row.get("proxy_cpu_us_per_request") and target not in ("direct", "l4"):
+            row["cpu_per_request_vs_l4"] = row["proxy_cpu_us_per_request"] / l4_cpu
+
 def fmt(v, spec):
     return "n/a" if v is None else format(v, spec)
 
 COLS = ["target", "infer/s", "x direct", "p50 us", "p99 us", "c1 p50 us", "c1 +p50 us",
         "proxy CPU us/req", "errors", "tput vs best peer", "CPU vs best peer"]
+WITH_L4 = "l4" in a.targets.split(",")
+if WITH_L4:
+    COLS.append("CPU vs l4")
 
 def table_rows(rows):
     out = []
@@ -781,7 +821,9 @@ def table_rows(rows):
                     "n/a" if target == "direct" else fmt(row.get("proxy_cpu_us_per_request"), ".1f"),
                     errors,
                     fmt(vs.get("throughput_ratio"), ".2f") if vs else "-",
-                    fmt(vs.get("cpu_per_request_ratio"), ".2f") if vs else "-"])
+                    fmt(vs.get("cpu_per_request_ratio"), ".2f") if vs else "-"]
+                   + ([fmt(row.get("cpu_per_request_vs_l4"), ".2f") if "cpu_per_request_vs_l4" in row else "-"]
+                      if WITH_L4 else []))
     return out
 
 def size_title(label, rows):
@@ -818,6 +860,11 @@ if a.markdown:
           f"(c1: {host['c1_window']} x {host['max_trials']}); proxy CPU = utime+stime of all proxy "
           f"processes / completed requests; ratios vs best peer: infergate / the best of nginx, "
           f"HAProxy, nghttpx and Caddy (throughput: higher is better; CPU: lower is better)")
+    if WITH_L4:
+        print("- l4: HAProxy in mode tcp (benchmarks/peers/haproxy-tcp.cfg.in), a TCP relay that "
+              "parses nothing and ties each client connection to one sim: the floor of any proxy "
+              "that moves the bytes through user space, not a peer; CPU vs l4: each proxy's CPU "
+              "per request over l4's")
     if tls_note:
         print("- TLS: every proxy terminates TLS for the bench (P-256 certificate, TLS 1.3 as "
               "negotiated, ALPN h2) and speaks plaintext HTTP/2 to the sims; direct is plaintext")
