@@ -63,19 +63,24 @@ std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view valu
     amount = amount * 10 + (c - '0');
   }
   using namespace std::chrono;
+  // Compared in the unit, before any multiplication can overflow.
+  auto capped = [amount](auto unit) -> nanoseconds {
+    if (amount >= kMaxGrpcTimeout / unit) return kMaxGrpcTimeout;
+    return duration_cast<nanoseconds>(unit * amount);
+  };
   switch (value.back()) {
     case 'H':
-      return duration_cast<nanoseconds>(hours(amount));
+      return capped(hours(1));
     case 'M':
-      return duration_cast<nanoseconds>(minutes(amount));
+      return capped(minutes(1));
     case 'S':
-      return duration_cast<nanoseconds>(seconds(amount));
+      return capped(seconds(1));
     case 'm':
-      return duration_cast<nanoseconds>(milliseconds(amount));
+      return capped(milliseconds(1));
     case 'u':
-      return duration_cast<nanoseconds>(microseconds(amount));
+      return capped(microseconds(1));
     case 'n':
-      return nanoseconds(amount);
+      return capped(nanoseconds(1));
     default:
       return std::nullopt;
   }

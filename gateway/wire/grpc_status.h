@@ -46,8 +46,13 @@ std::string percent_encode_grpc_message(std::string_view message);
 // most `max_bytes`, then "...". A message never echoes an unbounded peer string.
 std::string clip(std::string_view client_text, size_t max_bytes = 128);
 
+// The longest timeout parse_grpc_timeout gives: 100 years. Eight digits of hours or
+// minutes are more nanoseconds than an int64 holds; gRPC saturates such a timeout, and so
+// does the gateway, to a value any clock's now() can still be added to.
+inline constexpr std::chrono::nanoseconds kMaxGrpcTimeout = std::chrono::hours(24 * 365 * 100);
+
 // Parses grpc-timeout ("100m", "5S", "30u", "2H"): at most 8 digits and one unit
-// (H, M, S, m, u, n). nullopt if malformed.
+// (H, M, S, m, u, n), capped at kMaxGrpcTimeout. nullopt if malformed.
 std::optional<std::chrono::nanoseconds> parse_grpc_timeout(std::string_view value);
 
 }  // namespace infergate::gateway

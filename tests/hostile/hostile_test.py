@@ -812,6 +812,24 @@ class Hostile(unittest.TestCase):
             c.close()
         self.finish()
 
+    def test_grpc_timeout_past_int64(self):
+        """grpc-timeout 99999999H: eight digits, as the spec allows, and more nanoseconds
+        than an int64 holds. gRPC takes it for a deadline too far off to matter; so must
+        routing, admission and the fan-out, not wrap it into the past."""
+        # The inference outlasts a tick of the worker, which checks deadlines.
+        sim = self.sim("sim-a", "--model", "identity:latency=300ms,instances=8")
+        gw = self.gateway([sim], {"limits": {"max_inflight": 1000}})
+        huge = [("grpc-timeout", "99999999H")]
+        with self.attack(gw, infer=True) as scene:
+            c = S.H2Client(gw.port)
+            for method, message in (("ModelInfer", S.infer_request(nbytes=256)),
+                                    ("ModelStatistics", b"")):
+                r = c.call(method, message, timeout=5, headers=huge)
+                scene.figures[method] = "%s" % S.code_name(r.code)
+                self.expect_status(r, S.OK, within=5)
+            c.close()
+        self.finish()
+
     def test_upstream_stream_idle_timeout(self):
         """A backend that stops reading and never answers: upstream.stream_idle_timeout
         (1s) resets its stream and the client gets an infergate: status naming it."""

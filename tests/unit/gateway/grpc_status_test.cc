@@ -43,6 +43,16 @@ TEST(GrpcStatus, TimeoutUnits) {
   EXPECT_EQ(parse_grpc_timeout("1H"), nanoseconds(hours(1)));
   EXPECT_EQ(parse_grpc_timeout("30u"), nanoseconds(microseconds(30)));
   EXPECT_EQ(parse_grpc_timeout("99999999n"), nanoseconds(99999999));
+  // Eight digits of hours overflow int64 nanoseconds: gRPC saturates, and so do we, to a
+  // deadline that stays representable when added to any clock's now().
+  EXPECT_EQ(parse_grpc_timeout("99999999H"), kMaxGrpcTimeout);
+  EXPECT_EQ(parse_grpc_timeout("2562048H"), kMaxGrpcTimeout);
+  EXPECT_EQ(parse_grpc_timeout("99999999M"), kMaxGrpcTimeout);
+  EXPECT_EQ(parse_grpc_timeout("99999999S"), nanoseconds(seconds(99999999)));
+  EXPECT_EQ(parse_grpc_timeout("876000H"), kMaxGrpcTimeout);
+  EXPECT_EQ(parse_grpc_timeout("875999H"), nanoseconds(hours(875999)));
+  EXPECT_LT(system_clock::now().time_since_epoch(),
+            system_clock::duration::max() - duration_cast<system_clock::duration>(kMaxGrpcTimeout));
   EXPECT_FALSE(parse_grpc_timeout("123456789S"));  // nine digits
   EXPECT_FALSE(parse_grpc_timeout("10"));
   EXPECT_FALSE(parse_grpc_timeout("m"));
