@@ -68,9 +68,9 @@ inline constexpr auto kAuthFailureNames = auth::kFailureNames;
 inline constexpr std::array<std::string_view, 4> kExpiryNames = {"deadline", "stream_idle",
                                                                  "backend_idle", "backend_wait"};
 // The byte caps a request can run into (infergate_requests_over_limit_total{limit}).
-inline constexpr std::array<std::string_view, 4> kByteCapNames = {
+inline constexpr std::array<std::string_view, 5> kByteCapNames = {
     "limits.max_buffered_bytes", "limits.max_routing_fields_bytes", "limits.max_reorder_bytes",
-    "limits.max_control_message_bytes"};
+    "limits.max_control_message_bytes", "limits.max_sequence_table_bytes"};
 
 class WorkerStats {
  public:

@@ -32,6 +32,7 @@ std::optional<AffinityTable::Entry> AffinityTable::find(const std::string& key, 
   auto it = s.entries.find(key);
   if (it == s.entries.end()) return std::nullopt;
   if (expired(it->second, now)) {
+    release(charge(it->first, it->second));
     s.entries.erase(it);
     return std::nullopt;
   }
@@ -39,17 +40,41 @@ std::optional<AffinityTable::Entry> AffinityTable::find(const std::string& key, 
   return it->second;
 }
 
-void AffinityTable::assign(const std::string& key, std::uint32_t backend_id,
+bool AffinityTable::reserve(std::uint64_t n) {
+  std::uint64_t held = bytes_.load(std::memory_order_relaxed);
+  do {
+    if (held + n > max_bytes_.load(std::memory_order_relaxed)) return false;
+  } while (!bytes_.compare_exchange_weak(held, held + n, std::memory_order_relaxed));
+  return true;
+}
+
+bool AffinityTable::assign(const std::string& key, std::uint32_t backend_id,
                            const std::string& backend_name, TimePoint now) {
+  Entry entry{.backend_id = backend_id, .backend_name = backend_name, .last_used = now};
+  const std::uint64_t cost = charge(key, entry);
   Shard& s = shard(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  s.entries[key] = Entry{.backend_id = backend_id, .backend_name = backend_name, .last_used = now};
+  auto it = s.entries.find(key);
+  if (it != s.entries.end()) {
+    // A restart or a move: the same sequence, never refused (only the name's length
+    // changes what it is charged).
+    release(charge(it->first, it->second));
+    bytes_.fetch_add(cost, std::memory_order_relaxed);
+    it->second = std::move(entry);
+    return true;
+  }
+  if (!reserve(cost)) return false;
+  s.entries.emplace(key, std::move(entry));
+  return true;
 }
 
 void AffinityTable::erase(const std::string& key) {
   Shard& s = shard(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  s.entries.erase(key);
+  auto it = s.entries.find(key);
+  if (it == s.entries.end()) return;
+  release(charge(it->first, it->second));
+  s.entries.erase(it);
 }
 
 size_t AffinityTable::mark_lost(std::uint32_t backend_id) {
@@ -70,7 +95,11 @@ size_t AffinityTable::sweep(TimePoint now) {
   size_t n = 0;
   for (Shard& s : shards_) {
     std::lock_guard<std::mutex> lock(s.mu);
-    n += std::erase_if(s.entries, [&](const auto& kv) { return expired(kv.second, now); });
+    n += std::erase_if(s.entries, [&](const auto& kv) {
+      if (!expired(kv.second, now)) return false;
+      release(charge(kv.first, kv.second));
+      return true;
+    });
   }
   return n;
 }

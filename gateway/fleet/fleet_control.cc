@@ -109,7 +109,8 @@ FleetControl::FleetControl(boost::asio::io_context& control, const config::Confi
     : control_(control),
       channels_(std::make_shared<health::BackendChannels>()),
       fanout_(std::make_shared<FanOut>(channels_)),
-      affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout)),
+      affinity_(std::make_shared<routing::AffinityTable>(config.routing.sequence_idle_timeout,
+                                                         config.limits.max_sequence_table_bytes)),
       admission_(
           std::make_shared<AdmissionGate>(control, admission_limits(config), config.limits.any())),
       parked_(std::make_shared<std::atomic<std::int64_t>>(0)),
@@ -237,6 +238,7 @@ void FleetControl::start(const config::Config& config) {
 void FleetControl::apply(const config::Config& config) {
   monitor_->set_options(health_options(config));
   affinity_->set_idle_timeout(config.routing.sequence_idle_timeout);
+  affinity_->set_max_bytes(config.limits.max_sequence_table_bytes);
   admission_->set_limits(admission_limits(config), config.limits.any());
   apply_cluster(config);
   buffer_budget_->set_limit(config.limits.max_buffered_bytes);

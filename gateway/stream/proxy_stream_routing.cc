@@ -354,8 +354,14 @@ void ProxyStream::route_sequence(const RequestView& view) {
   const routing::BackendInfo& b = fleet_->backends()[r.position];
   if (view.sequence_end) {
     table.erase(key);
-  } else {
-    table.assign(key, b.id, b.name, now);
+  } else if (!table.assign(key, b.id, b.name, now)) {
+    worker_.stats().count_refusal("limits.max_sequence_table_bytes");
+    const std::string full = "infergate: sequence " + shown + " of model '" + clip(model_) +
+                             "' refused: the live sequences exceed "
+                             "limits.max_sequence_table_bytes (" +
+                             std::to_string(table.max_bytes()) + " bytes)";
+    if (answer_in_stream(full)) return;
+    return reply_local(GrpcCode::kResourceExhausted, full);
   }
   start_attempt(r.position);
 }

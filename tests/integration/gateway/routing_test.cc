@@ -182,6 +182,53 @@ TEST(Routing, SequencesStayOnTheirBackends) {
   EXPECT_EQ(run_counter_sequences(20, 30, 1000, [&](int, int) { return gw.port(); }), 0);
 }
 
+// Clients choose sequence ids: the table of live sequences is capped. Past the cap a new
+// sequence is refused (RESOURCE_EXHAUSTED naming the key), the ones already in the table
+// go on, and one ending makes room for the next.
+TEST(Routing, NewSequencesPastTheTableCapAreRefusedWhileLiveOnesGoOn) {
+  std::vector<std::unique_ptr<Sim>> sims;
+  sims.push_back(std::make_unique<Sim>(
+      "sim-a", std::vector<std::string>{"--model", "counter:kind=accumulate,seq_idle=30s"}));
+  Gateway gw(backends_of(sims), "limits:\n  max_sequence_table_bytes: 64KiB\n");
+  auto stub = make_stub(gw.port());
+  auto step = [&](const std::string& id, int n, int steps, inference::ModelInferResponse& r) {
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + 10s);
+    return stub->ModelInfer(&c, counter_step(id, n, steps), &r);
+  };
+  // ~4 KiB ids: about 15 fit in 64 KiB.
+  auto id_of = [](int i) { return "job-" + std::to_string(i) + "-" + std::string(4000, 'q'); };
+  int started = 0;
+  grpc::Status refused;
+  for (int i = 0; i < 40; ++i) {
+    inference::ModelInferResponse r;
+    const grpc::Status st = step(id_of(i), 0, 2, r);
+    if (!st.ok()) {
+      refused = st;
+      break;
+    }
+    ++started;
+  }
+  EXPECT_GE(started, 10);
+  EXPECT_LE(started, 16);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("limits.max_sequence_table_bytes (65536 bytes)"),
+            std::string::npos)
+      << refused.error_message();
+  EXPECT_GE(gw.metric("infergate_requests_over_limit_total{limit=\"limits.max_sequence_table_"
+                      "bytes\"}"),
+            1);
+  // A sequence in the table goes on, on its backend, and its end frees its entry.
+  inference::ModelInferResponse r;
+  ASSERT_TRUE(step(id_of(0), 1, 2, r).ok());
+  std::int32_t sum = 0;
+  std::memcpy(&sum, r.raw_output_contents(0).data(), 4);
+  EXPECT_EQ(sum, 2);
+  // Room for the refused one now.
+  const grpc::Status again = step(id_of(started), 0, 2, r);
+  EXPECT_TRUE(again.ok()) << again.error_message();
+}
+
 // Two gateway replicas in front of the same three sims, and clients whose requests
 // alternate between them (an L4 balancer moving a job, a reconnect): a new sequence's
 // backend is chosen by rendezvous hash of its id, so both replicas send every step of a

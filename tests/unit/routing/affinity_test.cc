@@ -17,7 +17,7 @@ TEST(Affinity, CreateReuseEndAndExpire) {
   const TP t0{};
   const std::string k = AffinityTable::key("counter", true, 42, "");
   EXPECT_FALSE(t.find(k, t0));
-  t.assign(k, 7, "gpu-b", t0);
+  EXPECT_TRUE(t.assign(k, 7, "gpu-b", t0));
   auto e = t.find(k, t0 + 30s);
   ASSERT_TRUE(e);
   EXPECT_EQ(e->backend_id, 7u);
@@ -25,7 +25,7 @@ TEST(Affinity, CreateReuseEndAndExpire) {
   // Use refreshes the idle clock: 30 s + 59 s is within 60 s of the last use.
   EXPECT_TRUE(t.find(k, t0 + 89s));
   EXPECT_FALSE(t.find(k, t0 + 150s + 1ns));  // idle past the timeout
-  t.assign(k, 7, "gpu-b", t0);
+  EXPECT_TRUE(t.assign(k, 7, "gpu-b", t0));
   t.erase(k);
   EXPECT_FALSE(t.find(k, t0));
 }
@@ -38,9 +38,9 @@ TEST(Affinity, KeysSeparateModelsAndKindsOfId) {
 TEST(Affinity, ADeadOwnerLosesItsSequences) {
   AffinityTable t(60s);
   const TP t0{};
-  t.assign("s1", 1, "a", t0);
-  t.assign("s2", 1, "a", t0);
-  t.assign("s3", 2, "b", t0);
+  EXPECT_TRUE(t.assign("s1", 1, "a", t0));
+  EXPECT_TRUE(t.assign("s2", 1, "a", t0));
+  EXPECT_TRUE(t.assign("s3", 2, "b", t0));
   EXPECT_EQ(t.mark_lost(1), 2u);
   EXPECT_TRUE(t.find("s1", t0)->lost);
   EXPECT_FALSE(t.find("s3", t0)->lost);
@@ -50,10 +50,44 @@ TEST(Affinity, ADeadOwnerLosesItsSequences) {
 TEST(Affinity, SweepDropsIdleEntries) {
   AffinityTable t(10s);
   const TP t0{};
-  t.assign("old", 1, "a", t0);
-  t.assign("new", 1, "a", t0 + 8s);
+  EXPECT_TRUE(t.assign("old", 1, "a", t0));
+  EXPECT_TRUE(t.assign("new", 1, "a", t0 + 8s));
   EXPECT_EQ(t.sweep(t0 + 15s), 1u);
   EXPECT_EQ(t.size(), 1u);
+}
+
+// Clients choose the ids: what the table holds is capped, and a new sequence past the
+// cap is refused while the ones it has go on.
+TEST(Affinity, ANewSequencePastMaxBytesIsRefusedAndEndingOneMakesRoom) {
+  const std::string id(1000, 'x');
+  const std::uint64_t each = AffinityTable::key("m", false, 0, id + "0").size() + 1 +
+                             AffinityTable::kEntryOverhead;  // key, name "a", overhead
+  AffinityTable t(10s, 3 * each);
+  const TP t0{};
+  std::vector<std::string> keys;
+  for (int i = 0; i < 4; ++i)
+    keys.push_back(AffinityTable::key("m", false, 0, id + std::to_string(i)));
+  EXPECT_TRUE(t.assign(keys[0], 1, "a", t0));
+  EXPECT_TRUE(t.assign(keys[1], 1, "a", t0));
+  EXPECT_TRUE(t.assign(keys[2], 1, "a", t0));
+  EXPECT_EQ(t.bytes(), 3 * each);
+  EXPECT_FALSE(t.assign(keys[3], 1, "a", t0));
+  EXPECT_FALSE(t.find(keys[3], t0));
+  EXPECT_EQ(t.size(), 3u);
+  // A sequence the table holds may move (a restart) even when the table is full.
+  EXPECT_TRUE(t.assign(keys[0], 2, "b", t0));
+  EXPECT_EQ(t.find(keys[0], t0)->backend_id, 2u);
+  // Its end frees its bytes: the new one fits.
+  t.erase(keys[1]);
+  EXPECT_EQ(t.bytes(), 2 * each);
+  EXPECT_TRUE(t.assign(keys[3], 1, "a", t0));
+  // Expiry, by lookup or by sweep, frees them too.
+  EXPECT_FALSE(t.find(keys[0], t0 + 11s));
+  EXPECT_EQ(t.sweep(t0 + 11s), 2u);
+  EXPECT_EQ(t.bytes(), 0u);
+  // A lower cap applies to new sequences from then on.
+  t.set_max_bytes(each - 1);
+  EXPECT_FALSE(t.assign(keys[0], 1, "a", t0));
 }
 
 TEST(RetryBudget, AllowsAShareOfRecentRequests) {
