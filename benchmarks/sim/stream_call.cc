@@ -74,7 +74,6 @@ void StreamCall::on_due(Entry* entry) {
 void StreamCall::OnWriteDone(bool ok) {
   std::unique_lock<std::mutex> lock(mu_);
   writing_ = false;
-  bool popped = false;
   if (!ok) {
     if (!ended_) {
       ended_ = true;
@@ -83,11 +82,9 @@ void StreamCall::OnWriteDone(bool ok) {
   } else {
     queued_bytes_ -= queue_.front()->bytes;
     queue_.pop_front();
-    popped = true;
   }
   Actions actions = next_locked();
   lock.unlock();
-  if (popped) rt_.inflight.leave();
   act(actions);
 }
 
@@ -110,8 +107,9 @@ void StreamCall::end(grpc::Status status) {
 
 void StreamCall::OnDone() {
   std::unique_lock<std::mutex> lock(mu_);
-  const std::size_t left = queue_.size();
+  std::size_t left = 0;
   for (const auto& e : queue_) {
+    left += e->inside;
     if (e->admission.kind == Admission::Kind::kHang && e->admission.version != nullptr) {
       e->admission.version->record_failure(FailReason::kCanceled,
                                            std::chrono::steady_clock::now() - e->admission.arrival);
@@ -135,6 +133,7 @@ StreamCall::Actions StreamCall::next_locked() {
   }
   if (!writing_ && !queue_.empty() && queue_.front()->ready) {
     writing_ = true;
+    queue_.front()->inside = false;
     a.write = &queue_.front()->response;
   }
   if (!reading_ && !reads_done_ && queue_.size() < kMaxQueued && queued_bytes_ < kMaxQueuedBytes) {
@@ -149,7 +148,10 @@ StreamCall::Actions StreamCall::next_locked() {
 }
 
 void StreamCall::act(const Actions& actions) {
-  if (actions.write != nullptr) StartWrite(actions.write);
+  if (actions.write != nullptr) {
+    rt_.inflight.leave();
+    StartWrite(actions.write);
+  }
   if (actions.read) {
     request_ = std::make_unique<inference::ModelInferRequest>();
     StartRead(request_.get());

@@ -40,6 +40,11 @@ class StreamCall final : public grpc::ServerBidiReactor<inference::ModelInferReq
     Admission admission;
     std::uint64_t bytes = 0;  // response tensor bytes held
     bool ready = false;
+    // In infergate_sim_inflight_requests: from its read until its answer is handed to
+    // gRPC. Not until that write completes: by then the client may have read the answer
+    // and sent the next message, and a client's cap on its messages in flight would be
+    // seen exceeded by one.
+    bool inside = true;
   };
   // gRPC operations decided under mu_ and started after it is released.
   struct Actions {
