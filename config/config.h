@@ -81,6 +81,9 @@ struct LimitsConfig {
   // The sequence affinity table (ids are the clients'): each live sequence is charged
   // its model, id and backend name plus 128 bytes; a new sequence past it is refused.
   std::uint64_t max_sequence_table_bytes = 64ull << 20;
+  // The jobs admission tracks (names are the clients'): each is charged its name plus
+  // 256 bytes; a new job past it is refused.
+  std::uint64_t max_job_table_bytes = 64ull << 20;
   // A ModelStreamInfer's messages sent to backends and not yet answered.
   std::uint32_t max_stream_messages_in_flight = 1024;
   // How long a request waits for a slot on a backend at its max_inflight.

@@ -407,6 +407,7 @@ void read_limits(const Value& v, LimitsConfig& l) {
   read_size(m, "max_control_message_bytes", 1024, 2ull << 30, l.max_control_message_bytes);
   read_size(m, "max_sequence_table_bytes", 64 * 1024, std::uint64_t{1} << 40,
             l.max_sequence_table_bytes);
+  read_size(m, "max_job_table_bytes", 64 * 1024, std::uint64_t{1} << 40, l.max_job_table_bytes);
   if (auto x = m.get("max_stream_messages_in_flight")) {
     if (auto n = x->integer(1, 1 << 20))
       l.max_stream_messages_in_flight = static_cast<std::uint32_t>(*n);

@@ -96,6 +96,7 @@ std::string describe_bounds(const config::Config& c) {
       {"limits.max_reorder_bytes", format_bytes(c.limits.max_reorder_bytes)},
       {"limits.max_control_message_bytes", format_bytes(c.limits.max_control_message_bytes)},
       {"limits.max_sequence_table_bytes", format_bytes(c.limits.max_sequence_table_bytes)},
+      {"limits.max_job_table_bytes", format_bytes(c.limits.max_job_table_bytes)},
       {"limits.max_stream_messages_in_flight",
        std::to_string(c.limits.max_stream_messages_in_flight)},
       {"limits.backend_wait_timeout", format_duration(c.limits.backend_wait_timeout)},

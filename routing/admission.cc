@@ -24,6 +24,8 @@ std::string_view limit_name(Limit limit) {
       return "groups.max_inflight";
     case Limit::kGroupLink:
       return "groups.link_bandwidth_share";
+    case Limit::kJobTable:
+      return "max_job_table_bytes";
     case Limit::kQueueFull:
       return "max_queue";
     case Limit::kQueueTimeout:
@@ -83,7 +85,11 @@ void AdmissionController::forget_idle(TimePoint now) {
   if (now - last_forget_ < std::chrono::seconds(1)) return;
   last_forget_ = now;
   // An inactive job has no waiter, so nothing points at it.
-  std::erase_if(jobs_, [&](const auto& kv) { return !active(kv.second, now); });
+  std::erase_if(jobs_, [&](const auto& kv) {
+    if (active(kv.second, now)) return false;
+    job_bytes_ -= kv.second.charged;
+    return true;
+  });
 }
 
 AdmissionController::Group* AdmissionController::find_group(std::string_view name) {
@@ -131,7 +137,10 @@ Limit AdmissionController::admit_job(std::string_view name, std::string_view gro
       active_jobs_of(group, now) >= group->limits.max_jobs) {
     return Limit::kGroupJobs;
   }
-  if (it == jobs_.end()) it = jobs_.try_emplace(std::string(name)).first;
+  if (it == jobs_.end()) {
+    it = new_job(name);
+    if (it == jobs_.end()) return Limit::kJobTable;
+  }
   it->second.last_active = now;
   it->second.group = group;
   return Limit::kNone;
@@ -227,7 +236,9 @@ void AdmissionController::take(Job& job, std::uint64_t bytes) {
 AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
                                                                  std::uint64_t bytes) const {
   using std::chrono::milliseconds;
-  if (limit == Limit::kMaxJobs || limit == Limit::kGroupJobs) return limits_.job_idle_timeout;
+  if (limit == Limit::kMaxJobs || limit == Limit::kGroupJobs || limit == Limit::kJobTable) {
+    return limits_.job_idle_timeout;
+  }
   if (limit == Limit::kLinkBandwidth && limits_.link_bytes_per_second != 0) {
     const double deficit = std::max(0.0, -tokens_) + static_cast<double>(bytes);
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(
@@ -236,8 +247,21 @@ AdmissionController::Duration AdmissionController::estimate_wait(Limit limit,
   return milliseconds(1000);
 }
 
+AdmissionController::JobMap::iterator AdmissionController::new_job(std::string_view name) {
+  const std::uint64_t charge = name.size() + kJobOverhead;
+  if (job_bytes_ + charge > limits_.max_job_table_bytes) return jobs_.end();
+  job_bytes_ += charge;
+  auto it = jobs_.try_emplace(std::string(name)).first;
+  it->second.charged = charge;
+  return it;
+}
+
 AdmissionController::Decision AdmissionController::admit(const Request& r, TimePoint now) {
-  Job& job = jobs_[r.job];
+  // Its job was seen by admit_job (touch_job) first, unless the job went idle since.
+  auto it = jobs_.find(r.job);
+  if (it == jobs_.end()) it = new_job(r.job);
+  if (it == jobs_.end()) return {Verdict::kRejected, Limit::kJobTable, limits_.job_idle_timeout};
+  Job& job = it->second;
   job.last_active = now;
   if (job.group == nullptr) job.group = find_group(r.group);
   const Limit limit = blocking_limit(job, r.bytes, now);

@@ -42,6 +42,9 @@ struct AdmissionLimits {
   std::uint32_t max_queue = 10000;
   std::chrono::nanoseconds queue_timeout = std::chrono::seconds(30);
   std::vector<GroupLimits> groups;
+  // What the jobs being tracked may hold (their names are the clients'): each is charged
+  // its name plus AdmissionController::kJobOverhead. Always set (not an admission limit).
+  std::uint64_t max_job_table_bytes = 64ull << 20;
   // Cluster mode: this replica holds no share of the concurrency or bandwidth limits
   // right now, so every request waits (for a share, or its queue_timeout).
   bool closed = false;
@@ -58,6 +61,7 @@ enum class Limit : std::uint8_t {
   kGroupJobs,      // limits.groups[].max_jobs
   kGroupInflight,  // limits.groups[].max_inflight
   kGroupLink,      // limits.groups[].link_bandwidth_share
+  kJobTable,       // limits.max_job_table_bytes: a new job past what jobs may hold
   kQueueFull,
   kQueueTimeout,
   kDeadline,
@@ -101,9 +105,12 @@ class AdmissionController {
   // re-sorts the queue: O(n), on reload only).
   void set_limits(const AdmissionLimits& limits);
   const AdmissionLimits& limits() const { return limits_; }
+  // The map node, the Job and its bookkeeping, as charged against max_job_table_bytes.
+  static constexpr std::uint64_t kJobOverhead = 256;
+  std::uint64_t job_table_bytes() const { return job_bytes_; }
 
-  // Any RPC of a job of `group`: kNone, or the cap that refuses it (kMaxJobs, kGroupJobs)
-  // when the job is new and that cap is full.
+  // Any RPC of a job of `group`: kNone, or the cap that refuses it (kMaxJobs, kGroupJobs,
+  // kJobTable) when the job is new and that cap is full.
   Limit admit_job(std::string_view job, std::string_view group, TimePoint now);
   bool touch_job(std::string_view job, TimePoint now) {
     return admit_job(job, {}, now) == Limit::kNone;
@@ -166,6 +173,7 @@ class AdmissionController {
   };
   struct Job {
     std::uint32_t inflight = 0;
+    std::uint64_t charged = 0;  // against max_job_table_bytes
     TimePoint last_active{};
     Waiter* first = nullptr;  // FIFO of this job's waiters, oldest first
     Waiter* last = nullptr;
@@ -214,7 +222,12 @@ class AdmissionController {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   // Nodes are stable: waiters and the ring point into them.
-  std::unordered_map<std::string, Job, NameHash, std::equal_to<>> jobs_;
+  using JobMap = std::unordered_map<std::string, Job, NameHash, std::equal_to<>>;
+  // A new entry for `name`, charged; jobs_.end() if the charge would pass the cap.
+  JobMap::iterator new_job(std::string_view name);
+
+  JobMap jobs_;
+  std::uint64_t job_bytes_ = 0;  // what jobs_'s entries are charged, together
   std::unordered_map<std::uint64_t, Waiter> waiters_;
   // Never erased (jobs point at them): a group dropped from the config keeps no limit.
   std::unordered_map<std::string, Group, NameHash, std::equal_to<>> groups_;

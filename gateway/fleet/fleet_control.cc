@@ -50,6 +50,7 @@ routing::AdmissionLimits admission_limits(const config::Config& config) {
       .max_queue = l.max_queue,
       .queue_timeout = l.queue_timeout,
       .groups = groups,
+      .max_job_table_bytes = l.max_job_table_bytes,
   };
 }
 

@@ -43,6 +43,12 @@ std::string refusal(Limit limit, const routing::AdmissionLimits& l, Limit held_b
       return "infergate: too many active jobs (limits.max_jobs = " + std::to_string(l.max_jobs) +
              "); this job may start once another has been idle for " +
              format_duration(l.job_idle_timeout);
+    case Limit::kJobTable:
+      return "infergate: too many jobs tracked (limits.max_job_table_bytes = " +
+             std::to_string(l.max_job_table_bytes) +
+             " bytes, each job its name and 256 bytes); this job may start once another has been "
+             "idle for " +
+             format_duration(l.job_idle_timeout);
     case Limit::kQueueFull:
       return "infergate: admission queue full (limits.max_queue = " + std::to_string(l.max_queue) +
              "), held back by " + std::string(routing::limit_name(held_by));

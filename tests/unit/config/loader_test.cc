@@ -340,6 +340,7 @@ limits:
   max_reorder_bytes: 8MiB
   max_control_message_bytes: 1MiB
   max_sequence_table_bytes: 8MiB
+  max_job_table_bytes: 4MiB
   max_stream_messages_in_flight: 64
   backend_wait_timeout: 5s
 )");
@@ -359,6 +360,7 @@ limits:
   EXPECT_EQ(c.limits.max_reorder_bytes, 8u << 20);
   EXPECT_EQ(c.limits.max_control_message_bytes, 1u << 20);
   EXPECT_EQ(c.limits.max_sequence_table_bytes, 8u << 20);
+  EXPECT_EQ(c.limits.max_job_table_bytes, 4u << 20);
   EXPECT_EQ(c.limits.max_stream_messages_in_flight, 64u);
   EXPECT_EQ(c.limits.backend_wait_timeout, std::chrono::seconds(5));
   EXPECT_FALSE(c.limits.any());  // bounds are not admission limits
@@ -373,6 +375,7 @@ TEST(ConfigLoader, EveryBoundHasASafeDefault) {
   EXPECT_EQ(c.limits.max_reorder_bytes, 64u << 20);
   EXPECT_EQ(c.limits.max_control_message_bytes, 16u << 20);
   EXPECT_EQ(c.limits.max_sequence_table_bytes, 64u << 20);
+  EXPECT_EQ(c.limits.max_job_table_bytes, 64u << 20);
   EXPECT_EQ(c.limits.max_stream_messages_in_flight, 1024u);
   EXPECT_EQ(c.frontend.handshake_timeout, std::chrono::seconds(10));
   EXPECT_EQ(c.frontend.stream_idle_timeout, std::chrono::seconds(300));

@@ -52,14 +52,26 @@ TEST(Cli, CheckConfigDescribesEveryBound) {
   const std::string text = describe_bounds(c);
   EXPECT_NE(text.find("limits.max_routing_fields_bytes 16KiB\n"), std::string::npos) << text;
   EXPECT_NE(text.find("frontend.stream_idle_timeout 45s\n"), std::string::npos) << text;
-  for (const char* key :
-       {"limits.max_buffered_bytes", "limits.max_reorder_bytes", "limits.max_control_message_bytes",
-        "limits.max_sequence_table_bytes", "limits.max_stream_messages_in_flight",
-        "limits.backend_wait_timeout", "frontend.handshake_timeout", "frontend.idle_timeout",
-        "frontend.max_connections", "frontend.max_header_bytes", "frontend.max_stream_window",
-        "upstream.stream_idle_timeout", "upstream.keepalive_interval", "upstream.keepalive_timeout",
-        "upstream.max_streams_per_connection", "auth.max_cached_tokens", "auth.jwks_timeout",
-        "discovery.timeout", "admin.timeout"}) {
+  for (const char* key : {"limits.max_buffered_bytes",
+                          "limits.max_reorder_bytes",
+                          "limits.max_control_message_bytes",
+                          "limits.max_sequence_table_bytes",
+                          "limits.max_job_table_bytes",
+                          "limits.max_stream_messages_in_flight",
+                          "limits.backend_wait_timeout",
+                          "frontend.handshake_timeout",
+                          "frontend.idle_timeout",
+                          "frontend.max_connections",
+                          "frontend.max_header_bytes",
+                          "frontend.max_stream_window",
+                          "upstream.stream_idle_timeout",
+                          "upstream.keepalive_interval",
+                          "upstream.keepalive_timeout",
+                          "upstream.max_streams_per_connection",
+                          "auth.max_cached_tokens",
+                          "auth.jwks_timeout",
+                          "discovery.timeout",
+                          "admin.timeout"}) {
     EXPECT_NE(text.find(std::string("  ") + key + " "), std::string::npos) << key;
   }
 }

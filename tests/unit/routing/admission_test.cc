@@ -64,6 +64,29 @@ TEST(Admission, AGroupsJobCapCountsOnlyItsOwnJobs) {
   EXPECT_EQ(ac.admit_job("cms/c", "cms", t0 + 61s), Limit::kNone);
 }
 
+// Job names are the clients' (a header of up to frontend.max_header_bytes): what the jobs
+// being tracked hold is capped even with no max_jobs, and idle jobs give it back.
+TEST(Admission, NewJobsPastTheJobTableCapAreRefusedUntilOthersAreForgotten) {
+  const std::string name(1000, 'j');
+  const std::uint64_t each = name.size() + 1 + AC::kJobOverhead;  // name + a digit
+  AC ac({.per_job_max_inflight = 4, .max_job_table_bytes = 3 * each});
+  for (char c : {'0', '1', '2'}) EXPECT_EQ(ac.admit_job(name + c, "", t0), Limit::kNone);
+  EXPECT_EQ(ac.job_table_bytes(), 3 * each);
+  EXPECT_EQ(ac.admit_job(name + '3', "", t0), Limit::kJobTable);
+  // An inference request of a job nobody announced is held to the same cap.
+  AC::Decision d = ac.admit(req(1, name + '4'), t0);
+  EXPECT_EQ(d.verdict, AC::Verdict::kRejected);
+  EXPECT_EQ(d.limit, Limit::kJobTable);
+  // Known jobs go on.
+  EXPECT_EQ(ac.admit_job(name + '0', "", t0 + 1s), Limit::kNone);
+  EXPECT_EQ(ac.admit(req(2, name + '0'), t0 + 1s).verdict, AC::Verdict::kAdmitted);
+  ac.release(req(2, name + '0'), t0 + 1s);
+  EXPECT_EQ(ac.job_table_bytes(), 3 * each);
+  // Idle past job_idle_timeout (60 s), they are forgotten and their bytes freed.
+  EXPECT_EQ(ac.admit_job(name + '3', "", t0 + 62s), Limit::kNone);
+  EXPECT_EQ(ac.job_table_bytes(), each);
+}
+
 TEST(Admission, AGroupAtItsInflightCapWaitsWhileOtherGroupsGo) {
   AC ac({.groups = {{.name = "cms", .max_inflight = 2}}});
   for (std::uint64_t id : {1, 2}) {
