@@ -143,6 +143,38 @@ TEST(Admission, JobCapRefusesAThirdJobUntilOneGoesIdle) {
   EXPECT_GE(gw.metric("infergate_admission_rejections_total{limit=\"max_jobs\"}"), 3);
 }
 
+// Job names come from a header the client writes: with admission on (here only a per-job
+// cap, no max_jobs), what the jobs tracked hold is capped, and idle jobs make room.
+TEST(Admission, JobsPastTheJobTableCapAreRefusedUntilOthersGoIdle) {
+  Sim sim("a");
+  Gateway gw({{"a", sim.address()}},
+             "limits:\n  per_job_max_inflight: 4\n  job_idle_timeout: 1s\n"
+             "  max_job_table_bytes: 64KiB\n");
+  auto stub = make_stub(gw.port());
+  // ~4 KiB names: about 15 fit in 64 KiB.
+  auto job = [](int i) { return "job-" + std::to_string(i) + "-" + std::string(4000, 'j'); };
+  int admitted = 0;
+  grpc::Status refused;
+  for (int i = 0; i < 40; ++i) {
+    const grpc::Status s = repository_index(*stub, job(i));
+    if (!s.ok()) {
+      refused = s;
+      break;
+    }
+    ++admitted;
+  }
+  EXPECT_GE(admitted, 10);
+  EXPECT_LE(admitted, 16);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(refused.error_message().find("limits.max_job_table_bytes = 65536 bytes"),
+            std::string::npos)
+      << refused.error_message();
+  EXPECT_TRUE(infer(*stub, job(0)).ok()) << "known jobs go on";
+  EXPECT_GE(gw.metric("infergate_admission_rejections_total{limit=\"max_job_table_bytes\"}"), 1);
+  // Once the others have been idle for job_idle_timeout, the refused one gets in.
+  EXPECT_TRUE(wait_until([&] { return repository_index(*stub, job(admitted)).ok(); }, 5s));
+}
+
 TEST(Admission, AReloadAppliesNewLimits) {
   Sim sim("a");
   Gateway gw({{"a", sim.address()}});
