@@ -260,6 +260,9 @@ struct DiscoveryConfig {
   std::chrono::nanoseconds interval = std::chrono::seconds(5);
   std::chrono::nanoseconds timeout = std::chrono::seconds(2);  // one round of questions
   std::vector<HostPort> resolvers;  // DNS servers to ask (empty: the system's)
+  // Backends one dns or srv entry may stand for (SRV targets followed, and addresses
+  // kept): the first in order past it are dropped, and that is logged.
+  std::uint32_t max_members = 256;
 
   bool operator==(const DiscoveryConfig&) const = default;
 };

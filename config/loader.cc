@@ -593,6 +593,9 @@ void read_discovery(const Value& v, DiscoveryConfig& d) {
   if (!m.valid()) return;
   read_positive(m, "interval", d.interval);
   read_positive(m, "timeout", d.timeout);
+  if (auto x = m.get("max_members")) {
+    if (auto n = x->integer(1, 65536)) d.max_members = static_cast<std::uint32_t>(*n);
+  }
   if (auto x = m.get("resolvers")) {
     x->for_each_element([&](const Value& item) {
       if (auto hp = item.host_port(/*allow_port_zero=*/false)) d.resolvers.push_back(*hp);

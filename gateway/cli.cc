@@ -129,6 +129,7 @@ std::string describe_bounds(const config::Config& c) {
       {"auth.max_cached_tokens", std::to_string(c.auth.max_cached_tokens)},
       {"auth.jwks_timeout", format_duration(c.auth.jwks_timeout)},
       {"discovery.timeout", format_duration(c.discovery.timeout)},
+      {"discovery.max_members", std::to_string(c.discovery.max_members)},
       {"drain_timeout", format_duration(c.drain_timeout)},
   };
   std::string out = "bounds:\n";

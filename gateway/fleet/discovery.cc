@@ -49,6 +49,7 @@ struct Discovery::Round {
     int failed = 0;
     std::string why;
     std::vector<config::HostPort> addresses;
+    size_t srv_targets = 0;  // SRV records named (before discovery.max_members)
   };
   struct Query {
     Round* round;
@@ -60,6 +61,7 @@ struct Discovery::Round {
   ares_channel channel = nullptr;
   std::map<std::string, Answer> answers;  // by entry name
   int min_ttl = -1;
+  size_t max_members = 256;  // discovery.max_members
 
   void ask_srv(const std::string& entry, const std::string& name) {
     ares_query(channel, name.c_str(), kClassIn, kTypeSrv, &Round::on_answer,
@@ -120,9 +122,17 @@ struct Discovery::Round {
       a.why = "an SRV answer that does not parse";
       return;
     }
-    // Each target's addresses, on the record's port.
-    for (ares_srv_reply* s = srv; s != nullptr; s = s->next) r.ask_host(q->entry, s->host, s->port);
+    // Each target's addresses, on the record's port: the first max_members targets in
+    // order (not the answer's, which a server may rotate), so every round and every
+    // replica follows the same ones.
+    std::vector<std::pair<std::string, std::uint16_t>> targets;
+    for (ares_srv_reply* s = srv; s != nullptr; s = s->next) targets.emplace_back(s->host, s->port);
     ares_free_data(srv);
+    std::sort(targets.begin(), targets.end());
+    targets.erase(std::unique(targets.begin(), targets.end()), targets.end());
+    a.srv_targets += targets.size();
+    if (targets.size() > r.max_members) targets.resize(r.max_members);
+    for (const auto& [host, port] : targets) r.ask_host(q->entry, host, port);
   }
 };
 
@@ -158,8 +168,8 @@ std::vector<Discovery::Entry> Discovery::entries_of(const config::Config& config
 
 Discovery::Found Discovery::first_round(const config::Config& config) {
   int ttl = -1;
-  Found found =
-      resolve(entries_of(config), config.discovery.resolvers, config.discovery.timeout, {}, ttl);
+  Found found = resolve(entries_of(config), config.discovery.resolvers, config.discovery.timeout,
+                        config.discovery.max_members, {}, ttl);
   std::lock_guard lock(mu_);
   last_ = found;
   return found;
@@ -173,6 +183,7 @@ void Discovery::configure(const config::Config& config) {
     servers_ = config.discovery.resolvers;
     interval_ = config.discovery.interval;
     timeout_ = config.discovery.timeout;
+    max_members_ = config.discovery.max_members;
     again_ = true;
   }
   wake_.notify_all();
@@ -198,10 +209,11 @@ void Discovery::run() {
     const std::vector<config::HostPort> servers = servers_;
     const auto interval = interval_;
     const auto timeout = timeout_;
+    const size_t max_members = max_members_;
     again_ = false;
     lock.unlock();
     int ttl = -1;
-    Found found = resolve(entries, servers, timeout, last_, ttl);
+    Found found = resolve(entries, servers, timeout, max_members, last_, ttl);
     lock.lock();
     if (stop_) break;
     if (found != last_) {
@@ -223,9 +235,10 @@ void Discovery::run() {
 
 Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
                                     const std::vector<config::HostPort>& servers,
-                                    std::chrono::nanoseconds timeout, const Found& last,
-                                    int& min_ttl) {
+                                    std::chrono::nanoseconds timeout, size_t max_members,
+                                    const Found& last, int& min_ttl) {
   Round round;
+  round.max_members = max_members;
   ares_options options{};
   const auto timeout_ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
   options.timeout = static_cast<int>(std::max<std::int64_t>(100, timeout_ms / 2));
@@ -303,6 +316,19 @@ Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
     std::sort(addresses.begin(), addresses.end(),
               [](const auto& x, const auto& y) { return x.to_string() < y.to_string(); });
     addresses.erase(std::unique(addresses.begin(), addresses.end()), addresses.end());
+    // The records are the DNS server's: a name stands for at most max_members backends
+    // (each is channels, probes, pools and metric series), the first in order.
+    const size_t named = std::max(addresses.size(), answer.srv_targets);
+    if (named > max_members) {
+      if (addresses.size() > max_members) addresses.resize(max_members);
+      if (truncated_.insert(name).second) {
+        gateway_log().warn(
+            "discovery_truncated backend={} named={} kept={} error=\"past discovery.max_members\"",
+            name, named, addresses.size());
+      }
+    } else {
+      truncated_.erase(name);
+    }
   }
   min_ttl = round.min_ttl;
   return found;

@@ -60,10 +60,11 @@ class Discovery {
   struct Round;
 
   void run();
-  // One round of questions: every entry's addresses (entries that failed keep `last`'s),
-  // and the shortest TTL seen (seconds; -1: none).
+  // One round of questions: every entry's addresses, at most `max_members` each (entries
+  // that failed keep `last`'s), and the shortest TTL seen (seconds; -1: none).
   Found resolve(const std::vector<Entry>& entries, const std::vector<config::HostPort>& servers,
-                std::chrono::nanoseconds timeout, const Found& last, int& min_ttl);
+                std::chrono::nanoseconds timeout, size_t max_members, const Found& last,
+                int& min_ttl);
 
   boost::asio::io_context& control_;
   OnChange on_change_;
@@ -77,10 +78,12 @@ class Discovery {
   // Entries whose last round failed (logged once per outage). Only resolve() touches it,
   // on one thread at a time (first_round before the thread has entries, then the thread).
   std::set<std::string> failing_;
+  std::set<std::string> truncated_;  // entries past max_members (logged once), likewise
   std::vector<Entry> entries_;
   std::vector<config::HostPort> servers_;
   std::chrono::nanoseconds interval_ = std::chrono::seconds(5);
   std::chrono::nanoseconds timeout_ = std::chrono::seconds(2);
+  size_t max_members_ = 256;
   std::thread thread_;
 };
 

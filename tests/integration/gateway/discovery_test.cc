@@ -146,6 +146,50 @@ TEST(Discovery, DnsAndSrvNamesFollowTheRecordsAndARemovedAddressDrains) {
   EXPECT_TRUE(gw.process().wait_for_line("discovery_changed", 1s).has_value());
 }
 
+// The DNS server's records decide how many backends an entry makes: at most
+// discovery.max_members, the first in sorted order (the same every round), logged once.
+TEST(Discovery, AnEntryStandsForAtMostMaxMembersBackends) {
+  const int port = closed_port();
+  Sim a("sim-a", {"--listen", "127.0.0.2:" + std::to_string(port)});
+  Sim b("sim-b", {"--listen", "127.0.0.3:" + std::to_string(port)});
+  // Six addresses, the last four with nothing listening; and an SRV record set of three
+  // targets, of which the first two in order are followed.
+  Sim c("sim-c");
+  DnsServer dns(
+      "127.0.0.2 many.test\n127.0.0.3 many.test\n127.0.0.4 many.test\n127.0.0.5 many.test\n"
+      "127.0.0.6 many.test\n127.0.0.7 many.test\n127.0.0.1 t1.test\n127.0.0.1 t2.test\n"
+      "127.0.0.9 t3.test\n",
+      {"_grpc._tcp.srvset.test,t3.test," + std::to_string(c.port()),
+       "_grpc._tcp.srvset.test,t1.test," + std::to_string(c.port()),
+       "_grpc._tcp.srvset.test,t2.test," + std::to_string(c.port() + 1)});
+  ASSERT_TRUE(dns.ok()) << "dnsmasq did not start";
+  Gateway gw(Gateway::WithKeys{},
+             {{"many", "", {"dns: \"many.test:" + std::to_string(port) + "\""}},
+              {"srvset", "", {"srv: _grpc._tcp.srvset.test"}}},
+             "discovery:\n  interval: 300ms\n  max_members: 2\n  resolvers: [\"127.0.0.1:" +
+                 std::to_string(dns.port()) +
+                 "\"]\nhealth:\n  interval: 200ms\n  timeout: 150ms\n  healthy_threshold: 1\n"
+                 "  slow_start: 0s\n",
+             2, /*wait_healthy=*/false);
+  ASSERT_TRUE(wait_for_healthy(gw, 3, 15s)) << gw.metrics_text();
+  // Three rounds later still the same four members: two addresses, two SRV targets (t1,
+  // t2; both on 127.0.0.1, one port with nothing on it).
+  std::this_thread::sleep_for(1s);
+  const std::string text = gw.metrics_text();
+  for (const std::string& member :
+       {"many/127.0.0.2:" + std::to_string(port), "many/127.0.0.3:" + std::to_string(port),
+        "srvset/127.0.0.1:" + std::to_string(c.port()),
+        "srvset/127.0.0.1:" + std::to_string(c.port() + 1)}) {
+    EXPECT_NE(text.find("infergate_backend_state{backend=\"" + member + "\""), std::string::npos)
+        << member << "\n"
+        << text;
+  }
+  EXPECT_EQ(text.find("127.0.0.4:"), std::string::npos) << text;
+  EXPECT_EQ(text.find("127.0.0.9:"), std::string::npos) << "t3 is third in order";
+  EXPECT_TRUE(gw.process().wait_for_line("discovery_truncated backend=many named=6 kept=2", 1s));
+  EXPECT_TRUE(gw.process().wait_for_line("discovery_truncated backend=srvset named=3 kept=2", 1s));
+}
+
 // A DNS server that stops answering does not empty the fleet: the last addresses stay.
 TEST(Discovery, ADnsOutageKeepsTheLastAddresses) {
   const int port = closed_port();

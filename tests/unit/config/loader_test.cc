@@ -524,6 +524,7 @@ TEST(ConfigLoader, BackendsMayBeFoundInDns) {
 discovery:
   interval: 10s
   timeout: 1s
+  max_members: 32
   resolvers: ["10.96.0.10:53", "[fd00::a]:53"]
 )");
   ASSERT_TRUE(r.ok()) << r.problems.front().to_string();
@@ -533,6 +534,7 @@ discovery:
   EXPECT_EQ(b[1].srv, "_grpc._tcp.triton.ns.svc");
   EXPECT_EQ(r.config->discovery.interval, std::chrono::seconds(10));
   EXPECT_EQ(r.config->discovery.timeout, std::chrono::seconds(1));
+  EXPECT_EQ(r.config->discovery.max_members, 32u);
   ASSERT_EQ(r.config->discovery.resolvers.size(), 2u);
   EXPECT_EQ(r.config->discovery.resolvers[1].host, "fd00::a");
 

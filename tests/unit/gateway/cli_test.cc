@@ -71,6 +71,7 @@ TEST(Cli, CheckConfigDescribesEveryBound) {
                           "auth.max_cached_tokens",
                           "auth.jwks_timeout",
                           "discovery.timeout",
+                          "discovery.max_members",
                           "admin.timeout"}) {
     EXPECT_NE(text.find(std::string("  ") + key + " "), std::string::npos) << key;
   }
