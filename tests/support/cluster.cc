@@ -208,4 +208,15 @@ std::string served_by(const inference::ModelInferResponse& response) {
   return it == response.parameters().end() ? "" : it->second.string_param();
 }
 
+int count_until_refused(int most, const std::function<grpc::Status(int)>& call,
+                        grpc::Status& refused) {
+  for (int i = 0; i < most; ++i) {
+    if (grpc::Status s = call(i); !s.ok()) {
+      refused = std::move(s);
+      return i;
+    }
+  }
+  return most;
+}
+
 }  // namespace infergate::testing

@@ -5,6 +5,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -109,5 +110,10 @@ double metric_value(const std::string& text, const std::string& series);
 
 // The `served_by` parameter infergate-sim stamps into responses.
 std::string served_by(const inference::ModelInferResponse& response);
+
+// Makes calls `call(0)`, `call(1)`, ... until one fails or `most` have succeeded (filling a
+// table up to a cap). Returns how many succeeded; `refused` gets the failure, if any.
+int count_until_refused(int most, const std::function<grpc::Status(int)>& call,
+                        grpc::Status& refused);
 
 }  // namespace infergate::testing

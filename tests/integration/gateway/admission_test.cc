@@ -153,16 +153,9 @@ TEST(Admission, JobsPastTheJobTableCapAreRefusedUntilOthersGoIdle) {
   auto stub = make_stub(gw.port());
   // ~4 KiB names: about 15 fit in 64 KiB.
   auto job = [](int i) { return "job-" + std::to_string(i) + "-" + std::string(4000, 'j'); };
-  int admitted = 0;
   grpc::Status refused;
-  for (int i = 0; i < 40; ++i) {
-    const grpc::Status s = repository_index(*stub, job(i));
-    if (!s.ok()) {
-      refused = s;
-      break;
-    }
-    ++admitted;
-  }
+  const int admitted = count_until_refused(
+      40, [&](int i) { return repository_index(*stub, job(i)); }, refused);
   EXPECT_GE(admitted, 10);
   EXPECT_LE(admitted, 16);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);

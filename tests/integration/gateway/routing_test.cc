@@ -198,17 +198,14 @@ TEST(Routing, NewSequencesPastTheTableCapAreRefusedWhileLiveOnesGoOn) {
   };
   // ~4 KiB ids: about 15 fit in 64 KiB.
   auto id_of = [](int i) { return "job-" + std::to_string(i) + "-" + std::string(4000, 'q'); };
-  int started = 0;
   grpc::Status refused;
-  for (int i = 0; i < 40; ++i) {
-    inference::ModelInferResponse r;
-    const grpc::Status st = step(id_of(i), 0, 2, r);
-    if (!st.ok()) {
-      refused = st;
-      break;
-    }
-    ++started;
-  }
+  const int started = count_until_refused(
+      40,
+      [&](int i) {
+        inference::ModelInferResponse r;
+        return step(id_of(i), 0, 2, r);
+      },
+      refused);
   EXPECT_GE(started, 10);
   EXPECT_LE(started, 16);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
