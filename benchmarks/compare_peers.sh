@@ -226,9 +226,11 @@ check_prereqs() {
     die "caddy not found (Debian caddy); install it: bash scripts/install-deps.sh"
   ((!TLS)) || command -v openssl >/dev/null || die "openssl is required for --tls"
   local template
-  for template in nginx.conf.in haproxy.cfg.in haproxy-tcp.cfg.in Caddyfile.in; do
+  for template in nginx.conf.in haproxy.cfg.in Caddyfile.in; do
     [[ -r $PEERS_DIR/$template ]] || die "$PEERS_DIR/$template not found (INFERGATE_PEERS_DIR?)"
   done
+  [[ ,$TARGETS, != *,l4,* || -r $PEERS_DIR/haproxy-tcp.cfg.in ]] ||
+    die "$PEERS_DIR/haproxy-tcp.cfg.in not found (INFERGATE_PEERS_DIR?)"
   for bin in python3 pgrep timeout; do
     command -v "$bin" >/dev/null || die "$bin is required"
   done

@@ -57,9 +57,10 @@ bool AffinityTable::assign(const std::string& key, std::uint32_t backend_id,
   auto it = s.entries.find(key);
   if (it != s.entries.end()) {
     // A restart or a move: the same sequence, never refused (only the name's length
-    // changes what it is charged).
-    release(charge(it->first, it->second));
+    // changes what it is charged). Added before the old charge goes, so that a reserve()
+    // in another shard never sees room that is not there.
     bytes_.fetch_add(cost, std::memory_order_relaxed);
+    release(charge(it->first, it->second));
     it->second = std::move(entry);
     return true;
   }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <boost/asio/post.hpp>
+#include <utility>
 
 #include "gateway/logging.h"
 
@@ -321,7 +322,8 @@ Discovery::Found Discovery::resolve(const std::vector<Entry>& entries,
     const size_t named = std::max(addresses.size(), answer.srv_targets);
     if (named > max_members) {
       if (addresses.size() > max_members) addresses.resize(max_members);
-      if (truncated_.insert(name).second) {
+      if (auto [it, added] = truncated_.try_emplace(name, addresses.size());
+          added || std::exchange(it->second, addresses.size()) != addresses.size()) {
         gateway_log().warn(
             "discovery_truncated backend={} named={} kept={} error=\"past discovery.max_members\"",
             name, named, addresses.size());

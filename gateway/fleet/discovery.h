@@ -78,7 +78,8 @@ class Discovery {
   // Entries whose last round failed (logged once per outage). Only resolve() touches it,
   // on one thread at a time (first_round before the thread has entries, then the thread).
   std::set<std::string> failing_;
-  std::set<std::string> truncated_;  // entries past max_members (logged once), likewise
+  // Entries past max_members, and how many members each kept (logged when that changes).
+  std::map<std::string, size_t> truncated_;
   std::vector<Entry> entries_;
   std::vector<config::HostPort> servers_;
   std::chrono::nanoseconds interval_ = std::chrono::seconds(5);
