@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -174,7 +175,14 @@ TEST(Discovery, AnEntryStandsForAtMostMaxMembersBackends) {
   ASSERT_TRUE(wait_for_healthy(gw, 3, 15s)) << gw.metrics_text();
   // Three rounds later still the same four members: two addresses, two SRV targets (t1,
   // t2; both on 127.0.0.1, one port with nothing on it).
-  std::this_thread::sleep_for(1s);
+  auto rounds = [&] {
+    const std::vector<std::string> lines = dns.process().lines();
+    return std::count_if(lines.begin(), lines.end(), [](const std::string& line) {
+      return line.find("query[A] many.test") != std::string::npos;
+    });
+  };
+  const auto seen = rounds();
+  ASSERT_TRUE(wait_until([&] { return rounds() >= seen + 3; }, 10s)) << "no new rounds";
   const std::string text = gw.metrics_text();
   for (const std::string& member :
        {"many/127.0.0.2:" + std::to_string(port), "many/127.0.0.3:" + std::to_string(port),
